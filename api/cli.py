@@ -1,0 +1,153 @@
+"""`dualcheck orgs|terminals|keys …` (credentials) and `dualcheck serve`."""
+from __future__ import annotations
+
+import typer
+from sqlalchemy import select
+
+from dualcheck.settings import get_settings
+
+orgs = typer.Typer(help="Designated institutions (定点医药机构).", no_args_is_help=True)
+terminals = typer.Typer(help="Face-pay terminals and their API keys.", no_args_is_help=True)
+keys = typer.Typer(help="Service API keys (data exchange, admin).", no_args_is_help=True)
+
+
+def _sessions():
+    from storage.db import make_engine, make_sessionmaker, migrate
+
+    url = get_settings().effective_database_url
+    migrate(url)
+    return make_sessionmaker(make_engine(url))
+
+
+def _run(fn):
+    """Run fn(session) in a transaction; a domain error becomes a clear message and exit 2."""
+    from api.keys import KeyError_
+    from storage.db import session_scope
+
+    try:
+        with session_scope(_sessions()) as db:
+            return fn(db)
+    except KeyError_ as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2)
+
+
+@orgs.command("add")
+def orgs_add(org_id: str, name: str = typer.Option(None), region: str = typer.Option("default"),
+             face_pay: bool = typer.Option(True, "--face-pay/--no-face-pay")) -> None:
+    """Register an organisation (idempotent)."""
+    from api.keys import add_organisation
+    from storage.audit import audit
+
+    def go(db):
+        add_organisation(db, org_id, name, region, face_pay)
+        audit(db, actor="cli", action="org.add", outcome="ok", org_id=org_id)
+
+    _run(go)
+    typer.echo(f"organisation {org_id}: registered (region {region})")
+
+
+@orgs.command("list")
+def orgs_list() -> None:
+    from storage.models import Organisation
+
+    def go(db):
+        for o in db.scalars(select(Organisation).order_by(Organisation.id)):
+            typer.echo(f"{o.id}\t{o.region}\t{o.name}")
+
+    _run(go)
+
+
+@terminals.command("add")
+def terminals_add(org: str = typer.Option(..., "--org", help="Organisation the terminal belongs to."),
+                  terminal_id: str = typer.Option(None, "--id", help="Terminal id (default: generated)."),
+                  counter: str = typer.Option(None, help="The counter the terminal stands at.")) -> None:
+    """Register a terminal and print its API key. The key is shown once and stored only hashed."""
+    from api.keys import add_terminal
+    from storage.audit import audit
+
+    def go(db):
+        term, key = add_terminal(db, org, terminal_id, counter)
+        audit(db, actor="cli", action="terminal.add", outcome="ok", org_id=org, subject=f"terminal:{term.id}")
+        return term.id, key
+
+    tid, key = _run(go)
+    typer.echo(f"terminal {tid} at {org}")
+    typer.echo(f"api key (shown once, keep it safe): {key}")
+
+
+@terminals.command("rotate")
+def terminals_rotate(terminal_id: str) -> None:
+    """Issue an additional key; revoke the old one with `keys revoke` once the terminal switched."""
+    from api.keys import rotate_terminal_key
+
+    key = _run(lambda db: rotate_terminal_key(db, terminal_id))
+    typer.echo(f"new api key for {terminal_id} (shown once): {key}")
+
+
+@terminals.command("revoke")
+def terminals_revoke(terminal_id: str) -> None:
+    """Revoke a terminal and all its keys at once."""
+    from api.keys import revoke_terminal
+    from storage.audit import audit
+
+    def go(db):
+        n = revoke_terminal(db, terminal_id)
+        audit(db, actor="cli", action="terminal.revoke", outcome="ok", subject=f"terminal:{terminal_id}",
+              detail={"keys_revoked": n})
+        return n
+
+    n = _run(go)
+    typer.echo(f"terminal {terminal_id}: revoked ({n} key(s))")
+
+
+@terminals.command("list")
+def terminals_list(org: str = typer.Option(None, "--org")) -> None:
+    from storage.models import Terminal
+
+    def go(db):
+        q = select(Terminal).order_by(Terminal.org_id, Terminal.id)
+        if org:
+            q = q.where(Terminal.org_id == org)
+        for t in db.scalars(q):
+            typer.echo(f"{t.id}\t{t.org_id}\t{t.counter or '-'}\t{'revoked' if t.revoked_at else 'active'}")
+
+    _run(go)
+
+
+@keys.command("add")
+def keys_add(role: str = typer.Option(..., help="ingest (data exchange) or admin."),
+             label: str = typer.Option(..., help="Who uses the key.")) -> None:
+    """Create a service key and print it once."""
+    from api.keys import add_service_key
+    from storage.audit import audit
+
+    def go(db):
+        key = add_service_key(db, role, label)
+        audit(db, actor="cli", action="key.add", outcome="ok", subject=f"key:{key.split('_')[1]}",
+              detail={"role": role, "label": label})
+        return key
+
+    typer.echo(f"api key for {label} ({role}), shown once: {_run(go)}")
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke one key by its id (the part after 'dck_')."""
+    from api.keys import revoke_key
+    from storage.audit import audit
+
+    def go(db):
+        revoke_key(db, key_id)
+        audit(db, actor="cli", action="key.revoke", outcome="ok", subject=f"key:{key_id}")
+
+    _run(go)
+    typer.echo(f"key {key_id}: revoked")
+
+
+def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run("api.app:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
+                workers=workers or s.api_workers, log_level=s.log_level.lower(), access_log=False)

@@ -1,0 +1,47 @@
+"""Request-scoped dependencies: the runtime and the caller's identity."""
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiError
+from api.keys import Principal, authenticate, key_id_of
+from dualcheck.runtime import Runtime
+from storage.db import session_scope
+from storage.models import ApiKey, utcnow
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer dck_<id>_<secret>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def principal(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    header: str | None = Depends(_header),
+) -> Principal:
+    rt: Runtime = request.app.state.runtime
+    presented = (bearer.credentials if bearer else None) or header
+    with session_scope(rt.sessions) as db:
+        who = authenticate(db, presented) if presented else None
+        if who is not None:
+            key = db.get(ApiKey, who.key_id)
+            key.last_used_at = utcnow()
+    # refused attempts are audited by key id only: a secret never reaches a log or the index
+    request.state.actor = who.actor if who else f"key:{key_id_of(presented) or 'none'}"
+    if who is None:
+        raise ApiError(401, "unauthenticated",
+                       "missing API key" if not presented else "unknown, malformed or revoked API key")
+    return who
+
+
+def require(*roles: str):
+    def check(who: Principal = Depends(principal)) -> Principal:
+        if who.role not in roles:
+            raise ApiError(403, "forbidden", f"a {who.role} key may not call this endpoint")
+        return who
+
+    return check

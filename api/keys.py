@@ -1,0 +1,136 @@
+"""Machine credentials: terminal keys bound to one organisation, service keys with a role.
+
+A key reads `dck_<id>_<secret>`. Only SHA-256(secret) is stored: API keys are long random
+strings, so a fast hash is enough (unlike passwords) and keeps every request cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import ApiKey, Organisation, Terminal, utcnow
+
+ROLES = ("terminal", "ingest", "admin")
+KEY_RE = re.compile(r"^dck_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class KeyError_(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    role: str
+    org_id: str | None
+    terminal_id: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _new_key(session: Session, role: str, *, org_id=None, terminal_id=None, label="") -> str:
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    session.add(ApiKey(id=key_id, role=role, org_id=org_id, terminal_id=terminal_id, label=label,
+                       secret_hash=_hash(secret)))
+    return f"dck_{key_id}_{secret}"
+
+
+def add_organisation(session: Session, org_id: str, name: str | None = None, region: str = "default",
+                     uses_face_pay: bool = True) -> Organisation:
+    if not ID_RE.match(org_id):
+        raise KeyError_(f"organisation id {org_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    org = session.get(Organisation, org_id)
+    if org is None:
+        org = Organisation(id=org_id, name=name or org_id, region=region, uses_face_pay=uses_face_pay)
+        session.add(org)
+    return org
+
+
+def add_terminal(session: Session, org_id: str, terminal_id: str | None = None,
+                 counter: str | None = None) -> tuple[Terminal, str]:
+    """Register a terminal and return it with its first key (shown once, never stored)."""
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise KeyError_(f"unknown organisation {org_id!r}: add it first (dualcheck orgs add {org_id})")
+    terminal_id = terminal_id or f"{org_id}-T{secrets.token_hex(3)}"
+    if not ID_RE.match(terminal_id):
+        raise KeyError_(f"terminal id {terminal_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
+    if session.get(Terminal, terminal_id) is not None:
+        raise KeyError_(f"terminal {terminal_id!r} exists already; use 'dualcheck terminals rotate' for a new key")
+    term = Terminal(id=terminal_id, org_id=org_id, counter=counter)
+    session.add(term)
+    session.flush()
+    key = _new_key(session, "terminal", org_id=org_id, terminal_id=terminal_id, label=counter or "")
+    return term, key
+
+
+def rotate_terminal_key(session: Session, terminal_id: str) -> str:
+    """A new key beside the old ones, so a terminal can switch over without downtime."""
+    term = session.get(Terminal, terminal_id)
+    if term is None or term.revoked_at is not None:
+        raise KeyError_(f"no active terminal {terminal_id!r}")
+    return _new_key(session, "terminal", org_id=term.org_id, terminal_id=terminal_id)
+
+
+def add_service_key(session: Session, role: str, label: str, org_id: str | None = None) -> str:
+    if role not in ("ingest", "admin"):
+        raise KeyError_(f"role must be 'ingest' or 'admin', not {role!r}")
+    return _new_key(session, role, org_id=org_id, label=label)
+
+
+def revoke_terminal(session: Session, terminal_id: str) -> int:
+    term = session.get(Terminal, terminal_id)
+    if term is None:
+        raise KeyError_(f"no terminal {terminal_id!r}")
+    now = utcnow()
+    term.revoked_at = term.revoked_at or now
+    keys = session.scalars(select(ApiKey).where(ApiKey.terminal_id == terminal_id, ApiKey.revoked_at.is_(None)))
+    n = 0
+    for k in keys:
+        k.revoked_at = now
+        n += 1
+    return n
+
+
+def revoke_key(session: Session, key_id: str) -> None:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise KeyError_(f"no key {key_id!r}")
+    key.revoked_at = key.revoked_at or utcnow()
+
+
+def authenticate(session: Session, presented: str) -> Principal | None:
+    """The principal for a presented key, or None when unknown, malformed or revoked."""
+    m = KEY_RE.match(presented or "")
+    if not m:
+        return None
+    key = session.get(ApiKey, m.group(1))
+    if key is None or key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(key.secret_hash, _hash(m.group(2))):
+        return None
+    if key.terminal_id:
+        term = session.get(Terminal, key.terminal_id)
+        if term is None or term.revoked_at is not None:
+            return None
+    return Principal(key_id=key.id, role=key.role, org_id=key.org_id, terminal_id=key.terminal_id)
+
+
+def key_id_of(presented: str) -> str | None:
+    """The public part of a presented key, for audit lines about refused attempts."""
+    m = KEY_RE.match(presented or "")
+    return m.group(1) if m else None

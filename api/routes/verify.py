@@ -1,0 +1,78 @@
+"""Face verification for face-pay terminals."""
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import require, runtime
+from api.errors import ApiError
+from api.keys import Principal
+from api.uploads import read_upload
+from dualcheck.runtime import Runtime
+from vision.enrollment import InvalidInsuredId
+from vision.image import ImageRejected
+from vision.verification import Caller, Verifier
+
+router = APIRouter(prefix="/v1", tags=["verification"])
+
+SETTLEMENT_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
+_IMAGE_STATUS = {"too_large": 413, "too_many_pixels": 413, "unsupported_format": 415}
+
+
+@router.post("/verify")
+async def verify(
+    request: Request,
+    insured_id: str = Form(..., description="The insured person's id."),
+    image: UploadFile = File(..., description="The live capture, JPEG or PNG."),
+    settlement_ref: str | None = Form(None, description="The settlement this check belongs to."),
+    rt: Runtime = Depends(runtime),
+    who: Principal = Depends(require("terminal")),
+):
+    """Is the person in front of the terminal the insured person?
+
+    `decision` is `match`, `mismatch`, `no_face`, `multiple_faces`, `low_quality` or
+    `not_enrolled`; `score` is the best cosine similarity over the person's templates. Every call
+    that gets a decision is recorded with its capture; refused calls (4xx) store nothing.
+    """
+    if settlement_ref is not None and not SETTLEMENT_REF_RE.match(settlement_ref):
+        raise ApiError(400, "invalid_settlement_ref", "settlement_ref must be 1-100 characters: letters, digits, "
+                       "'.', '_', ':', '/' or '-'")
+    data = await read_upload(image, rt.settings.max_upload_bytes)
+    caller = Caller(org_id=who.org_id, terminal_id=who.terminal_id, actor=who.actor,
+                    request_id=request.state.request_id)
+    try:
+        return await run_in_threadpool(Verifier(rt).verify, caller, insured_id, data, settlement_ref)
+    except InvalidInsuredId as e:
+        raise ApiError(400, "invalid_insured_id", str(e)) from None
+    except ImageRejected as e:
+        raise ApiError(_IMAGE_STATUS.get(e.code, 400), e.code, e.reason) from None
+
+
+@router.get("/verifications/{verification_id}")
+def get_verification(
+    verification_id: str,
+    request: Request,
+    rt: Runtime = Depends(runtime),
+    who: Principal = Depends(require("terminal", "admin")),
+):
+    """A recorded verification (decision, score, model, time; never the capture). A terminal sees
+    only its own organisation's records."""
+    from storage.audit import audit
+    from storage.db import session_scope
+    from storage.models import Verification
+
+    with session_scope(rt.sessions) as db:
+        v = db.get(Verification, verification_id)
+        if v is None or (who.role == "terminal" and v.org_id != who.org_id):
+            raise ApiError(404, "not_found", "no such verification")
+        audit(db, actor=who.actor, action="verification.read", outcome="ok", org_id=v.org_id,
+              subject=f"verification:{v.id}", request_id=request.state.request_id)
+        return {
+            "verification_id": v.id, "created_at": v.created_at.isoformat(), "org_id": v.org_id,
+            "terminal_id": v.terminal_id, "insured_id": v.insured_id, "settlement_ref": v.settlement_ref,
+            "decision": v.decision, "score": v.score, "threshold": v.threshold, "model": v.model,
+            "quality": v.quality, "faces_found": v.faces_found, "capture_sha256": v.capture_sha256,
+            "capture_expires_at": v.capture_expires_at.isoformat() if v.capture_expires_at else None,
+        }

@@ -1,0 +1,83 @@
+"""The `dualcheck` command. Each stage contributes its own sub-commands; this file only mounts them."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+from api.cli import keys, orgs, serve, terminals
+from dualcheck.settings import get_settings
+from storage.cli import db, services
+from vision.cli import app as models
+
+app = typer.Typer(help="dualcheck: video + data dual verification for medical-insurance fund supervision.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app.add_typer(services, name="services")
+app.add_typer(db, name="db")
+app.add_typer(models, name="models", help="Face model packs: fetch and verify.")
+app.add_typer(orgs, name="orgs")
+app.add_typer(terminals, name="terminals")
+app.add_typer(keys, name="keys")
+
+
+@app.command("serve")
+def serve_cmd(host: str = typer.Option(None), port: int = typer.Option(None),
+              workers: int = typer.Option(None)) -> None:
+    """Run the HTTP API (migrations must be applied: `dualcheck db upgrade`)."""
+    serve(host, port, workers)
+
+
+@app.command("enroll")
+def enroll_cmd(directory: Path = typer.Argument(..., exists=True, file_okay=False, readable=True)) -> None:
+    """Bulk-enroll photos: DIR/<insured_id>.jpg or DIR/<insured_id>/*.jpg. Safe to rerun."""
+    from rich.progress import Progress
+
+    from dualcheck.runtime import Runtime
+    from storage.db import migrate
+    from vision.bulk_enroll import enroll_dir, plan
+    from vision.enrollment import Enroller
+
+    s = get_settings()
+    migrate(s.effective_database_url)
+    groups, skipped = plan(directory)
+    total = sum(len(v) for v in groups.values())
+    for path, why in skipped:
+        typer.echo(f"skipped  {path}: {why}")
+    rt = Runtime(s)
+    counts = {"enrolled": 0, "duplicate": 0, "refused": 0}
+    with Progress(transient=False) as progress:
+        task = progress.add_task("enrolling", total=total)
+
+        def on_file(fr) -> None:
+            r = fr.result
+            counts[r.status] += 1
+            line = {"enrolled": "[green]enrolled[/]", "duplicate": "[yellow]already[/] ",
+                    "refused": "[red]refused[/] "}[r.status]
+            why = f": {r.code} - {r.reason}" if r.status == "refused" else ""
+            progress.console.print(f"{line} {fr.insured_id}  {fr.path.name}{why}", highlight=False)
+            progress.advance(task)
+
+        enroll_dir(Enroller(rt), directory, actor="cli:enroll", on_file=on_file)
+    rt.close()
+    typer.echo(f"summary: {total} photo(s) of {len(groups)} person(s): {counts['enrolled']} enrolled, "
+               f"{counts['duplicate']} already enrolled, {counts['refused']} refused, "
+               f"{len(skipped)} file(s) skipped")
+    raise typer.Exit(0 if counts["refused"] == 0 and not skipped else 3)
+
+
+@app.command("config")
+def config_cmd() -> None:
+    """Print the effective settings (secrets masked)."""
+    s = get_settings()
+    data = json.loads(s.model_dump_json())
+    if data.get("s3_secret_key"):
+        data["s3_secret_key"] = "***"
+    data["effective_database_url"] = s.effective_database_url
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def main() -> None:
+    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app()

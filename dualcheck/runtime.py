@@ -1,0 +1,44 @@
+"""Wiring: the long-lived parts one process needs, built once from the settings."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dualcheck.settings import Settings
+from storage.db import make_engine, make_sessionmaker
+from storage.objects import ObjectStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.effective_database_url)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        store = ObjectStore.from_settings(self.settings)
+        store.ensure_bucket(self.settings.bucket_biometrics)
+        return store
+
+    @cached_property
+    def pipeline(self):
+        from vision.pipeline import FacePipeline
+
+        with self._lock:  # two first requests must not load the models twice
+            return FacePipeline.from_settings(self.settings)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

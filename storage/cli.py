@@ -1,0 +1,75 @@
+"""`dualcheck services …` (local SeaweedFS) and `dualcheck db …` (migrations)."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+from dualcheck.settings import get_settings
+
+services = typer.Typer(help="Local embedded services (SeaweedFS S3 server).", no_args_is_help=True)
+db = typer.Typer(help="The index database (SQLite or PostgreSQL).", no_args_is_help=True)
+
+
+@services.command("up")
+def services_up() -> None:
+    """Start the local SeaweedFS S3 server and wait until it answers."""
+    from storage.seaweed import LocalSeaweed, SeaweedError
+
+    sw = LocalSeaweed.from_settings(get_settings())
+    try:
+        pid = sw.up()
+    except SeaweedError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"seaweedfs: up (pid {pid}), S3 on http://{sw.endpoint}, data in {sw.data_dir}")
+
+
+@services.command("down")
+def services_down() -> None:
+    """Stop the local SeaweedFS server."""
+    from storage.seaweed import LocalSeaweed
+
+    stopped = LocalSeaweed.from_settings(get_settings()).down()
+    typer.echo("seaweedfs: stopped" if stopped else "seaweedfs: was not running")
+
+
+@services.command("status")
+def services_status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show whether the local services run and answer. Exit code 1 when they do not."""
+    from storage.seaweed import LocalSeaweed
+
+    st = LocalSeaweed.from_settings(get_settings()).status()
+    if as_json:
+        typer.echo(json.dumps(st))
+    else:
+        state = "up" if st["answering"] else ("starting" if st["running"] else "down")
+        typer.echo(f"seaweedfs: {state} (pid {st['pid'] or '-'}), S3 on http://{st['endpoint']}")
+    raise typer.Exit(0 if st["answering"] else 1)
+
+
+@db.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply Alembic migrations up to REVISION (default: head)."""
+    from storage.db import migrate
+
+    url = get_settings().effective_database_url
+    migrate(url, revision)
+    typer.echo(f"database at {revision}: {_safe_url(url)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    from alembic.runtime.migration import MigrationContext
+
+    from storage.db import make_engine
+
+    with make_engine(get_settings().effective_database_url).connect() as conn:
+        typer.echo(MigrationContext.configure(conn).get_current_revision() or "empty")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,168 @@
+"""The relational index: organisations, credentials, enrolled templates, verifications, audit.
+
+Biometric bytes never live here: photos and captures are objects in the store; this index keeps
+their keys and SHA-256. Templates (embeddings) are here because matching needs them in one read.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator):
+    """Always timezone-aware UTC in Python, whatever the backend stores (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class Organisation(Base):
+    """A designated clinic, hospital or pharmacy (定点医药机构)."""
+
+    __tablename__ = "organisations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(64), default="default", index=True)
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses_face_pay: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Terminal(Base):
+    """A face-pay terminal at a counter. It may hold several API keys (rotation without downtime)."""
+
+    __tablename__ = "terminals"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    counter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class ApiKey(Base):
+    """A machine credential. Only a SHA-256 of the secret is kept; the key is shown once."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the public key id, part of the key
+    role: Mapped[str] = mapped_column(String(16))  # terminal | ingest | admin
+    terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id"), nullable=True, index=True)
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class InsuredPerson(Base):
+    """An insured person (参保人) who has enrolled photos."""
+
+    __tablename__ = "insured_persons"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    templates: Mapped[list[FaceTemplate]] = relationship(
+        back_populates="insured", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class FaceTemplate(Base):
+    """One enrolled photo: its object key and hash, and the face embedding made from it."""
+
+    __tablename__ = "face_templates"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    insured_id: Mapped[str] = mapped_column(ForeignKey("insured_persons.id", ondelete="CASCADE"), index=True)
+    photo_key: Mapped[str] = mapped_column(String(300))
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(100))  # templates of another model are not comparable
+    dim: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    quality: Mapped[dict] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(32), default="api")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    insured: Mapped[InsuredPerson] = relationship(back_populates="templates")
+
+    __table_args__ = (Index("ix_face_templates_insured_sha", "insured_id", "photo_sha256", unique=True),)
+
+
+class Verification(Base):
+    """One face-pay check. Kept as evidence: later cross-checks read decision, score and capture."""
+
+    __tablename__ = "verifications"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), index=True)
+    insured_id: Mapped[str] = mapped_column(String(64), index=True)
+    settlement_ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    decision: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(100))
+    quality: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    faces_found: Mapped[int] = mapped_column(Integer, default=0)
+    capture_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    capture_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    capture_expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AuditEvent(Base):
+    """Append-only trail of who did what. Never holds images, templates or secrets."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    subject: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

