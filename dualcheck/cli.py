@@ -9,6 +9,7 @@ import typer
 
 from api.cli import keys, orgs, serve, terminals
 from dualcheck.settings import get_settings
+from ingest.cli import cameras
 from storage.cli import db, services
 from vision.cli import app as models
 
@@ -20,6 +21,7 @@ app.add_typer(models, name="models", help="Face model packs: fetch and verify.")
 app.add_typer(orgs, name="orgs")
 app.add_typer(terminals, name="terminals")
 app.add_typer(keys, name="keys")
+app.add_typer(cameras, name="cameras")
 
 
 @app.command("serve")

@@ -76,6 +76,21 @@ class Settings(BaseSettings):
         "multiple of the next face's (people queueing behind); otherwise 'multiple_faces'.",
     )
 
+    # --- recording (dualcheck record) ------------------------------------------------------
+    segment_seconds: int = Field(60, ge=10, le=300, description="Target segment length; cut at the next keyframe.")
+    spool_dir: Path | None = Field(None, description="Local spool for segments not yet uploaded. Default: data_dir/spool.")
+    spool_max_bytes: int = Field(2 * 1024**3, description="Bound of the local spool (all cameras of a recorder).")
+    spool_alert_ratio: float = Field(0.8, description="Health alerts when the spool is this full.")
+    reconnect_initial_s: float = Field(1.0, description="First wait before reconnecting a lost camera.")
+    reconnect_max_s: float = Field(30.0, description="Cap of the exponential reconnect backoff.")
+    rtsp_timeout_s: float = Field(10.0, description="Socket timeout reading a camera.")
+    recorder_id: str | None = Field(None, description="Name of this recorder replica. Default: hostname-pid.")
+    camera_offline_after_s: float = Field(30.0, description="No packet for this long: the camera is offline.")
+
+    # --- retention ----------------------------------------------------------------------
+    retention_days: int = Field(183, description="Default footage retention (six months); per organisation overridable.")
+    retention_batch: int = Field(1000, description="Segments deleted per batch (one S3 multi-object delete).")
+
     # --- API ----------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -95,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def effective_models_dir(self) -> Path:
         return (self.models_dir or self.data_dir / "models").expanduser().resolve()
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        return (self.spool_dir or self.data_dir / "spool").expanduser().resolve()
 
     @property
     def seaweed_dir(self) -> Path:

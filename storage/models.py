@@ -166,3 +166,109 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- recording (cameras, segments, gaps, holds) ------------------------------------------------
+
+CAMERA_ROLES = ("settlement_counter", "pharmacy_counter", "consulting_room", "ward", "entrance")
+
+
+class Camera(Base):
+    """An RTSP camera of an organisation. Its credentials are kept apart from the URL so the URL can
+    be shown and logged; they are never returned by the API."""
+
+    __tablename__ = "cameras"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    rtsp_url: Mapped[str] = mapped_column(String(500))  # without user:password
+    rtsp_username: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    rtsp_password: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    covers: Mapped[list] = mapped_column(JSON, default=list)  # terminal ids / counter names it sees
+    segment_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the setting
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Segment(Base):
+    """One object of footage: a fragmented MP4 remuxed as received, start/end in wall-clock UTC."""
+
+    __tablename__ = "segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"))
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    start_at: Mapped[datetime] = mapped_column()
+    end_at: Mapped[datetime] = mapped_column()
+    duration_s: Mapped[float] = mapped_column(Float)
+    bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300), unique=True)  # a segment is indexed once
+    recorder_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_segments_camera_start", "camera_id", "start_at"),
+        Index("ix_segments_end", "end_at"),
+    )
+
+
+class RecordingGap(Base):
+    """A stretch of time a camera was not recorded, with why (camera offline, spool full …)."""
+
+    __tablename__ = "recording_gaps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"), index=True)
+    start_at: Mapped[datetime] = mapped_column()
+    end_at: Mapped[datetime | None] = mapped_column(nullable=True)  # None while it lasts
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CameraStatus(Base):
+    """What the recorder last reported for a camera (one row per camera, overwritten)."""
+
+    __tablename__ = "camera_status"
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"), primary_key=True)
+    recorder_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="unknown")  # online | offline | connecting
+    last_packet_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_segment_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    reconnects: Mapped[int] = mapped_column(Integer, default=0)
+    spool_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    spool_limit_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceHold(Base):
+    """Keeps footage of a camera over a time range (or one capture) past retention while a case
+    needs it. Holds cover time, not segment ids, so footage indexed later in the range is kept too."""
+
+    __tablename__ = "evidence_holds"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    camera_id: Mapped[str | None] = mapped_column(ForeignKey("cameras.id"), nullable=True, index=True)
+    start_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    end_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    verification_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    flag_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class RetentionRun(Base):
+    """One `dualcheck retention run`: what it deleted, kept and skipped (also an audit event)."""
+
+    __tablename__ = "retention_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(200), default="cli")

