@@ -1,5 +1,5 @@
 # The two commands of the README. Both set the machine up first (idempotent).
-.PHONY: run test setup bench clean-data
+.PHONY: run test setup bench docs
 
 run: setup          ## run the service on its embedded default (SQLite + local SeaweedFS + simulated cameras)
 	.venv/bin/dualcheck run
@@ -12,3 +12,6 @@ setup:
 
 bench: setup
 	.venv/bin/python bench/verify.py
+
+docs:               ## regenerate generated documentation (settings table)
+	bash scripts/gen-docs.sh

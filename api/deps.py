@@ -29,7 +29,10 @@ def principal(
         who = authenticate(db, presented) if presented else None
         if who is not None:
             key = db.get(ApiKey, who.key_id)
-            key.last_used_at = utcnow()
+            now = utcnow()
+            # at most one write a minute per key: a busy terminal must not turn every call into two writes
+            if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+                key.last_used_at = now
     # refused attempts are audited by key id only: a secret never reaches a log or the index
     request.state.actor = who.actor if who else f"key:{key_id_of(presented) or 'none'}"
     if who is None:

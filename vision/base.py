@@ -54,8 +54,9 @@ class Detector(ABC):
     quality_min_score: float = 0.5
 
     @abstractmethod
-    def detect(self, img_bgr: np.ndarray) -> list[Face]:
-        """Faces in a BGR uint8 image, coordinates in that image's pixels."""
+    def detect(self, img_bgr: np.ndarray, max_side: int | None = None) -> list[Face]:
+        """Faces in a BGR uint8 image, coordinates in that image's pixels. ``max_side`` lets a
+        caller that expects a close-up detect on a smaller copy (where the detector supports it)."""
 
 
 class Recognizer(ABC):

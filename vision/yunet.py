@@ -110,7 +110,8 @@ class YuNetDetector(Detector):
         kpss = kpss / scale - offset
         return boxes.reshape(-1, 4), scores, kpss.astype(np.float32)
 
-    def detect(self, img_bgr: np.ndarray) -> list[Face]:
+    def detect(self, img_bgr: np.ndarray, max_side: int | None = None) -> list[Face]:
+        max_side = max_side or self.max_side
         h, w = img_bgr.shape[:2]
         longest = max(h, w)
         if longest <= self.min_side:
@@ -119,11 +120,11 @@ class YuNetDetector(Detector):
             # each side, then upscale so the face is at a size the model likes.
             result = self._pass(img_bgr, (2 * self.min_side) / (2 * longest), pad=True)
         else:
-            scale = min(1.0, self.max_side / longest)  # detect on a downscaled copy, map back
+            scale = min(1.0, max_side / longest)  # detect on a downscaled copy, map back
             result = self._pass(img_bgr, scale, pad=False)
             if len(result[1]) == 0:
                 # Nothing found: maybe a large close-up filling the frame. One more try, bordered.
-                result = self._pass(img_bgr, min(1.0, self.max_side / (2 * longest)), pad=True)
+                result = self._pass(img_bgr, min(1.0, max_side / (2 * longest)), pad=True)
         faces = []
         for b, sc, k in zip(*result):
             x1, y1 = np.clip(b[:2], 0, [w, h])

@@ -1,0 +1,187 @@
+"""Verification API throughput and latency against the raw pipeline, in the same run.
+
+    .venv/bin/python bench/verify.py [--seconds 20] [--concurrency 1 4 16] [--api-workers 1]
+
+Starts its own SeaweedFS and a SQLite index in a temp dir, enrolls one person, then measures
+1. the raw pipeline in this process (decode, detect, align, embed) on the same captures:
+   sequential, and with as many threads as cores (its best throughput on this machine);
+2. POST /v1/verify on a `dualcheck serve` process at 1, 4 and 16 concurrent terminals.
+Captures are the test portraits scaled to 640x800, like a terminal's close-up.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dualcheck.settings import Settings  # noqa: E402
+from tests.conftest import MODELS_CACHE, TESTDATA, _port_base, free_port  # noqa: E402
+
+
+def captures() -> list[bytes]:
+    out = []
+    for name in ("obama2.jpg", "obama3.jpg", "obama.jpg", "biden.jpg"):
+        img = cv2.imread(str(TESTDATA / "faces" / name))
+        h, w = img.shape[:2]
+        scale = 800 / h
+        img = cv2.resize(img, (int(w * scale), 800), interpolation=cv2.INTER_AREA)
+        x0 = max(0, (img.shape[1] - 640) // 2)
+        img = img[:, x0:x0 + 640]
+        out.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return out
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def raw_pipeline(settings: Settings, caps: list[bytes], seconds: float, threads: int) -> dict:
+    from vision.image import decode_image
+    from vision.pipeline import FacePipeline
+
+    pipe = FacePipeline.from_settings(settings)
+    for c in caps:  # warm-up
+        pipe.analyze(decode_image(c, max_bytes=10**8, max_pixels=10**9), max_embed=1)
+    lat: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        n = i
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            pipe.analyze(decode_image(caps[n % len(caps)], max_bytes=10**8, max_pixels=10**9), max_embed=1)
+            with lock:
+                lat.append(time.perf_counter() - t0)
+            n += 1
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(worker, range(threads)))
+    wall = time.perf_counter() - t0
+    return {"n": len(lat), "rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
+
+
+def api_load(url: str, key: str, caps: list[bytes], seconds: float, concurrency: int) -> dict:
+    lat: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        n = i
+        with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as c:
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                r = c.post("/v1/verify", data={"insured_id": "BENCH1"},
+                           files={"image": ("c.jpg", caps[n % len(caps)], "image/jpeg")})
+                dt = time.perf_counter() - t0
+                with lock:
+                    (lat.append(dt) if r.status_code == 200 else errors.append(r.text[:200]))
+                n += 1
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as ex:
+        list(ex.map(worker, range(concurrency)))
+    wall = time.perf_counter() - t0
+    return {"n": len(lat), "errors": len(errors), "rps": len(lat) / wall,
+            "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--api-workers", type=int, default=1)
+    args = ap.parse_args()
+
+    from storage.seaweed import LocalSeaweed
+
+    tmp = Path(tempfile.mkdtemp(prefix="dualcheck-bench-"))
+    base = _port_base()
+    sw = LocalSeaweed(tmp / "seaweedfs", base, base + 1, base + 2, base + 3, "benchkey", "benchsecret123")
+    sw.up()
+    api_port = free_port()
+    env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp), "DUALCHECK_S3_ENDPOINT": sw.endpoint,
+           "DUALCHECK_S3_ACCESS_KEY": sw.access_key, "DUALCHECK_S3_SECRET_KEY": sw.secret_key,
+           "DUALCHECK_MODELS_DIR": str(MODELS_CACHE), "DUALCHECK_LOG_LEVEL": "WARNING"}
+    settings = Settings(data_dir=tmp, s3_endpoint=sw.endpoint, s3_access_key=sw.access_key,
+                        s3_secret_key=sw.secret_key, models_dir=MODELS_CACHE)
+    caps = captures()
+    server = None
+    try:
+        from api.keys import add_organisation, add_terminal
+        from dualcheck.runtime import Runtime
+        from storage.db import migrate, session_scope
+        from vision.enrollment import Enroller
+
+        migrate(settings.effective_database_url)
+        rt = Runtime(settings)
+        with session_scope(rt.sessions) as db:
+            add_organisation(db, "BENCH-ORG")
+            db.flush()
+            _, key = add_terminal(db, "BENCH-ORG", "BENCH-T1")
+        Enroller(rt).enroll("BENCH1", [("o.jpg", (TESTDATA / "faces/obama.jpg").read_bytes())], actor="bench")
+        rt.close()
+
+        cores = os.cpu_count() or 1
+        print(f"machine: {cores} cores; captures: {len(caps)} portraits at 640x800; {args.seconds:.0f} s per run")
+        raw1 = raw_pipeline(settings, caps, args.seconds, 1)
+        rawn = raw_pipeline(settings, caps, args.seconds, cores)
+        print(f"raw pipeline, 1 thread : {raw1['rps']:6.1f}/s  p50 {raw1['p50_ms']:6.1f} ms  p99 {raw1['p99_ms']:6.1f} ms")
+        print(f"raw pipeline, {cores} threads: {rawn['rps']:6.1f}/s  p50 {rawn['p50_ms']:6.1f} ms  "
+              f"p99 {rawn['p99_ms']:6.1f} ms")
+
+        server = subprocess.Popen([str(Path(sys.executable).parent / "dualcheck"), "serve", "--port", str(api_port),
+                                   "--workers", str(args.api_workers)], env=env)
+        url = f"http://127.0.0.1:{api_port}"
+        for _ in range(240):
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        api_load(url, key, caps, 3, 2)  # warm-up
+        best = max(raw1["rps"], rawn["rps"])
+        me = os.getpid()
+        for c in args.concurrency:
+            before = [cpu_seconds(p) for p in (server.pid, sw.pid(), me)]
+            r = api_load(url, key, caps, args.seconds, c)
+            used = [cpu_seconds(p) - b for p, b in zip((server.pid, sw.pid(), me), before)]
+            per_req = [1e3 * u / max(r["n"], 1) for u in used]
+            print(f"API, {c:2d} terminals      : {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
+                  f"  errors {r['errors']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
+                  f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x")
+            print(f"    CPU ms per request: API {per_req[0]:5.1f}, SeaweedFS {per_req[1]:5.1f}, "
+                  f"load generator {per_req[2]:5.1f}")
+    finally:
+        if server:
+            server.terminate()
+            server.wait(20)
+        sw.down()
+
+
+if __name__ == "__main__":
+    main()

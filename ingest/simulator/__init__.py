@@ -1,0 +1,29 @@
+"""Camera simulator for tests and demos: synthetic clinic footage with known truth, served over RTSP.
+
+* :mod:`ingest.simulator.footage` composes and encodes the footage (venv side, numpy/OpenCV/PyAV).
+* :mod:`ingest.simulator.rtsp_server` is the GStreamer RTSP server; it runs under Debian's
+  ``/usr/bin/python3`` (stdlib + gi only) and is never imported from the venv.
+* :mod:`ingest.simulator.camera` starts/stops one server process per camera (venv side).
+
+Run ``python -m ingest.simulator --cameras 3`` for a demo.
+"""
+from __future__ import annotations
+
+from .footage import (  # noqa: F401
+    Event,
+    Footage,
+    default_cache_dir,
+    render,
+    scenario_counter,
+    scenario_ghost_visit,
+    scenario_impersonation,
+    scenario_short,
+)
+
+
+def __getattr__(name: str):  # lazy: camera pulls in subprocess/av only when used
+    if name in ("SimulatedCamera", "CameraError"):
+        from . import camera
+
+        return getattr(camera, name)
+    raise AttributeError(name)
