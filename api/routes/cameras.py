@@ -1,0 +1,315 @@
+"""Cameras, their health, and replay: one MP4 over a time range (with Range support) and HLS.
+
+Times are ISO 8601 with a zone (``2025-03-01T10:00:00+08:00`` - escape ``+`` as ``%2B`` in a query
+string; an unescaped ``+`` that arrives as a space is accepted too). Every view of footage (clip,
+HLS playlist, HLS media segment) and every export is an audit event naming the caller, the camera
+and the time range.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from datetime import datetime, timedelta, timezone
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import principal, require, runtime
+from api.errors import ApiError
+from api.keys import Principal
+from api.scope import can_see_org
+from dualcheck.runtime import Runtime
+from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera
+from storage.audit import audit
+from storage.clips import ClipError, iso, plan_clip, segment_layout, segments_in, store_reader
+from storage.db import session_scope
+from storage.models import Camera, Segment
+
+router = APIRouter(prefix="/v1", tags=["cameras"])
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+# --- shared helpers (also used by holds and exports) --------------------------------------------
+
+
+def parse_time(value: str | None, name: str) -> datetime:
+    if value is None or not value.strip():
+        raise ApiError(400, "missing_time", f"{name} is required (ISO 8601 with a zone, e.g. 2025-03-01T10:00:00+08:00)")
+    v = value.strip().replace(" ", "+")  # an unescaped '+' in a query string arrives as a space
+    try:
+        t = datetime.fromisoformat(v)
+    except ValueError:
+        raise ApiError(400, "invalid_time", f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
+    if t.tzinfo is None:
+        raise ApiError(400, "invalid_time", f"{name} needs a zone (Z or +08:00): {value[:40]!r}")
+    return t.astimezone(timezone.utc)
+
+
+def time_range(start: str | None, end: str | None, max_seconds: int | None) -> tuple[datetime, datetime]:
+    a, b = parse_time(start, "start"), parse_time(end, "end")
+    if b <= a:
+        raise ApiError(400, "invalid_range", "end must be after start")
+    if max_seconds is not None and (b - a).total_seconds() > max_seconds:
+        raise ApiError(400, "range_too_long", f"the range is {(b - a).total_seconds():.0f} s; at most "
+                       f"{max_seconds} s may be asked for at once")
+    return a, b
+
+
+def visible_camera(db, who: Principal, camera_id: str) -> Camera:
+    cam = db.get(Camera, camera_id)
+    if cam is None or not can_see_org(who, cam.org_id):
+        raise ApiError(404, "not_found", f"no camera {camera_id!r}")
+    return cam
+
+
+def clip_error(e: ClipError) -> ApiError:
+    if e.code == "no_footage":
+        return ApiError(404, "no_footage", e.reason, gaps=e.gaps)
+    return ApiError(409 if e.code == "evidence_mismatch" else 500, e.code, e.reason)
+
+
+# --- registry ------------------------------------------------------------------------------------
+
+
+class CameraIn(BaseModel):
+    id: str = Field(..., description="Camera id: 1-64 letters, digits, '.', '_' or '-'.")
+    org_id: str
+    name: str = Field(..., max_length=200)
+    role: str
+    url: str = Field(..., max_length=500, description="rtsp://[user:password@]host[:port]/path")
+    covers: list[str] = Field(default_factory=list)
+    segment_seconds: int | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+@router.get("/cameras")
+def list_cameras(org_id: str | None = None, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+    """Active cameras the caller may see (never their credentials)."""
+    with session_scope(rt.sessions) as db:
+        cams = active_cameras(db, [org_id] if org_id else None)
+        return {"cameras": [public_view(c) for c in cams if can_see_org(who, c.org_id)]}
+
+
+@router.post("/cameras", status_code=201)
+def create_camera(body: CameraIn, request: Request, rt: Runtime = Depends(runtime),
+                  who: Principal = Depends(require("admin"))):
+    with session_scope(rt.sessions) as db:
+        try:
+            cam = add_camera(db, camera_id=body.id, org_id=body.org_id, name=body.name, role=body.role,
+                             url=body.url, covers=body.covers, segment_seconds=body.segment_seconds,
+                             username=body.username, password=body.password)
+        except CameraError as e:
+            raise ApiError(409 if "exists already" in str(e) else 400, "invalid_camera", str(e)) from None
+        db.flush()
+        audit(db, actor=who.actor, action="camera.add", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
+              request_id=request.state.request_id)
+        return public_view(cam)
+
+
+@router.get("/cameras/{camera_id}")
+def get_camera(camera_id: str, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+    with session_scope(rt.sessions) as db:
+        cam = visible_camera(db, who, camera_id)
+        if cam.removed_at is not None:
+            raise ApiError(404, "not_found", f"camera {camera_id!r} was removed")
+        return public_view(cam)
+
+
+@router.delete("/cameras/{camera_id}")
+def delete_camera(camera_id: str, request: Request, rt: Runtime = Depends(runtime),
+                  who: Principal = Depends(require("admin"))):
+    """Stop recording the camera. Its footage stays until retention removes it."""
+    with session_scope(rt.sessions) as db:
+        try:
+            cam = remove_camera(db, camera_id)
+        except CameraError as e:
+            raise ApiError(404, "not_found", str(e)) from None
+        audit(db, actor=who.actor, action="camera.remove", outcome="ok", org_id=cam.org_id,
+              subject=f"camera:{cam.id}", request_id=request.state.request_id)
+        return public_view(cam)
+
+
+@router.get("/cameras/{camera_id}/health")
+def camera_health_route(camera_id: str, start: str | None = None, end: str | None = None,
+                        rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+    """Recording health over [start, end) (default: the last hour): recorded time and holes."""
+    now = datetime.now(timezone.utc)
+    a = parse_time(start, "start") if start else now - timedelta(hours=1)
+    b = parse_time(end, "end") if end else now
+    if b <= a:
+        raise ApiError(400, "invalid_range", "end must be after start")
+    with session_scope(rt.sessions) as db:
+        visible_camera(db, who, camera_id)
+        try:  # the recorder's own health report, when that module is installed
+            from ingest.health import camera_health
+        except ImportError:
+            camera_health = None
+        if camera_health is not None:
+            result = camera_health(db, camera_id, a, b)
+            return result if isinstance(result, dict) else getattr(result, "__dict__", result)
+        from storage.clips import coverage
+
+        return coverage(db, camera_id, a, b)
+
+
+# --- replay: one MP4 -------------------------------------------------------------------------------
+
+
+def _plan(rt: Runtime, who: Principal, camera_id: str, start: str | None, end: str | None):
+    with session_scope(rt.sessions) as db:
+        cam = visible_camera(db, who, camera_id)
+        a, b = time_range(start, end, rt.settings.clip_max_seconds)
+        try:
+            return cam, plan_clip(db, footage_store(rt), rt.settings.bucket_footage, cam.id, cam.org_id, a, b)
+        except ClipError as e:
+            raise clip_error(e) from None
+
+
+def footage_store(rt: Runtime):
+    if not getattr(rt, "_footage_bucket_ok", False):
+        rt.store.ensure_bucket(rt.settings.bucket_footage)
+        rt._footage_bucket_ok = True
+    return rt.store
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) of a single-range header, None for the whole; 416 when unsatisfiable."""
+    if not header:
+        return None
+    m = _RANGE_RE.match(header.strip().replace(" ", ""))
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        return None  # not a single byte range we serve: RFC 9110 lets us send the whole
+    if m.group(1) == "":
+        n = int(m.group(2))
+        if n == 0:
+            raise ApiError(416, "range_not_satisfiable", f"the clip has {size} bytes")
+        return max(size - n, 0), size - 1
+    first = int(m.group(1))
+    last = int(m.group(2)) if m.group(2) else size - 1
+    if first >= size or last < first:
+        raise ApiError(416, "range_not_satisfiable", f"the clip has {size} bytes")
+    return first, min(last, size - 1)
+
+
+@router.get("/cameras/{camera_id}/clip")
+def clip(camera_id: str, request: Request, start: str | None = Query(None, description="ISO 8601 with zone"),
+         end: str | None = Query(None, description="ISO 8601 with zone"), rt: Runtime = Depends(runtime),
+         who: Principal = Depends(principal)):
+    """One playable MP4 of the camera over [start, end): remuxed from the segments (no transcoding),
+    from the keyframe at or before ``start``, streamed, with HTTP Range support.
+
+    Headers: ``X-Dualcheck-Clip-Start``/``-End`` (wall time of t=0 and of the end),
+    ``X-Dualcheck-Gaps`` (JSON list of holes in the range; a gap is a jump of the clip's clock, the
+    player holds the last frame). No footage at all in the range: 404 with the gaps."""
+    cam, plan = _plan(rt, who, camera_id, start, end)
+    size = plan.size
+    rng = _byte_range(request.headers.get("range"), size)
+    first, last = rng if rng else (0, size - 1)
+    etag = hashlib.sha256(json.dumps([s.sha256 for s in plan.segments] + [iso(plan.clip_start), iso(plan.clip_end)])
+                          .encode()).hexdigest()[:32]
+    with session_scope(rt.sessions) as db:
+        audit(db, actor=who.actor, action="clip.view", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
+              request_id=request.state.request_id,
+              detail={"camera_id": cam.id, "start": iso(plan.requested_start), "end": iso(plan.requested_end),
+                      "clip_start": iso(plan.clip_start), "clip_end": iso(plan.clip_end),
+                      "bytes": [first, last] if rng else None, "gaps": len(plan.gaps)})
+    headers = {
+        "Accept-Ranges": "bytes", "Content-Length": str(last - first + 1), "ETag": f'"{etag}"',
+        "Cache-Control": "private, no-store", "X-Dualcheck-Clip-Start": iso(plan.clip_start),
+        "X-Dualcheck-Clip-End": iso(plan.clip_end), "X-Dualcheck-Gaps": json.dumps(plan.gaps, separators=(",", ":")),
+        "Content-Disposition": f'inline; filename="{cam.id}_{plan.clip_start:%Y%m%dT%H%M%SZ}.mp4"',
+    }
+    if rng:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    body = plan.iter_bytes(store_reader(rt.store, rt.settings.bucket_footage), first, last)
+    return StreamingResponse(body, status_code=206 if rng else 200, media_type="video/mp4", headers=headers)
+
+
+@router.get("/cameras/{camera_id}/clip.json")
+def clip_info(camera_id: str, start: str | None = None, end: str | None = None, rt: Runtime = Depends(runtime),
+              who: Principal = Depends(principal)):
+    """What ``/clip`` would send for the same range: clip start/end, bytes, segments and gaps."""
+    _, plan = _plan(rt, who, camera_id, start, end)
+    return plan.describe()
+
+
+# --- replay: HLS -------------------------------------------------------------------------------------
+
+
+@router.get("/cameras/{camera_id}/hls.m3u8")
+def hls_playlist(camera_id: str, request: Request, start: str | None = None, end: str | None = None,
+                 rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+    """A VOD HLS playlist over the camera's segments in [start, end) for in-browser seeking.
+
+    Each recorded segment is one HLS media segment (fMP4): its own init (``EXT-X-MAP``: the segment's
+    ftyp+moov) and its fragments; each starts its timestamps at 0, so every segment follows an
+    ``EXT-X-DISCONTINUITY`` and carries ``EXT-X-PROGRAM-DATE-TIME`` (wall time). Gaps show as jumps of
+    the program date-time."""
+    with session_scope(rt.sessions) as db:
+        cam = visible_camera(db, who, camera_id)
+        a, b = time_range(start, end, rt.settings.hls_max_seconds)
+        segs = segments_in(db, cam.id, a, b)
+        if not segs:
+            from storage.clips import index_gaps
+
+            raise ApiError(404, "no_footage", f"no footage of camera {cam.id} between {iso(a)} and {iso(b)}",
+                           gaps=index_gaps(db, cam.id, a, b, segs))
+        audit(db, actor=who.actor, action="hls.view", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
+              request_id=request.state.request_id,
+              detail={"camera_id": cam.id, "start": iso(a), "end": iso(b), "segments": len(segs)})
+    target = max(math.ceil(s.duration_s) for s in segs)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-PLAYLIST-TYPE:VOD",
+             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-DISCONTINUITY-SEQUENCE:0"]
+    offset = (a - segs[0].start_at).total_seconds()
+    if offset > 0:
+        lines.append(f"#EXT-X-START:TIME-OFFSET={offset:.3f},PRECISE=YES")
+    for i, s in enumerate(segs):
+        if i:
+            lines.append("#EXT-X-DISCONTINUITY")
+        lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{s.start_at.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}")
+        lines.append(f'#EXT-X-MAP:URI="hls/{s.id}/init.mp4"')
+        lines.append(f"#EXTINF:{s.duration_s:.3f},")
+        lines.append(f"hls/{s.id}/media.m4s")
+    lines.append("#EXT-X-ENDLIST")
+    return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+def _hls_segment(rt: Runtime, who: Principal, camera_id: str, segment_id: int) -> tuple[Camera, Segment]:
+    with session_scope(rt.sessions) as db:
+        cam = visible_camera(db, who, camera_id)
+        seg = db.get(Segment, segment_id)
+        if seg is None or seg.camera_id != cam.id:
+            raise ApiError(404, "not_found", f"no segment {segment_id} of camera {cam.id}")
+        return cam, seg
+
+
+@router.get("/cameras/{camera_id}/hls/{segment_id}/init.mp4")
+def hls_init(camera_id: str, segment_id: int, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+    _, seg = _hls_segment(rt, who, camera_id, segment_id)
+    init, _ = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
+    return Response(init.data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/cameras/{camera_id}/hls/{segment_id}/media.m4s")
+def hls_media(camera_id: str, segment_id: int, request: Request, rt: Runtime = Depends(runtime),
+              who: Principal = Depends(principal)):
+    cam, seg = _hls_segment(rt, who, camera_id, segment_id)
+    init, frag_end = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
+    with session_scope(rt.sessions) as db:
+        audit(db, actor=who.actor, action="hls.segment", outcome="ok", org_id=cam.org_id,
+              subject=f"camera:{cam.id}", request_id=request.state.request_id,
+              detail={"camera_id": cam.id, "segment_id": seg.id, "start": iso(seg.start_at), "end": iso(seg.end_at)})
+    body = rt.store.stream(rt.settings.bucket_footage, seg.object_key, offset=init.length,
+                           length=frag_end - init.length)
+    return StreamingResponse(body, media_type="video/iso.segment",
+                             headers={"Content-Length": str(frag_end - init.length),
+                                      "Cache-Control": "private, max-age=3600"})
+
+
+__all__ = ["router", "parse_time", "time_range", "visible_camera", "clip_error", "footage_store"]

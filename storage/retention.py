@@ -1,0 +1,166 @@
+"""The retention run: delete footage older than its organisation's retention, and expired face-pay
+captures, never anything under an active evidence hold.
+
+Order per batch (crash-safe, resumable, idempotent):
+
+1. pick a batch of expired, unheld index rows (keyset order by id, at most ``retention_batch``);
+2. delete their objects from the store (one S3 multi-object delete; a missing key is not an error);
+3. delete the rows (segments) or clear ``capture_key`` (verifications) in one transaction, re-checking
+   "expired and not held" in the same statement.
+
+A crash between 2 and 3 leaves rows whose objects are gone; the next run picks them again (they are
+still expired and unheld), deletes the already-missing objects without error and removes the rows:
+runs converge. A row is never removed before its object, so the index never loses track of a
+stored object. Only segments that *ended* before the cutoff are touched, so a recorder inserting new
+segments at the same time is never affected. A hold placed while a batch is between steps 1 and 2
+does not save that batch's objects (their rows survive through the re-check in 3): place holds
+before footage reaches its retention, as cases normally do.
+
+Each run writes a ``RetentionRun`` row with counts and a ``retention.run`` audit event.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.audit import audit
+from storage.db import session_scope
+from storage.holds import capture_held, segment_held
+from storage.models import Organisation, RetentionRun, Segment, Verification, utcnow
+
+log = logging.getLogger("dualcheck.retention")
+
+
+@dataclass
+class RetentionResult:
+    run_id: str
+    dry_run: bool
+    counts: dict = field(default_factory=dict)
+
+
+def org_cutoffs(db: Session, default_days: int, now: datetime) -> dict[str | None, datetime]:
+    """Cutoff per organisation id; key None = organisations (or segment org ids) without an override."""
+    cut = {None: now - timedelta(days=default_days)}
+    for org_id, days in db.execute(select(Organisation.id, Organisation.retention_days)
+                                   .where(Organisation.retention_days.is_not(None))):
+        cut[org_id] = now - timedelta(days=int(days))
+    return cut
+
+
+def _expired_segments(cutoffs: dict[str | None, datetime]):
+    overrides = [k for k in cutoffs if k is not None]
+    conds = [and_(Segment.org_id == org, Segment.end_at <= cutoffs[org]) for org in overrides]
+    default = Segment.end_at <= cutoffs[None]
+    if overrides:
+        default = and_(Segment.org_id.not_in(overrides), default)
+    return or_(default, *conds)
+
+
+def _expired_captures(now: datetime):
+    return and_(Verification.capture_key.is_not(None), Verification.capture_expires_at.is_not(None),
+                Verification.capture_expires_at <= now)
+
+
+def run_retention(sessions: sessionmaker[Session], store, settings, *, dry_run: bool = False,
+                  actor: str = "cli", now: datetime | None = None, batch: int | None = None,
+                  after_objects_deleted: Callable[[str, list[str]], None] | None = None) -> RetentionResult:
+    """One retention pass. ``after_objects_deleted(kind, keys)`` is a test hook called between the
+    object delete and the row delete of each batch (raise in it to simulate a crash)."""
+    now = now or utcnow()
+    batch = batch or settings.retention_batch
+    with session_scope(sessions) as db:
+        run = RetentionRun(dry_run=dry_run, actor=actor, state="running", started_at=now)
+        db.add(run)
+        db.flush()
+        run_id = run.id
+        cutoffs = org_cutoffs(db, settings.retention_days, now)
+    counts = {"segments_deleted": 0, "segment_bytes_deleted": 0, "segments_held": 0, "captures_deleted": 0,
+              "captures_held": 0, "object_delete_failures": 0, "batches": 0,
+              "cutoff_default": cutoffs[None].isoformat(),
+              "cutoffs": {k: v.isoformat() for k, v in cutoffs.items() if k is not None}}
+    expired_seg = _expired_segments(cutoffs)
+    expired_cap = _expired_captures(now)
+    try:
+        with session_scope(sessions) as db:
+            counts["segments_held"] = db.scalar(select(func.count()).select_from(Segment)
+                                                .where(expired_seg, segment_held())) or 0
+            counts["captures_held"] = db.scalar(select(func.count()).select_from(Verification)
+                                                .where(expired_cap, capture_held())) or 0
+            if dry_run:
+                n, b = db.execute(select(func.count(), func.coalesce(func.sum(Segment.bytes), 0))
+                                  .where(expired_seg, ~segment_held())).one()
+                counts["segments_to_delete"], counts["segment_bytes_to_delete"] = int(n), int(b)
+                counts["captures_to_delete"] = db.scalar(select(func.count()).select_from(Verification)
+                                                         .where(expired_cap, ~capture_held())) or 0
+        if not dry_run:
+            _segments(sessions, store, settings.bucket_footage, expired_seg, batch, counts, after_objects_deleted)
+            _captures(sessions, store, settings.bucket_biometrics, expired_cap, batch, counts, after_objects_deleted)
+    except BaseException as e:
+        with session_scope(sessions) as db:
+            run = db.get(RetentionRun, run_id)
+            run.state, run.finished_at, run.counts = "failed", utcnow(), {**counts, "error": repr(e)[:500]}
+            audit(db, actor=actor, action="retention.run", outcome="failed", subject=f"retention:{run_id}",
+                  detail={**counts, "dry_run": dry_run, "error": repr(e)[:500]})
+        raise
+    with session_scope(sessions) as db:
+        run = db.get(RetentionRun, run_id)
+        run.state, run.finished_at, run.counts = "done", utcnow(), counts
+        audit(db, actor=actor, action="retention.run", outcome="dry_run" if dry_run else "ok",
+              subject=f"retention:{run_id}", detail={**counts, "dry_run": dry_run})
+    return RetentionResult(run_id, dry_run, counts)
+
+
+def _segments(sessions, store, bucket, expired, batch, counts, hook) -> None:
+    last_id = 0
+    while True:
+        with session_scope(sessions) as db:
+            rows = db.execute(select(Segment.id, Segment.object_key, Segment.bytes)
+                              .where(Segment.id > last_id, expired, ~segment_held())
+                              .order_by(Segment.id).limit(batch)).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        keys = [r.object_key for r in rows]
+        failures = dict(store.delete_many(bucket, keys))
+        counts["object_delete_failures"] += len(failures)
+        if failures:
+            log.warning("retention: %d objects not deleted (kept in the index): %s", len(failures),
+                        list(failures.items())[:3])
+        if hook:
+            hook("segments", keys)
+        ids = [r.id for r in rows if r.object_key not in failures]
+        with session_scope(sessions) as db:
+            # re-check in the same statement: a row held meanwhile stays in the index
+            res = db.execute(delete(Segment).where(Segment.id.in_(ids), expired, ~segment_held())
+                             .execution_options(synchronize_session=False))
+            counts["segments_deleted"] += res.rowcount or 0
+        counts["segment_bytes_deleted"] += sum(r.bytes for r in rows if r.object_key not in failures)
+        counts["batches"] += 1
+
+
+def _captures(sessions, store, bucket, expired, batch, counts, hook) -> None:
+    last_id = ""
+    while True:
+        with session_scope(sessions) as db:
+            rows = db.execute(select(Verification.id, Verification.capture_key)
+                              .where(Verification.id > last_id, expired, ~capture_held())
+                              .order_by(Verification.id).limit(batch)).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        keys = [r.capture_key for r in rows]
+        failures = dict(store.delete_many(bucket, keys))
+        counts["object_delete_failures"] += len(failures)
+        if hook:
+            hook("captures", keys)
+        ids = [r.id for r in rows if r.capture_key not in failures]
+        with session_scope(sessions) as db:
+            res = db.execute(update(Verification).where(Verification.id.in_(ids), expired, ~capture_held())
+                             .values(capture_key=None).execution_options(synchronize_session=False))
+            counts["captures_deleted"] += res.rowcount or 0
+        counts["batches"] += 1
