@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from api import errors
+from api import errors, web
 from api.limits import BodySizeLimit
-from api.routes import health, insured, verify
+from api.routes import cameras, exports, flags, health, holds, insured, settlements, verify
 from dualcheck.runtime import Runtime
 from dualcheck.settings import Settings, get_settings
 
@@ -56,4 +56,10 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app.include_router(health.router)
     app.include_router(insured.router)
     app.include_router(verify.router)
+    app.include_router(cameras.router)
+    app.include_router(holds.router)
+    app.include_router(exports.router)
+    app.include_router(settlements.router)
+    app.include_router(flags.router)
+    web.install(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     return app

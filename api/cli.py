@@ -116,16 +116,20 @@ def terminals_list(org: str = typer.Option(None, "--org")) -> None:
 
 
 @keys.command("add")
-def keys_add(role: str = typer.Option(..., help="ingest (data exchange) or admin."),
-             label: str = typer.Option(..., help="Who uses the key.")) -> None:
+def keys_add(role: str = typer.Option(..., help="ingest (data exchange), admin, inspector (--region, "
+                                              "repeatable) or institution (--org)."),
+             label: str = typer.Option(..., help="Who uses the key."),
+             org: str = typer.Option(None, "--org", help="institution: its organisation; ingest: limit to one."),
+             region: list[str] = typer.Option(None, "--region", help="inspector (or ingest): the regions it "
+                                                                     "covers; repeatable.")) -> None:
     """Create a service key and print it once."""
     from api.keys import add_service_key
     from storage.audit import audit
 
     def go(db):
-        key = add_service_key(db, role, label)
+        key = add_service_key(db, role, label, org_id=org, regions=list(region) if region else None)
         audit(db, actor="cli", action="key.add", outcome="ok", subject=f"key:{key.split('_')[1]}",
-              detail={"role": role, "label": label})
+              detail={"role": role, "label": label, "org_id": org, "regions": list(region or [])})
         return key
 
     typer.echo(f"api key for {label} ({role}), shown once: {_run(go)}")

@@ -6,6 +6,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.errors import ApiError
 from api.keys import Principal, authenticate, key_id_of
+from api.web.auth import SESSION_COOKIE
 from dualcheck.runtime import Runtime
 from storage.db import session_scope
 from storage.models import ApiKey, utcnow
@@ -25,6 +26,8 @@ def principal(
 ) -> Principal:
     rt: Runtime = request.app.state.runtime
     presented = (bearer.credentials if bearer else None) or header
+    if not presented and request.cookies.get(SESSION_COOKIE):
+        return browser_principal(request)  # a logged-in browser (a <video> element sends no API key)
     with session_scope(rt.sessions) as db:
         who = authenticate(db, presented) if presented else None
         if who is not None:
@@ -48,3 +51,27 @@ def require(*roles: str):
         return who
 
     return check
+
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def browser_principal(request: Request, *, check_csrf: bool = True) -> Principal:
+    """The Principal of the session cookie (api/web/auth.py). A state-changing request authenticated by
+    the cookie must carry the session's CSRF token in ``X-CSRF-Token`` (forms of the web UI send it as a
+    field; their routes check it themselves and call this with ``check_csrf=False``)."""
+    from api.web.auth import CSRF_HEADER, csrf_ok, find_session, principal_for
+
+    rt: Runtime = request.app.state.runtime
+    with session_scope(rt.sessions) as db:  # commits the removal of an expired session
+        found = find_session(db, request.cookies.get(SESSION_COOKIE))
+        who = principal_for(db, found[1]) if found else None
+    if found is None:
+        request.state.actor = "session:invalid"
+        raise ApiError(401, "unauthenticated", "the session expired or is unknown: log in again")
+    ws = found[0]
+    request.state.actor = who.actor
+    if check_csrf and request.method not in _SAFE_METHODS and not csrf_ok(ws, request.headers.get(CSRF_HEADER)):
+        raise ApiError(403, "csrf", f"a request authenticated by the session cookie needs the {CSRF_HEADER} "
+                       "header with the session's CSRF token")
+    return who

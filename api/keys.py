@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import ApiKey, Organisation, Terminal, utcnow
 
-ROLES = ("terminal", "ingest", "admin")
+ROLES = ("terminal", "ingest", "admin", "inspector", "institution")
 KEY_RE = re.compile(r"^dck_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -31,6 +31,10 @@ class Principal:
     role: str
     org_id: str | None
     terminal_id: str | None
+    regions: tuple[str, ...] = ()
+    # organisations in the key's regions (inspector; ingest with regions), resolved when authenticated;
+    # None: not region-scoped. Visibility itself is decided in api/scope.py only.
+    region_orgs: frozenset[str] | None = None
 
     @property
     def actor(self) -> str:
@@ -86,10 +90,26 @@ def rotate_terminal_key(session: Session, terminal_id: str) -> str:
     return _new_key(session, "terminal", org_id=term.org_id, terminal_id=terminal_id)
 
 
-def add_service_key(session: Session, role: str, label: str, org_id: str | None = None) -> str:
-    if role not in ("ingest", "admin"):
-        raise KeyError_(f"role must be 'ingest' or 'admin', not {role!r}")
-    return _new_key(session, role, org_id=org_id, label=label)
+def add_service_key(session: Session, role: str, label: str, org_id: str | None = None,
+                    regions: list[str] | None = None) -> str:
+    """ingest: all organisations, or only ``org_id`` / the organisations of ``regions``;
+    admin: everything; inspector: the organisations of ``regions`` (required);
+    institution: one organisation ``org_id`` (required)."""
+    if role not in ("ingest", "admin", "inspector", "institution"):
+        raise KeyError_(f"role must be 'ingest', 'admin', 'inspector' or 'institution', not {role!r}")
+    if role == "inspector" and not regions:
+        raise KeyError_("an inspector key needs at least one region")
+    if role == "institution" and not org_id:
+        raise KeyError_("an institution key needs its organisation")
+    if role in ("admin", "institution") and regions:
+        raise KeyError_(f"a {role} key has no regions")
+    if org_id is not None and session.get(Organisation, org_id) is None:
+        raise KeyError_(f"unknown organisation {org_id!r}")
+    key = _new_key(session, role, org_id=org_id, label=label)
+    if regions:
+        session.flush()
+        session.get(ApiKey, key.split("_")[1]).regions = sorted({r.strip() for r in regions if r.strip()})
+    return key
 
 
 def revoke_terminal(session: Session, terminal_id: str) -> int:
@@ -127,7 +147,12 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         term = session.get(Terminal, key.terminal_id)
         if term is None or term.revoked_at is not None:
             return None
-    return Principal(key_id=key.id, role=key.role, org_id=key.org_id, terminal_id=key.terminal_id)
+    regions = tuple(key.regions or ())
+    region_orgs = None
+    if regions:
+        region_orgs = frozenset(session.scalars(select(Organisation.id).where(Organisation.region.in_(regions))))
+    return Principal(key_id=key.id, role=key.role, org_id=key.org_id, terminal_id=key.terminal_id,
+                     regions=regions, region_orgs=region_orgs)
 
 
 def key_id_of(presented: str) -> str | None:

@@ -1,8 +1,14 @@
-"""Which organisations' footage and evidence a caller may see.
+"""Which organisations' footage, evidence and flags a caller may see. The one place that decides it.
 
-One function decides it, so user roles (inspectors of a region, a later issue) plug in here and every
-footage route follows: for now an admin key sees every organisation; terminal and ingest keys see no
-footage at all.
+| role | footage, holds, exports, face evidence (can_see_org) | flags (can_see_flag) | settlements in (can_ingest_for) |
+|---|---|---|---|
+| admin | every organisation | all, full evidence | any organisation |
+| inspector | organisations of its regions | those organisations', full evidence | no |
+| institution | none (the footage is the supervisor's evidence) | its own organisation's flags that carry an inquiry, limited evidence (no faces, scores, photos or captures) | no |
+| ingest | none | none | every organisation, or only its org / its regions' organisations |
+| terminal | none | none | no |
+
+Browser logins of a later issue map onto the same Principal, so every route follows this table.
 """
 from __future__ import annotations
 
@@ -10,7 +16,45 @@ from api.keys import Principal
 
 
 def can_see_org(principal: Principal, org_id: str | None) -> bool:
-    """May ``principal`` see cameras, footage, holds and exports of organisation ``org_id``?"""
+    """May ``principal`` see cameras, footage, holds, exports and face evidence of organisation ``org_id``?"""
     if principal.role == "admin":
         return True
+    if principal.role == "inspector":
+        return org_id is not None and principal.region_orgs is not None and org_id in principal.region_orgs
     return False
+
+
+def can_see_flag(principal: Principal, org_id: str, inquiry_state: str | None) -> bool:
+    """May ``principal`` see a flag of ``org_id``? Institution users only see flags sent to them as an inquiry."""
+    if principal.role == "institution":
+        return principal.org_id == org_id and inquiry_state is not None
+    return can_see_org(principal, org_id)
+
+
+def evidence_level(principal: Principal) -> str:
+    """'full' (faces, scores, enrolled photo references, face-pay capture) or 'limited' (no biometrics)."""
+    return "full" if principal.role in ("admin", "inspector") else "limited"
+
+
+def visible_orgs(principal: Principal) -> set[str] | None:
+    """The organisations whose flags a listing may contain; None means all."""
+    if principal.role == "admin":
+        return None
+    if principal.role == "inspector":
+        return set(principal.region_orgs or ())
+    if principal.role == "institution":
+        return {principal.org_id} if principal.org_id else set()
+    return set()
+
+
+def can_ingest_for(principal: Principal, org_id: str) -> bool:
+    """May ``principal`` post settlements of ``org_id``?"""
+    if principal.role == "admin":
+        return True
+    if principal.role != "ingest":
+        return False
+    if principal.org_id is not None:
+        return org_id == principal.org_id
+    if principal.region_orgs is not None:
+        return org_id in principal.region_orgs
+    return True

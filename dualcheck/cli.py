@@ -8,9 +8,12 @@ from pathlib import Path
 import typer
 
 from api.cli import keys, orgs, serve, terminals
+from correlate.cli import correlate, settlements
+from api.users_cli import app as users
 from dualcheck.settings import get_settings
-from ingest.cli import cameras
+from ingest.cli import cameras, record
 from storage.cli import db, services
+from storage.retention_cli import app as retention
 from vision.cli import app as models
 
 app = typer.Typer(help="dualcheck: video + data dual verification for medical-insurance fund supervision.",
@@ -22,6 +25,11 @@ app.add_typer(orgs, name="orgs")
 app.add_typer(terminals, name="terminals")
 app.add_typer(keys, name="keys")
 app.add_typer(cameras, name="cameras")
+app.add_typer(retention, name="retention")
+app.add_typer(settlements, name="settlements")
+app.add_typer(correlate, name="correlate")
+app.add_typer(users, name="users")
+app.command("record")(record)
 
 
 @app.command("serve")
@@ -69,9 +77,22 @@ def enroll_cmd(directory: Path = typer.Argument(..., exists=True, file_okay=Fals
     raise typer.Exit(0 if counts["refused"] == 0 and not skipped else 3)
 
 
+@app.command("run")
+def run_cmd() -> None:
+    """Run everything on the embedded default (SQLite, local SeaweedFS, demo data) until Ctrl-C."""
+    from dualcheck.demo import run
+
+    run(get_settings())
+
+
 @app.command("config")
-def config_cmd() -> None:
+def config_cmd(docs: bool = typer.Option(False, "--docs", help="Print the Markdown table of all settings.")) -> None:
     """Print the effective settings (secrets masked)."""
+    if docs:
+        from dualcheck.settings import settings_table
+
+        typer.echo(settings_table(), nl=False)
+        return
     s = get_settings()
     data = json.loads(s.model_dump_json())
     if data.get("s3_secret_key"):
@@ -82,4 +103,5 @@ def config_cmd() -> None:
 
 def main() -> None:
     logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
     app()

@@ -25,19 +25,19 @@ class Settings(BaseSettings):
     # --- object storage (S3 API: SeaweedFS here, MinIO in production) -------------------
     s3_endpoint: str = Field("127.0.0.1:8333", description="host:port of the S3 API.")
     s3_secure: bool = Field(False, description="Use HTTPS to reach the S3 API.")
-    s3_region: str = Field("us-east-1")
+    s3_region: str = Field("us-east-1", description="S3 region name (MinIO and SeaweedFS accept any).")
     s3_access_key: str | None = Field(
         None, description="Default: generated once for the local SeaweedFS and kept in data_dir."
     )
-    s3_secret_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key; never printed.")
     bucket_biometrics: str = Field("dualcheck-biometrics", description="Enrolled photos and face-pay captures.")
     bucket_footage: str = Field("dualcheck-footage", description="Recorded segments and evidence.")
 
     # --- local SeaweedFS (dualcheck services up) -------------------------------------
-    seaweed_master_port: int = 9333
-    seaweed_volume_port: int = 8080
-    seaweed_filer_port: int = 8888
-    seaweed_start_timeout_s: float = 60.0
+    seaweed_master_port: int = Field(9333, description="Local SeaweedFS master port (gRPC: +10000).")
+    seaweed_volume_port: int = Field(8080, description="Local SeaweedFS volume server port (gRPC: +10000).")
+    seaweed_filer_port: int = Field(8888, description="Local SeaweedFS filer port (gRPC: +10000).")
+    seaweed_start_timeout_s: float = Field(60.0, description="How long `services up` waits for S3 to answer.")
 
     # --- face models ----------------------------------------------------------------
     models_dir: Path | None = Field(None, description="Default: data_dir/models.")
@@ -67,7 +67,11 @@ class Settings(BaseSettings):
     # --- input limits -----------------------------------------------------------------
     max_upload_bytes: int = Field(8 * 1024 * 1024, description="Largest accepted image upload.")
     max_image_pixels: int = Field(40_000_000, description="Largest declared width*height (decompression bombs).")
-    max_photos_per_request: int = Field(10)
+    max_photos_per_request: int = Field(10, description="Most photos in one enrollment request.")
+
+    verify_detect_max_side: int = Field(
+        320, description="Detector working size for face-pay captures (close-ups: the face is large). "
+        "A capture with no face found at this size is searched again at detect_max_side.")
 
     # --- verification -----------------------------------------------------------------
     capture_retention_days: int = Field(183, description="How long face-pay captures are kept.")
@@ -86,16 +90,95 @@ class Settings(BaseSettings):
     rtsp_timeout_s: float = Field(10.0, description="Socket timeout reading a camera.")
     recorder_id: str | None = Field(None, description="Name of this recorder replica. Default: hostname-pid.")
     camera_offline_after_s: float = Field(30.0, description="No packet for this long: the camera is offline.")
+    record_poll_s: float = Field(30.0, gt=0, description="How often `dualcheck record` re-reads the camera registry.")
+    record_status_interval_s: float = Field(
+        5.0, gt=0, description="How often the recorder writes camera_status rows (state changes are written at once).")
+    upload_workers: int = Field(
+        2, ge=1, description="Upload+index threads of a recorder; a camera always goes through the same one (order).")
+    upload_retry_max_s: float = Field(
+        10.0, gt=0, description="Cap of the backoff between attempts to upload/index while the store or DB is down.")
+    clock_max_latency_s: float = Field(
+        2.0, gt=0, description="A camera's RTCP sender-report clock is used only if it puts packets at most this "
+        "long before they arrived (and never after); otherwise segment times come from the receive clock.")
+    clock_resync_s: float = Field(
+        1.0, gt=0, description="Consecutive segments of one connection stay back to back unless the stream clock "
+        "drifted this far from the wall clock; then the next segment re-anchors.")
+    record_stop_grace_s: float = Field(
+        15.0, ge=0, description="On SIGTERM, how long to keep uploading spooled segments before exiting "
+        "(the rest stays in the spool for the next start).")
 
     # --- retention ----------------------------------------------------------------------
     retention_days: int = Field(183, description="Default footage retention (six months); per organisation overridable.")
     retention_batch: int = Field(1000, description="Segments deleted per batch (one S3 multi-object delete).")
 
+    # --- replay and export --------------------------------------------------------------------
+    clip_max_seconds: int = Field(1800, ge=10, description="Longest clip (replay or evidence export) one request may ask for.")
+    hls_max_seconds: int = Field(12 * 3600, ge=60, description="Longest time range one HLS playlist may cover.")
+
+    # --- correlation: settlements vs footage and face-pay (correlate/, docs/correlation.md) ------------
+    correlate_window_s: dict[str, tuple[float, float]] = Field(
+        {"default": (120.0, 30.0)}, description="Seconds (before, after) a settlement's time to look at, per camera "
+        "role (settlement_counter, pharmacy_counter, consulting_room, ward, entrance); 'default' for the others. "
+        "JSON, e.g. {\"default\": [120, 30], \"consulting_room\": [900, 60]}.")
+    correlate_sample_interval_s: float = Field(
+        2.0, gt=0, description="Target spacing of the frames examined. Keyframes are used when the camera's "
+        "keyframe interval is at most this (no full decode); otherwise every frame is decoded and sampled.")
+    correlate_detect_max_side: int = Field(
+        480, ge=160, description="Face detector working size for footage frames (smaller is faster; faces of "
+        "40 px in a 640x360 frame still found at 480).")
+    correlate_min_presence_area: float = Field(
+        0.004, gt=0, lt=1, description="Smallest changed region (fraction of the frame, after denoising) that "
+        "counts as a person when no face is found (background difference or motion).")
+    correlate_embed_per_track: int = Field(
+        3, ge=1, description="Most faces of one tracked person that are embedded and compared (best quality first).")
+    correlate_min_coverage: float = Field(
+        0.9, gt=0, le=1, description="Fraction of the window the footage must cover for ghost_visit or "
+        "impersonation; less is footage_missing (unless the insured person is seen).")
+    correlate_footage_grace_s: float = Field(
+        150.0, ge=0, description="After the window ends, how long a check waits for segments in any case "
+        "(a segment is uploaded when it closes: segment_seconds plus upload time).")
+    correlate_footage_max_wait_s: float = Field(
+        3600.0, ge=0, description="Longest wait for footage past the window end while the camera is recording "
+        "(online or spooling); after that the check decides with what is there.")
+    correlate_recheck_s: float = Field(30.0, gt=0, description="How soon a waiting settlement is checked again.")
+    correlate_max_attempts: int = Field(5, ge=1, description="Attempts of a failing check (errors, not waiting) "
+                                        "before the settlement is marked failed.")
+    correlate_job_poll_s: float = Field(2.0, gt=0, description="Poll interval of the in-process worker (SQLite).")
+    correlate_levels: dict[str, int] = Field(
+        {}, description="Overrides of the flag type -> warning level mapping (1-5), JSON; see correlate/levels.py "
+        "and docs/correlation.md for the defaults.")
+    correlate_many_cards_min: int = Field(
+        3, ge=2, description="One face settling for at least this many different insured people at one "
+        "organisation within correlate_many_cards_days is flagged (代刷套现).")
+    correlate_many_cards_days: float = Field(7.0, gt=0, description="Time span of the one-face-many-cards rule.")
+    correlate_footage_missing_repeat: int = Field(
+        3, ge=2, description="This many footage_missing outcomes at one organisation within "
+        "correlate_footage_missing_days raise a repeated_footage_missing flag.")
+    correlate_footage_missing_days: float = Field(7.0, gt=0, description="Time span of the repeated footage_missing rule.")
+    correlate_import_max_rows: int = Field(10000, ge=1, description="Most settlements in one POST /v1/settlements.")
+
+    # --- embedded demo (dualcheck run) ------------------------------------------------------
+    demo_testdata: Path | None = Field(
+        None, description="Portraits and scenes the demo enrolls and films. Default: ../shared/testdata beside the repo.")
+
+    # --- web UI (api/web/, users and browser sessions) --------------------------------------------
+    web_session_hours: float = Field(
+        8.0, gt=0, description="A browser session expires this long after login (one working day); then log in again.")
+    web_login_max_failures: int = Field(
+        5, ge=1, description="Failed logins of one username from one address within web_login_window_s before "
+        "further attempts are refused (429) until the window has passed.")
+    web_login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
+    web_cookie_secure: bool = Field(
+        False, description="Mark the session cookie Secure (set true when the UI is served over HTTPS).")
+    web_default_lang: Literal["zh", "en"] = Field(
+        "zh", description="Language of the web UI until a user switches (remembered in a cookie).")
+    web_timezone: str = Field("Asia/Shanghai", description="Time zone in which the web UI shows times.")
+
     # --- API ----------------------------------------------------------------------------
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_workers: int = 1
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api_host: str = Field("127.0.0.1", description="Address the API listens on.")
+    api_port: int = Field(8000, description="Port the API listens on.")
+    api_workers: int = Field(1, description="API processes (uvicorn workers); each loads the models once.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @field_validator("data_dir")
     @classmethod
@@ -127,3 +210,15 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_table() -> str:
+    """docs/configuration.md's table, made from the fields so the docs cannot drift."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, f in Settings.model_fields.items():
+        default = f.default
+        if isinstance(default, Path):
+            default = str(default)
+        shown = "—" if default is None else f"`{default}`"
+        rows.append(f"| `DUALCHECK_{name.upper()}` | {shown} | {(f.description or '').replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

@@ -74,3 +74,27 @@ def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.O
         return
     for r in rows:
         typer.echo(f"{r['id']}\t{r['org_id']}\t{r['role']}\t{r['rtsp_url']}\t{','.join(r['covers']) or '-'}")
+
+
+def record(
+    shard: str = typer.Option(None, "--shard", help="i/n: record only the cameras of shard i (0-based) of n "
+                                                    "replicas (stable hash of the camera id)."),
+) -> None:
+    """Record every camera of this shard into the footage bucket until SIGTERM/SIGINT."""
+    from ingest.recorder import Recorder
+    from ingest.sharding import parse_shard
+    from ingest.spool import SpoolLockedError
+    from storage.db import migrate
+
+    try:
+        sh = parse_shard(shard)
+    except ValueError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2)
+    s = get_settings()
+    migrate(s.effective_database_url)
+    try:
+        Recorder(s, sh).run_forever()
+    except SpoolLockedError as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(3)

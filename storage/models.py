@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -87,7 +88,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the public key id, part of the key
-    role: Mapped[str] = mapped_column(String(16))  # terminal | ingest | admin
+    role: Mapped[str] = mapped_column(String(16))  # terminal | ingest | admin | inspector | institution
     terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id"), nullable=True, index=True)
     org_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
     label: Mapped[str] = mapped_column(String(200), default="")
@@ -95,6 +96,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    regions: Mapped[list | None] = mapped_column(JSON, nullable=True)  # inspector (and ingest) scope
 
 
 class InsuredPerson(Base):
@@ -236,8 +238,8 @@ class CameraStatus(Base):
     last_packet_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_segment_end: Mapped[datetime | None] = mapped_column(nullable=True)
     reconnects: Mapped[int] = mapped_column(Integer, default=0)
-    spool_bytes: Mapped[int] = mapped_column(Integer, default=0)
-    spool_limit_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    spool_bytes: Mapped[int] = mapped_column(BigInteger, default=0)  # a spool bound is often > 2 GiB
+    spool_limit_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -272,3 +274,160 @@ class RetentionRun(Base):
     state: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
     counts: Mapped[dict] = mapped_column(JSON, default=dict)
     actor: Mapped[str] = mapped_column(String(200), default="cli")
+
+
+# --- correlation (settlements, checks, face evidence, flags) — correlate/ --------------------------
+
+SETTLEMENT_TYPES = ("outpatient", "inpatient", "pharmacy")
+SETTLEMENT_STATES = ("pending", "waiting", "done", "failed")
+OUTCOMES = ("verified_present", "ghost_visit", "impersonation", "inconclusive", "footage_missing")
+FLAG_STATES = ("open", "inquiry", "confirmed", "dismissed")
+
+
+class Settlement(Base):
+    """One paid claim (结算记录) as imported. ``status`` is the source of truth for the checking jobs:
+    pending and waiting rows are (re-)enqueued at every worker start."""
+
+    __tablename__ = "settlements"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the exchange's settlement_id
+    insured_id: Mapped[str] = mapped_column(String(64), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    counter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    terminal_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    settled_at: Mapped[datetime] = mapped_column(index=True)
+    amount: Mapped[str] = mapped_column(String(32))  # decimal as text: exact, same on every backend
+    type: Mapped[str] = mapped_column(String(16))
+    verification_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))  # a re-import with other content is refused
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SettlementCheck(Base):
+    """The result of checking one settlement against footage (one row per settlement, replaced on a
+    re-check): outcome, reason, window, cameras and coverage, people/faces seen, model versions."""
+
+    __tablename__ = "settlement_checks"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    settlement_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    window_start: Mapped[datetime] = mapped_column()
+    window_end: Mapped[datetime] = mapped_column()
+    cameras: Mapped[list] = mapped_column(JSON, default=list)  # [{camera_id, role, start, end, coverage}]
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)  # frames, people, tracks, best scores
+    best_insured_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    capture_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model: Mapped[dict] = mapped_column(JSON, default=dict)
+    rule_version: Mapped[str] = mapped_column(String(32))
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FaceEvidence(Base):
+    """One face seen in the footage of a check: its crop (an object in the biometrics bucket),
+    scores against the insured's templates and the face-pay capture, and its embedding (for the
+    one-face-many-cards rule; biometric like a template, never logged)."""
+
+    __tablename__ = "face_evidence"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    check_id: Mapped[str] = mapped_column(ForeignKey("settlement_checks.id", ondelete="CASCADE"), index=True)
+    settlement_id: Mapped[str] = mapped_column(String(100), index=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime] = mapped_column()
+    track: Mapped[int] = mapped_column(Integer)
+    box: Mapped[list] = mapped_column(JSON, default=list)
+    crop_key: Mapped[str] = mapped_column(String(300))
+    crop_sha256: Mapped[str] = mapped_column(String(64))
+    insured_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    capture_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    is_insured: Mapped[bool] = mapped_column(Boolean, default=False)
+    quality: Mapped[dict] = mapped_column(JSON, default=dict)
+    model: Mapped[str] = mapped_column(String(100))
+    dim: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Flag(Base):
+    """A finding inspectors review: type, level 1-5, settlement(s), evidence, review status."""
+
+    __tablename__ = "flags"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    rule: Mapped[str] = mapped_column(String(40), index=True)
+    level: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    settlement_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    settlement_ids: Mapped[list] = mapped_column(JSON, default=list)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)  # settlement time (latest of a group)
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    rule_version: Mapped[str] = mapped_column(String(32))
+    model: Mapped[dict] = mapped_column(JSON, default=dict)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)  # a re-check never duplicates a flag
+    inquiry_state: Mapped[str | None] = mapped_column(String(16), nullable=True)  # sent | answered
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class FlagEvent(Base):
+    """Append-only history of a flag: created, inquiry sent/answered, confirmed, dismissed."""
+
+    __tablename__ = "flag_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flag_id: Mapped[str] = mapped_column(ForeignKey("flags.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- web users and browser sessions (api/web/, api/users_cli.py) ---------------------------------
+
+USER_ROLES = ("inspector", "institution", "operator", "admin")
+
+
+class User(Base):
+    """A person who logs in to the web UI. Only an argon2 hash of the password is kept.
+
+    ``regions`` scopes an inspector or operator (empty list: none; ``["*"]``: every region);
+    ``org_id`` is the one organisation of an institution user."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    regions: Mapped[list] = mapped_column(JSON, default=list)
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class WebSession(Base):
+    """A logged-in browser. The cookie holds the token; only its SHA-256 is kept here."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -1,0 +1,227 @@
+"""Flags: the inspectors' queue, review, online inquiry (网上质询), statistics, face evidence.
+
+Who sees what is decided in api/scope.py. Every view of a flag's face crop or face-pay capture is an
+audit event naming the caller; listings and flag views are audited too (who saw which flags).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from api.deps import principal, runtime
+from api.errors import ApiError
+from api.keys import Principal
+from api.routes.cameras import parse_time
+from api.scope import can_see_flag, can_see_org, evidence_level, visible_orgs
+from correlate.flags import FlagError, answer_inquiry, review, send_inquiry, view
+from correlate.levels import DEFAULT_LEVELS
+from correlate.stats import flag_stats
+from dualcheck.runtime import Runtime
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, Flag, FlagEvent, Verification
+
+router = APIRouter(prefix="/v1", tags=["flags"])
+
+FLAG_VIEWERS = ("admin", "inspector", "institution")
+
+
+def _viewer(who: Principal = Depends(principal)) -> Principal:
+    if who.role not in FLAG_VIEWERS:
+        raise ApiError(403, "forbidden", f"a {who.role} key may not see flags")
+    return who
+
+
+def _get(db, flag_id: str, who: Principal) -> Flag:
+    f = db.get(Flag, flag_id)
+    if f is None or not can_see_flag(who, f.org_id, f.inquiry_state):
+        raise ApiError(404, "not_found", f"no flag {flag_id!r}")
+    return f
+
+
+def _links(out: dict, flag: Flag, level: str = "full") -> dict:
+    """URLs of the evidence the caller may open (none for limited evidence)."""
+    ev = out.get("evidence") or {}
+    if level != "full":
+        return out
+    for face in ev.get("faces") or []:
+        if face.get("evidence_id"):
+            face["crop_url"] = f"/v1/flags/{flag.id}/faces/{face['evidence_id']}"
+    if ev.get("face_pay") and ev["face_pay"].get("capture"):
+        ev["face_pay"]["capture_url"] = f"/v1/flags/{flag.id}/capture"
+    for cam in ev.get("cameras") or []:
+        if cam.get("start") and cam.get("end"):
+            q = f"start={cam['start']}&end={cam['end']}".replace("+", "%2B")
+            cam["replay_url"] = f"/v1/cameras/{cam['camera_id']}/clip?{q}"
+    return out
+
+
+@router.get("/flags")
+def list_flags(request: Request, org_id: str | None = None,
+               type: str | None = Query(None, description="ghost_visit, impersonation, ..."),
+               level: int | None = Query(None, ge=1, le=5), min_level: int | None = Query(None, ge=1, le=5),
+               status: str | None = None, date_from: str | None = Query(None, alias="from"),
+               date_to: str | None = Query(None, alias="to"), limit: int = Query(100, ge=1, le=1000),
+               offset: int = Query(0, ge=0), rt: Runtime = Depends(runtime), who: Principal = Depends(_viewer)):
+    """Flags the caller may see, newest settlement first. ``from``/``to`` filter on the settlement time
+    (ISO 8601 with zone, or a date YYYY-MM-DD)."""
+    if status is not None and status not in FLAG_STATES:
+        raise ApiError(400, "invalid_status", f"status must be one of {', '.join(FLAG_STATES)}")
+    if type is not None and type not in DEFAULT_LEVELS:
+        raise ApiError(400, "invalid_type", f"type must be one of {', '.join(k for k in DEFAULT_LEVELS)}")
+    q = select(Flag)
+    orgs = visible_orgs(who)
+    if orgs is not None:
+        q = q.where(Flag.org_id.in_(sorted(orgs)))
+    if who.role == "institution":
+        q = q.where(Flag.inquiry_state.is_not(None))
+    if org_id is not None:
+        q = q.where(Flag.org_id == org_id)
+    if type is not None:
+        q = q.where(Flag.type == type)
+    if level is not None:
+        q = q.where(Flag.level == level)
+    if min_level is not None:
+        q = q.where(Flag.level >= min_level)
+    if status is not None:
+        q = q.where(Flag.status == status)
+    if date_from:
+        q = q.where(Flag.occurred_at >= _when(date_from, "from"))
+    if date_to:
+        q = q.where(Flag.occurred_at < _when(date_to, "to", end=True))
+    lvl = evidence_level(who)
+    with session_scope(rt.sessions) as db:
+        total = db.scalar(select(func.count()).select_from(q.subquery()))
+        rows = list(db.scalars(q.order_by(Flag.occurred_at.desc(), Flag.id).limit(limit).offset(offset)))
+        audit(db, actor=who.actor, action="flags.list", outcome="ok", request_id=request.state.request_id,
+              detail={"count": len(rows), "org_id": org_id, "type": type, "status": status})
+        return {"total": total, "flags": [_links(view(f, evidence=lvl), f, lvl) for f in rows]}
+
+
+def _when(v: str, name: str, end: bool = False) -> datetime:
+    if len(v.strip()) == 10:
+        try:
+            d = datetime.fromisoformat(v.strip() + "T00:00:00+00:00")
+        except ValueError:
+            raise ApiError(400, "invalid_time", f"{name} is not a date: {v[:20]!r}") from None
+        return d + timedelta(days=1) if end else d
+    return parse_time(v, name)
+
+
+@router.get("/flags/stats")
+def stats(request: Request, date_from: str | None = Query(None, alias="from"),
+          date_to: str | None = Query(None, alias="to"), rt: Runtime = Depends(runtime),
+          who: Principal = Depends(_viewer)):
+    """Per rule and organisation: flagged, open, inquiry, confirmed, dismissed, confirmation rate
+    (confirmed / decided)."""
+    if who.role == "institution":
+        raise ApiError(403, "forbidden", "statistics are for inspectors")
+    with session_scope(rt.sessions) as db:
+        return flag_stats(db, org_ids=visible_orgs(who),
+                          since=_when(date_from, "from") if date_from else None,
+                          until=_when(date_to, "to", end=True) if date_to else None)
+
+
+@router.get("/flags/{flag_id}")
+def get_flag(flag_id: str, request: Request, rt: Runtime = Depends(runtime), who: Principal = Depends(_viewer)):
+    with session_scope(rt.sessions) as db:
+        f = _get(db, flag_id, who)
+        events = list(db.scalars(select(FlagEvent).where(FlagEvent.flag_id == f.id).order_by(FlagEvent.id)))
+        holds = list(db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == f.id)
+                                .order_by(EvidenceHold.created_at)))
+        audit(db, actor=who.actor, action="flag.view", outcome="ok", org_id=f.org_id, subject=f"flag:{f.id}",
+              request_id=request.state.request_id)
+        lvl = evidence_level(who)
+        return _links(view(f, evidence=lvl, events=events, holds=holds), f, lvl)
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["confirm", "dismiss"]
+    note: str = Field(..., min_length=1, max_length=4000, description="Why: required for the audit trail.")
+
+
+class InquiryIn(BaseModel):
+    action: Literal["send", "answer"] = Field(..., description="send (inspector) or answer (institution user)")
+    note: str = Field(..., min_length=1, max_length=4000, description="The question or the answer.")
+
+
+def _flag_err(e: FlagError) -> ApiError:
+    return ApiError(e.status, e.code, e.reason)
+
+
+@router.post("/flags/{flag_id}/review")
+def post_review(flag_id: str, body: ReviewIn, request: Request, rt: Runtime = Depends(runtime),
+                who: Principal = Depends(_viewer)):
+    """Confirm or dismiss (inspector or admin). Dismissal releases the flag's evidence holds."""
+    if who.role not in ("inspector", "admin"):
+        raise ApiError(403, "forbidden", "only an inspector decides a flag")
+    with session_scope(rt.sessions) as db:
+        f = _get(db, flag_id, who)
+        try:
+            review(db, f, body.decision, actor=who.actor, role=who.role, note=body.note.strip(),
+                   request_id=request.state.request_id)
+        except FlagError as e:
+            raise _flag_err(e) from None
+        return view(f, evidence=evidence_level(who))
+
+
+@router.post("/flags/{flag_id}/inquiry")
+def post_inquiry(flag_id: str, body: InquiryIn, request: Request, rt: Runtime = Depends(runtime),
+                 who: Principal = Depends(_viewer)):
+    """``send``: an inspector sends the online inquiry to the institution (flag -> inquiry).
+    ``answer``: the institution's user answers it (the inspector then confirms or dismisses)."""
+    if body.action == "send" and who.role not in ("inspector", "admin"):
+        raise ApiError(403, "forbidden", "only an inspector sends an inquiry")
+    if body.action == "answer" and who.role != "institution":
+        raise ApiError(403, "forbidden", "only the institution answers an inquiry")
+    with session_scope(rt.sessions) as db:
+        f = _get(db, flag_id, who)
+        try:
+            fn = send_inquiry if body.action == "send" else answer_inquiry
+            fn(db, f, actor=who.actor, role=who.role, note=body.note.strip(), request_id=request.state.request_id)
+        except FlagError as e:
+            raise _flag_err(e) from None
+        return view(f, evidence=evidence_level(who))
+
+
+@router.get("/flags/{flag_id}/faces/{evidence_id}")
+def face_crop(flag_id: str, evidence_id: str, request: Request, rt: Runtime = Depends(runtime),
+              who: Principal = Depends(_viewer)):
+    """A face crop of the flag's evidence (JPEG). Biometric: inspectors of the region and admins only;
+    every view is audited."""
+    with session_scope(rt.sessions) as db:
+        f = _get(db, flag_id, who)
+        fe = db.get(FaceEvidence, evidence_id)
+        listed = {x.get("evidence_id") for x in (f.evidence or {}).get("faces") or []}
+        if fe is None or evidence_id not in listed or not can_see_org(who, fe.org_id) \
+                or evidence_level(who) != "full":
+            raise ApiError(404, "not_found", "no such face in this flag's evidence")
+        audit(db, actor=who.actor, action="evidence.face.view", outcome="ok", org_id=fe.org_id,
+              subject=f"face_evidence:{fe.id}", request_id=request.state.request_id, detail={"flag_id": f.id})
+        key = fe.crop_key
+    data = rt.store.get_bytes(rt.settings.bucket_biometrics, key)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/flags/{flag_id}/capture")
+def face_pay_capture(flag_id: str, request: Request, rt: Runtime = Depends(runtime),
+                     who: Principal = Depends(_viewer)):
+    """The face-pay capture of the flag's settlement (biometric; audited)."""
+    with session_scope(rt.sessions) as db:
+        f = _get(db, flag_id, who)
+        vid = ((f.evidence or {}).get("face_pay") or {}).get("verification_id")
+        v = db.get(Verification, vid) if vid else None
+        if v is None or not v.capture_key or not can_see_org(who, v.org_id) or evidence_level(who) != "full":
+            raise ApiError(404, "not_found", "this flag has no face-pay capture")
+        audit(db, actor=who.actor, action="evidence.capture.view", outcome="ok", org_id=v.org_id,
+              subject=f"verification:{v.id}", request_id=request.state.request_id, detail={"flag_id": f.id})
+        key = v.capture_key
+    try:
+        data = rt.store.get_bytes(rt.settings.bucket_biometrics, key)
+    except Exception:
+        raise ApiError(410, "gone", "the capture is no longer stored (past its retention)") from None
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

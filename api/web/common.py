@@ -1,0 +1,187 @@
+"""What every page needs: the logged-in user, the language, templates, CSRF, friendly errors, headers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+
+from api.keys import Principal
+from api.scope import can_see_org
+from api.web.auth import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, csrf_ok, find_session, principal_for
+from api.web.i18n import LANGS, Translator
+from storage.db import session_scope
+from storage.models import Organisation, WebSession
+
+HERE = Path(__file__).parent
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                  trim_blocks=True, lstrip_blocks=True)
+env.filters["todt"] = lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+class WebError(Exception):
+    """Shown to the person as a friendly page (never JSON) with the status."""
+
+    def __init__(self, status: int, message_key: str, detail: str | None = None):
+        super().__init__(message_key)
+        self.status, self.message_key, self.detail = status, message_key, detail
+
+
+class LoginRequired(Exception):
+    def __init__(self, expired: bool = False):
+        self.expired = expired
+
+
+@dataclass
+class Ctx:
+    """The request's person and language."""
+
+    request: Request
+    who: Principal
+    session: WebSession
+    t: Translator
+
+    @property
+    def rt(self):
+        return self.request.app.state.runtime
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf_secret
+
+
+def lang_of(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE)
+    return lang if lang in LANGS else request.app.state.runtime.settings.web_default_lang
+
+
+def translator(request: Request) -> Translator:
+    return Translator(lang_of(request), request.app.state.runtime.settings.web_timezone)
+
+
+def web_ctx(request: Request) -> Ctx:
+    """Dependency of every page: the logged-in person (else a redirect to the login page)."""
+    rt = request.app.state.runtime
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise LoginRequired()
+    with session_scope(rt.sessions) as db:  # commits the removal of an expired session
+        found = find_session(db, token)
+        who = principal_for(db, found[1]) if found else None
+    if found is None:
+        raise LoginRequired(expired=True)
+    ws = found[0]
+    request.state.actor = who.actor
+    return Ctx(request, who, ws, translator(request))
+
+
+def need_role(ctx: Ctx, *roles: str) -> None:
+    if ctx.who.role not in roles:
+        raise WebError(403, "forbidden")
+
+
+async def form_checked(ctx: Ctx) -> dict:
+    """The posted form, after its CSRF token is checked against the session's."""
+    form = await ctx.request.form()
+    if not csrf_ok(ctx.session, form.get(CSRF_FIELD) or ctx.request.headers.get("x-csrf-token")):
+        raise WebError(403, "csrf_failed")
+    return {k: v for k, v in form.items()}
+
+
+def render(ctx: Ctx | None, name: str, status: int = 200, request: Request | None = None, **values) -> HTMLResponse:
+    request = request or ctx.request
+    t = ctx.t if ctx else translator(request)
+    html = env.get_template(name).render(
+        t=t, who=ctx.who if ctx else None, csrf=ctx.csrf if ctx else "", lang=t.lang, path=request.url.path,
+        query=str(request.url.query), **values)
+    return HTMLResponse(html, status_code=status)
+
+
+def login_redirect(request: Request, expired: bool = False) -> RedirectResponse:
+    nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    url = f"/login?next={quote(nxt, safe='')}" + ("&expired=1" if expired else "")
+    return RedirectResponse(url, status_code=303)
+
+
+def orgs_visible(db, who: Principal) -> list[Organisation]:
+    """Organisations whose flags and evidence the person may see (api.scope.visible_orgs)."""
+    from api.scope import visible_orgs
+
+    ids = visible_orgs(who)
+    q = select(Organisation).order_by(Organisation.id)
+    if ids is not None:
+        q = q.where(Organisation.id.in_(sorted(ids)))
+    return list(db.scalars(q))
+
+
+def camera_health_orgs(db, who: Principal) -> list[Organisation]:
+    """Organisations whose camera health (up/down, recorded time, gaps - no footage) a person may see.
+
+    Operators watch the cameras of their regions (``*``: every region) but see no footage, flags or
+    faces: can_see_org stays False for them. Everyone who may see an organisation's footage may see
+    its cameras' health too."""
+    orgs = list(db.scalars(select(Organisation).order_by(Organisation.id)))
+    if who.role == "operator":
+        mine = getattr(who, "region_orgs", None) or frozenset()
+        return [o for o in orgs if o.id in mine]
+    return [o for o in orgs if can_see_org(who, o.id)]
+
+
+def install(app) -> None:
+    """Security headers on pages, friendly error pages, login redirects."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired):
+        return _with_headers(login_redirect(request, exc.expired))
+
+    @app.exception_handler(WebError)
+    async def _web_error(request: Request, exc: WebError):
+        from fastapi.concurrency import run_in_threadpool
+
+        from api.errors import audit_refusal
+
+        if exc.status in (401, 403):
+            await run_in_threadpool(audit_refusal, request.app, getattr(request.state, "request_id", None),
+                                    getattr(request.state, "actor", "anonymous"), request.url.path, request.method,
+                                    exc.status, exc.message_key)
+        t = translator(request)
+        html = env.get_template("error.html").render(t=t, who=None, csrf="", lang=t.lang, path=request.url.path,
+                                                    query="", status=exc.status, message=t(exc.message_key),
+                                                    detail=exc.detail)
+        return _with_headers(HTMLResponse(html, status_code=exc.status))
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        if not request.url.path.startswith("/v1/"):
+            _with_headers(response)
+        else:
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+def _with_headers(response):
+    for k, v in SECURITY_HEADERS.items():
+        response.headers.setdefault(k, v)
+    if response.headers.get("content-type", "").startswith("text/html"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

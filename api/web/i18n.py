@@ -1,0 +1,225 @@
+"""Words of the web UI in Simplified Chinese (default) and English, and how dates and amounts are written.
+
+Chinese staff write ``2026年11月22日 14:05`` and ``¥1,234.50``; times are shown in the ``web_timezone``
+setting (Asia/Shanghai by default), whatever zone they are stored in (UTC).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+LANGS = ("zh", "en")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app_name": {"zh": "医保视频+数据双核验", "en": "Video + data dual verification"},
+    "login": {"zh": "登录", "en": "Log in"},
+    "logout": {"zh": "退出", "en": "Log out"},
+    "username": {"zh": "用户名", "en": "Username"},
+    "password": {"zh": "密码", "en": "Password"},
+    "login_failed": {"zh": "用户名或密码错误", "en": "Wrong username or password"},
+    "login_limited": {"zh": "登录失败次数过多，请 {s} 秒后再试", "en": "Too many failed logins; try again in {s} s"},
+    "session_expired": {"zh": "会话已过期，请重新登录", "en": "Your session expired; please log in again"},
+    "nav_queue": {"zh": "预警队列", "en": "Flag queue"},
+    "nav_inquiries": {"zh": "质询", "en": "Inquiries"},
+    "nav_cameras": {"zh": "摄像头", "en": "Cameras"},
+    "nav_overview": {"zh": "统计概览", "en": "Overview"},
+    "lang_switch": {"zh": "English", "en": "中文"},
+    "filter": {"zh": "筛选", "en": "Filter"},
+    "reset": {"zh": "重置", "en": "Reset"},
+    "all": {"zh": "全部", "en": "All"},
+    "org": {"zh": "机构", "en": "Institution"},
+    "type": {"zh": "类型", "en": "Type"},
+    "level": {"zh": "级别", "en": "Level"},
+    "status": {"zh": "状态", "en": "Status"},
+    "date_from": {"zh": "起始日期", "en": "From"},
+    "date_to": {"zh": "截止日期", "en": "To"},
+    "occurred_at": {"zh": "结算时间", "en": "Settled at"},
+    "age": {"zh": "已等待", "en": "Waiting"},
+    "reason": {"zh": "原因", "en": "Reason"},
+    "settlement": {"zh": "结算记录", "en": "Settlement"},
+    "count_per_level": {"zh": "各级别数量", "en": "Flags per level"},
+    "no_flags": {"zh": "没有符合条件的预警", "en": "No flags match"},
+    "level_n": {"zh": "{n}级", "en": "Level {n}"},
+    "flag": {"zh": "预警", "en": "Flag"},
+    "video": {"zh": "视频回放", "en": "Footage"},
+    "camera": {"zh": "摄像头", "en": "Camera"},
+    "gaps": {"zh": "录像缺失", "en": "Gaps"},
+    "no_footage": {"zh": "该时段没有录像", "en": "No footage in this window"},
+    "enrolled_photo": {"zh": "参保人登记照片", "en": "Enrolled photo"},
+    "face_crops": {"zh": "录像中的人脸", "en": "Faces in the footage"},
+    "face_pay_capture": {"zh": "刷脸支付抓拍", "en": "Face-pay capture"},
+    "none": {"zh": "无", "en": "None"},
+    "score": {"zh": "相似度", "en": "Score"},
+    "score_capture": {"zh": "与抓拍相似度", "en": "vs capture"},
+    "insured_match": {"zh": "本人", "en": "insured"},
+    "insured_id": {"zh": "参保人编号", "en": "Insured id"},
+    "amount": {"zh": "金额", "en": "Amount"},
+    "settlement_type": {"zh": "结算类型", "en": "Type"},
+    "counter": {"zh": "窗口", "en": "Counter"},
+    "terminal": {"zh": "终端", "en": "Terminal"},
+    "face_check": {"zh": "刷脸核验", "en": "Face check"},
+    "check_outcome": {"zh": "核验结论", "en": "Check outcome"},
+    "history": {"zh": "处理记录", "en": "History"},
+    "actions": {"zh": "处理", "en": "Actions"},
+    "note": {"zh": "备注", "en": "Note"},
+    "note_required": {"zh": "请填写备注", "en": "A note is required"},
+    "confirm": {"zh": "确认违规", "en": "Confirm"},
+    "dismiss": {"zh": "排除", "en": "Dismiss"},
+    "send_inquiry": {"zh": "发起质询", "en": "Send inquiry"},
+    "export": {"zh": "导出证据包", "en": "Export evidence package"},
+    "export_ready": {"zh": "证据包已生成", "en": "Evidence package ready"},
+    "download": {"zh": "下载", "en": "Download"},
+    "closed": {"zh": "已办结", "en": "Closed"},
+    "inquiries_open": {"zh": "待答复的质询", "en": "Inquiries awaiting your reply"},
+    "inquiries_answered": {"zh": "已答复", "en": "Answered"},
+    "no_inquiries": {"zh": "暂无质询", "en": "No inquiries"},
+    "reply": {"zh": "答复", "en": "Reply"},
+    "send_reply": {"zh": "提交答复", "en": "Send reply"},
+    "question": {"zh": "质询内容", "en": "Question"},
+    "online": {"zh": "在线", "en": "Online"},
+    "offline": {"zh": "离线", "en": "Offline"},
+    "connecting": {"zh": "连接中", "en": "Connecting"},
+    "unknown": {"zh": "未知", "en": "Unknown"},
+    "last_segment": {"zh": "最新录像", "en": "Last segment"},
+    "recorded": {"zh": "已录时长", "en": "Recorded"},
+    "coverage": {"zh": "覆盖率", "en": "Coverage"},
+    "day": {"zh": "日期", "en": "Day"},
+    "show": {"zh": "查看", "en": "Show"},
+    "no_cameras": {"zh": "没有可查看的摄像头", "en": "No cameras to show"},
+    "flags_over_time": {"zh": "各机构预警数量（按周、按级别）", "en": "Flags per institution over time (weekly, by level)"},
+    "flags_by_type": {"zh": "预警类型与级别", "en": "Flags by type and level"},
+    "confirm_rate": {"zh": "各规则确认率", "en": "Confirmation rate per rule"},
+    "confirmed_of_decided": {"zh": "确认 {c} / 已处理 {d}", "en": "{c} confirmed of {d} decided"},
+    "total": {"zh": "合计", "en": "Total"},
+    "not_found": {"zh": "未找到该页面或记录", "en": "Not found"},
+    "forbidden": {"zh": "您没有权限查看此页面", "en": "You may not see this page"},
+    "bad_request": {"zh": "请求有误", "en": "Bad request"},
+    "back": {"zh": "返回", "en": "Back"},
+    "csrf_failed": {"zh": "页面已过期，请刷新后重试", "en": "The page expired; reload and try again"},
+    "done_ok": {"zh": "已保存", "en": "Saved"},
+    "seconds_short": {"zh": "秒", "en": "s"},
+    "window": {"zh": "核查时段", "en": "Window"},
+    "current_time": {"zh": "当前画面时间", "en": "Frame time"},
+    "jump_settlement": {"zh": "跳到结算时刻", "en": "Jump to settlement"},
+    "role_inspector": {"zh": "稽核人员", "en": "Inspector"},
+    "role_institution": {"zh": "机构用户", "en": "Institution"},
+    "role_operator": {"zh": "运维人员", "en": "Operator"},
+    "role_admin": {"zh": "管理员", "en": "Admin"},
+    "role_system": {"zh": "系统", "en": "System"},
+    "footage_limited": {"zh": "按规定，监管录像不向机构提供", "en": "The supervisor's footage is not shown to institutions"},
+    "evidence_limited": {"zh": "按规定，人脸图像不向机构提供", "en": "Face images are not shown to institutions"},
+}
+
+STATUS = {"open": ("待处理", "Open"), "inquiry": ("质询中", "Inquiry"), "confirmed": ("已确认", "Confirmed"),
+          "dismissed": ("已排除", "Dismissed")}
+FLAG_TYPES = {
+    "ghost_visit": ("无就诊记录结算", "Ghost visit"),
+    "impersonation": ("冒名就医", "Impersonation"),
+    "impersonation_failed_face_check": ("冒名就医且刷脸失败", "Impersonation, face check failed"),
+    "one_face_many_cards": ("一人多卡（代刷套现）", "One face, many cards"),
+    "face_pay_capture_mismatch": ("刷脸抓拍与现场不符", "Face-pay capture not at counter"),
+    "face_pay_failed": ("刷脸核验未通过", "Face check failed"),
+    "face_pay_absent": ("未刷脸结算", "No face check"),
+    "footage_missing": ("录像缺失", "Footage missing"),
+    "repeated_footage_missing": ("多次录像缺失", "Repeated footage missing"),
+    "inconclusive": ("无法判定", "Inconclusive"),
+}
+ACTIONS = {"created": ("生成预警", "Flag raised"), "evidence_added": ("补充证据", "Evidence added"),
+           "inquiry_sent": ("发起质询", "Inquiry sent"), "inquiry_answered": ("机构答复", "Institution replied"),
+           "confirmed": ("确认违规", "Confirmed"), "dismissed": ("排除", "Dismissed")}
+SETTLEMENT_TYPES = {"outpatient": ("门诊", "Outpatient"), "inpatient": ("住院", "Inpatient"),
+                    "pharmacy": ("药店购药", "Pharmacy")}
+GAP_REASONS = {"camera_offline": ("摄像头离线", "camera offline"), "camera_stalled": ("画面停滞", "stalled"),
+               "spool_full": ("缓存已满", "spool full"), "not_recorded": ("未录制", "not recorded")}
+DECISIONS = {"verified": ("通过", "verified"), "match": ("通过", "match"), "mismatch": ("不匹配", "mismatch"),
+             "low_quality": ("质量不足", "low quality"), "no_face": ("未检出人脸", "no face"),
+             "multiple_faces": ("多张人脸", "multiple faces")}
+
+
+class Translator:
+    def __init__(self, lang: str, tz: str):
+        self.lang = lang if lang in LANGS else "zh"
+        self.tz = ZoneInfo(tz)
+
+    def __call__(self, key: str, **kw) -> str:
+        entry = MESSAGES.get(key)
+        text = entry[self.lang] if entry else key
+        return text.format(**kw) if kw else text
+
+    def _pick(self, table: dict, key: str | None) -> str:
+        if key is None:
+            return "—"
+        pair = table.get(key)
+        return (pair[0] if self.lang == "zh" else pair[1]) if pair else key
+
+    def status(self, s):
+        return self._pick(STATUS, s)
+
+    def flag_type(self, s):
+        return self._pick(FLAG_TYPES, s)
+
+    def action(self, s):
+        return self._pick(ACTIONS, s)
+
+    def stype(self, s):
+        return self._pick(SETTLEMENT_TYPES, s)
+
+    def gap_reason(self, s):
+        return ", ".join(self._pick(GAP_REASONS, r) for r in (s or "not_recorded").split(","))
+
+    def decision(self, s):
+        return self._pick(DECISIONS, s)
+
+    def role(self, r):
+        return self(f"role_{r}") if f"role_{r}" in MESSAGES else (r or "—")
+
+    def level(self, n):
+        return self("level_n", n=n)
+
+    # --- dates and amounts ---------------------------------------------------------------------
+    def local(self, t: datetime | None) -> datetime | None:
+        return t.astimezone(self.tz) if t else None
+
+    def dt(self, t: datetime | None, seconds: bool = False) -> str:
+        if t is None:
+            return "—"
+        t = self.local(t)
+        if self.lang == "zh":
+            return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}" + (f":{t:%S}" if seconds else "")
+        return f"{t:%Y-%m-%d %H:%M}" + (f":{t:%S}" if seconds else "")
+
+    def date(self, t: datetime | None) -> str:
+        if t is None:
+            return "—"
+        t = self.local(t)
+        return f"{t.year}年{t.month}月{t.day}日" if self.lang == "zh" else f"{t:%Y-%m-%d}"
+
+    def time(self, t: datetime | None) -> str:
+        return f"{self.local(t):%H:%M:%S}" if t else "—"
+
+    def amount(self, value) -> str:
+        try:
+            d = Decimal(str(value))
+        except (InvalidOperation, TypeError):
+            return str(value)
+        return f"¥{d:,.2f}"
+
+    def duration(self, seconds: float | None) -> str:
+        if seconds is None:
+            return "—"
+        s = int(seconds)
+        d, rem = divmod(s, 86400)
+        h, rem = divmod(rem, 3600)
+        m = rem // 60
+        if self.lang == "zh":
+            if d:
+                return f"{d}天{h}小时"
+            if h:
+                return f"{h}小时{m}分"
+            return f"{m}分钟" if m else f"{s}秒"
+        if d:
+            return f"{d} d {h} h"
+        if h:
+            return f"{h} h {m} min"
+        return f"{m} min" if m else f"{s} s"

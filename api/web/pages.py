@@ -1,0 +1,526 @@
+"""The pages: login, flag queue, flag detail and its actions, institution inquiries, cameras, overview."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from sqlalchemy import func, select
+
+from api.web.auth import (LANG_COOKIE, SESSION_COOKIE, check_password, end_session, find_session, start_session)
+from api.web.common import (Ctx, WebError, camera_health_orgs, form_checked, need_role, render, translator,
+                            orgs_visible, web_ctx)
+from api.web.i18n import FLAG_TYPES, LANGS
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import (Camera, Flag, FlagEvent, Organisation, Settlement, SettlementCheck, User, Verification,
+                            utcnow)
+
+router = APIRouter(include_in_schema=False)
+
+REVIEWERS = ("inspector", "admin")
+STATUS_FILTERS = ("active", "open", "inquiry", "confirmed", "dismissed", "all")
+QUEUE_LIMIT = 200
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t else None
+
+
+def _safe_next(nxt: str | None) -> str:
+    return nxt if nxt and nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else "/"
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- login, logout, language ------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None, expired: int = 0):
+    t = translator(request)
+    return render(None, "login.html", request=request, next=_safe_next(next),
+                  error=t("session_expired") if expired else None)
+
+
+@router.post("/login")
+async def login_submit(request: Request):
+    form = await request.form()
+    username = str(form.get("username") or "").strip()[:64]
+    password = str(form.get("password") or "")[:1024]
+    nxt = _safe_next(str(form.get("next") or "/"))
+    ip = _client_ip(request)
+    rt = request.app.state.runtime
+    limiter = request.app.state.login_limiter
+    t = translator(request)
+
+    wait = limiter.retry_after(username, ip)
+    if wait > 0:
+        with session_scope(rt.sessions) as db:
+            audit(db, actor=f"login:{username}", action="login", outcome="refused:rate_limited",
+                  request_id=request.state.request_id, detail={"ip": ip})
+        resp = render(None, "login.html", status=429, request=request, next=nxt,
+                      error=t("login_limited", s=int(wait + 0.999)), username=username)
+        resp.headers["Retry-After"] = str(int(wait + 0.999))
+        return resp
+
+    def attempt():
+        with session_scope(rt.sessions) as db:
+            user = db.scalar(select(User).where(User.username == username)) if username else None
+            ok = check_password(user, password) and user is not None and not user.disabled
+            if not ok:
+                audit(db, actor=f"login:{username}", action="login", outcome="refused:bad_credentials",
+                      request_id=request.state.request_id, detail={"ip": ip})
+                return None
+            token, _ = start_session(db, user, rt.settings.web_session_hours, ip)
+            audit(db, actor=f"user:{user.username}", action="login", outcome="ok", org_id=user.org_id,
+                  request_id=request.state.request_id, detail={"ip": ip})
+            return token
+
+    token = await run_in_threadpool(attempt)  # argon2 takes tens of ms: not on the event loop
+    if token is None:
+        limiter.failed(username, ip)
+        return render(None, "login.html", status=401, request=request, next=nxt, error=t("login_failed"),
+                      username=username)
+    limiter.succeeded(username, ip)
+    resp = RedirectResponse(nxt, status_code=303)
+    # a browser-session cookie (gone when the browser closes); the server ends it at web_session_hours
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=rt.settings.web_cookie_secure,
+                    path="/")
+    return resp
+
+
+@router.post("/logout")
+async def logout(request: Request, ctx: Ctx = Depends(web_ctx)):
+    await form_checked(ctx)
+    with session_scope(ctx.rt.sessions) as db:
+        end_session(db, request.cookies.get(SESSION_COOKIE))
+        audit(db, actor=ctx.who.actor, action="logout", outcome="ok", request_id=request.state.request_id)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/lang/{code}")
+def set_lang(code: str, request: Request, next: str | None = None):
+    """Switch the language (a preference only; remembered for a year)."""
+    if code not in LANGS:
+        raise WebError(400, "bad_request", f"language must be one of {', '.join(LANGS)}")
+    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    return resp
+
+
+@router.get("/")
+def home(request: Request):
+    rt = request.app.state.runtime
+    with session_scope(rt.sessions) as db:
+        found = find_session(db, request.cookies.get(SESSION_COOKIE))
+        role = found[1].role if found else None
+    target = {"inspector": "/flags", "admin": "/flags", "institution": "/inquiries", "operator": "/cameras"}
+    return RedirectResponse(target.get(role, "/login"), status_code=303)
+
+
+# --- flag queue -----------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise WebError(400, "bad_request", f"{name}: {value[:20]!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _local_day_start(t, d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=t.tz).astimezone(timezone.utc)
+
+
+@router.get("/flags")
+def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str = "", status: str = "active",
+          date_from: str = "", date_to: str = ""):
+    need_role(ctx, *REVIEWERS)
+    t = ctx.t
+    if level and level not in ("1", "2", "3", "4", "5"):
+        raise WebError(400, "bad_request", "level must be 1-5")
+    if status not in STATUS_FILTERS:
+        raise WebError(400, "bad_request", f"status must be one of {', '.join(STATUS_FILTERS)}")
+    d_from, d_to = _parse_date(date_from, "date_from"), _parse_date(date_to, "date_to")
+    with session_scope(ctx.rt.sessions) as db:
+        orgs = orgs_visible(db, ctx.who)
+        org_ids = [o.id for o in orgs]
+        if org and org not in org_ids:
+            org_ids = []  # an organisation out of scope filters to nothing (never a hint it exists)
+        elif org:
+            org_ids = [org]
+        conds = [Flag.org_id.in_(org_ids)]
+        if type:
+            conds.append(Flag.type == type)
+        if status == "active":
+            conds.append(Flag.status.in_(("open", "inquiry")))
+        elif status != "all":
+            conds.append(Flag.status == status)
+        if d_from:
+            conds.append(Flag.occurred_at >= _local_day_start(t, d_from))
+        if d_to:
+            conds.append(Flag.occurred_at < _local_day_start(t, d_to + timedelta(days=1)))
+        counts = dict(db.execute(select(Flag.level, func.count()).where(*conds).group_by(Flag.level)).all())
+        if level:
+            conds.append(Flag.level == int(level))
+        total = db.scalar(select(func.count()).select_from(Flag).where(*conds)) or 0
+        flags = list(db.scalars(select(Flag).where(*conds).order_by(Flag.level.desc(), Flag.created_at.asc(),
+                                                                    Flag.id).limit(QUEUE_LIMIT)))
+        settlements = {s.id: s for s in db.scalars(select(Settlement).where(
+            Settlement.id.in_([f.settlement_id for f in flags if f.settlement_id])))}
+        types = sorted(set(FLAG_TYPES) | set(db.scalars(select(Flag.type).distinct())))
+    now = utcnow()
+    rows = [{"flag": f, "settlement": settlements.get(f.settlement_id), "age_s": (now - f.created_at).total_seconds()}
+            for f in flags]
+    return render(ctx, "queue.html", rows=rows, orgs=orgs, org_names={o.id: o.name for o in orgs}, types=types,
+                  counts={n: counts.get(n, 0) for n in (5, 4, 3, 2, 1)}, total=total, limit=QUEUE_LIMIT,
+                  statuses=STATUS_FILTERS,
+                  f={"org": org, "type": type, "level": level, "status": status, "date_from": date_from,
+                     "date_to": date_to},
+                  level_link=lambda n: "/flags?" + urlencode({"org": org, "type": type, "level": n, "status": status,
+                                                              "date_from": date_from, "date_to": date_to}))
+
+
+# --- flag detail ------------------------------------------------------------------------------------
+
+
+def visible_flag(db, ctx: Ctx, flag_id: str) -> Flag:
+    """The flag if the person may see it; otherwise 404 (never a hint that it exists)."""
+    from api.scope import can_see_flag
+
+    flag = db.get(Flag, flag_id[:64])
+    if flag is None or not can_see_flag(ctx.who, flag.org_id, flag.inquiry_state):
+        raise WebError(404, "not_found")
+    return flag
+
+
+def _dt(v) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00")) if v else None
+    except ValueError:
+        return None
+
+
+def camera_windows(db, settings, flag: Flag, s: Settlement | None, check: SettlementCheck | None) -> list[dict]:
+    """Cameras and time windows to replay: the flag's evidence, else the check's, else the settlement's
+    cameras and windows (correlate/window.py)."""
+    wins: list[dict] = []
+    for c in (flag.evidence or {}).get("cameras") or (check.cameras if check is not None else None) or []:
+        a, b = _dt(c.get("start")), _dt(c.get("end"))
+        if c.get("camera_id") and a and b and b > a:
+            wins.append({"camera_id": c["camera_id"], "role": c.get("role"), "start": a, "end": b,
+                         "coverage": c.get("coverage")})
+    if not wins and s is not None:
+        from correlate.window import windows
+
+        wins = [{"camera_id": w.camera_id, "role": w.role, "start": w.start, "end": w.end, "coverage": None}
+                for w in windows(db, settings, s)]
+    longest = timedelta(seconds=settings.clip_max_seconds)
+    for w in wins:
+        if w["end"] - w["start"] > longest:
+            w["end"] = w["start"] + longest
+        cam = db.get(Camera, w["camera_id"])
+        w["name"] = cam.name if cam else w["camera_id"]
+    return wins
+
+
+def _clip_urls(w: dict) -> dict:
+    q = urlencode({"start": _iso(w["start"]), "end": _iso(w["end"])})
+    return {"clip": f"/v1/cameras/{w['camera_id']}/clip?{q}", "info": f"/v1/cameras/{w['camera_id']}/clip.json?{q}"}
+
+
+def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
+    """Everything a flag page shows. Face images come from the flags API (crops, capture) and
+    /v1/flags/{id}/photos/{template} (api/web/media.py): the page only links them."""
+    ev = flag.evidence or {}
+    s = db.get(Settlement, flag.settlement_id) if flag.settlement_id else None
+    check = db.scalar(select(SettlementCheck).where(SettlementCheck.settlement_id == s.id)) if s else None
+    wins = camera_windows(db, ctx.rt.settings, flag, s, check)
+    faces, photos, face_pay = [], [], ev.get("face_pay")
+    if biometrics:
+        for f in ev.get("faces") or []:
+            seen = _dt(f.get("seen_at"))
+            if f.get("evidence_id") and seen:
+                faces.append({**f, "seen": seen, "url": f"/v1/flags/{flag.id}/faces/{f['evidence_id']}"})
+        faces.sort(key=lambda f: f["seen"])
+        photos = [f"/v1/flags/{flag.id}/photos/{p['template_id']}" for p in ev.get("insured_photos") or []
+                  if p.get("template_id")][:3]
+    face_check = db.get(Verification, face_pay["verification_id"]) if face_pay and face_pay.get("verification_id") \
+        else (db.get(Verification, s.verification_id) if s is not None and s.verification_id else None)
+    events = list(db.scalars(select(FlagEvent).where(FlagEvent.flag_id == flag.id).order_by(FlagEvent.id)))
+    others = []
+    if len(flag.settlement_ids or []) > 1:
+        others = list(db.scalars(select(Settlement).where(Settlement.id.in_(flag.settlement_ids))
+                                 .order_by(Settlement.settled_at)))
+    org = db.get(Organisation, flag.org_id)
+    player = {
+        "settled_at": _iso(s.settled_at if s else flag.occurred_at),
+        "cameras": [{"id": w["camera_id"], "name": w["name"], "start": _iso(w["start"]), "end": _iso(w["end"]),
+                     **_clip_urls(w)} for w in wins],
+        "faces": [{"id": f["evidence_id"], "camera_id": f.get("camera_id"), "seen_at": _iso(f["seen"])} for f in faces],
+        "labels": {"gap": ctx.t("gaps"), "no_footage": ctx.t("no_footage")},
+        "tz": ctx.rt.settings.web_timezone,
+    }
+    capture = None
+    if biometrics and face_pay and face_pay.get("capture"):
+        capture = {"url": f"/v1/flags/{flag.id}/capture", "decision": face_pay.get("decision"),
+                   "score": face_pay.get("score"), "at": _dt(face_pay.get("at"))}
+    return {"flag": flag, "settlement": s, "check": check, "windows": wins, "faces": faces, "photos": photos,
+            "capture": capture, "face_check": face_check, "events": events, "others": others, "org": org,
+            "player_json": json.dumps(player, ensure_ascii=False).replace("</", "<\\/")}
+
+
+@router.get("/flags/{flag_id}")
+def flag_page(flag_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", error: str = ""):
+    if ctx.who.role == "institution":
+        return RedirectResponse(f"/inquiries/{flag_id}", status_code=303)
+    need_role(ctx, *REVIEWERS)
+    with session_scope(ctx.rt.sessions) as db:
+        flag = visible_flag(db, ctx, flag_id)
+        data = flag_evidence(db, ctx, flag, biometrics=True)
+        audit(db, actor=ctx.who.actor, action="flag.view", outcome="ok", org_id=flag.org_id, subject=f"flag:{flag.id}",
+              request_id=ctx.request.state.request_id)
+    return render(ctx, "flag.html", done=done, error=error, **data)
+
+
+@router.post("/flags/{flag_id}/action")
+async def flag_action(flag_id: str, ctx: Ctx = Depends(web_ctx)):
+    """confirm | dismiss | inquiry, each with a note (the correlation workflow in correlate/flags.py)."""
+    need_role(ctx, *REVIEWERS)
+    form = await form_checked(ctx)
+    action = form.get("action")
+    note = str(form.get("note") or "").strip()[:2000]
+    if action not in ("confirm", "dismiss", "inquiry"):
+        raise WebError(400, "bad_request", "action must be confirm, dismiss or inquiry")
+    if not note:
+        return RedirectResponse(f"/flags/{flag_id}?error=note_required", status_code=303)
+    from correlate.flags import FlagError, review, send_inquiry
+
+    def go():
+        with session_scope(ctx.rt.sessions) as db:
+            flag = visible_flag(db, ctx, flag_id)
+            try:
+                if action == "inquiry":
+                    send_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
+                                 request_id=ctx.request.state.request_id)
+                else:
+                    review(db, flag, action, actor=ctx.who.actor, role=ctx.who.role, note=note,
+                           request_id=ctx.request.state.request_id)
+            except FlagError as e:
+                raise WebError(e.status, "bad_request", e.reason) from None
+            return flag.id
+
+    fid = await run_in_threadpool(go)
+    return RedirectResponse(f"/flags/{fid}?done=1", status_code=303)
+
+
+@router.post("/flags/{flag_id}/export")
+async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
+    """Build the evidence package of one camera's window (storage/export.py) and offer it for download."""
+    need_role(ctx, *REVIEWERS)
+    form = await form_checked(ctx)
+    camera_id = str(form.get("camera_id") or "")
+    from api.routes.cameras import footage_store
+    from storage.clips import ClipError
+    from storage.export import build_package
+
+    def go():
+        with session_scope(ctx.rt.sessions) as db:
+            flag = visible_flag(db, ctx, flag_id)
+            data = flag_evidence(db, ctx, flag, biometrics=False)
+            win = next((w for w in data["windows"] if w["camera_id"] == camera_id), None)
+            if win is None:
+                raise WebError(400, "bad_request", f"camera {camera_id[:64]!r} is not part of this flag's evidence")
+            cam = db.get(Camera, camera_id)
+            try:
+                r = build_package(db, footage_store(ctx.rt), ctx.rt.settings.bucket_footage, cam, win["start"],
+                                  win["end"], actor=ctx.who.actor, reason=f"flag {flag.id}",
+                                  request_id=ctx.request.state.request_id,
+                                  workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None)
+            except ClipError as e:
+                raise WebError(404 if e.code == "no_footage" else 500, "no_footage", e.reason) from None
+            return flag, r
+
+    flag, r = await run_in_threadpool(go)
+    return render(ctx, "export.html", flag=flag, export=r)
+
+
+# --- institution: inquiries -------------------------------------------------------------------------
+
+
+@router.get("/inquiries")
+def inquiries(ctx: Ctx = Depends(web_ctx)):
+    need_role(ctx, "institution", "admin")
+    with session_scope(ctx.rt.sessions) as db:
+        org_ids = [o.id for o in orgs_visible(db, ctx.who)]
+        flags = list(db.scalars(select(Flag).where(Flag.org_id.in_(org_ids), Flag.inquiry_state.is_not(None))
+                                .order_by(Flag.updated_at.desc()).limit(QUEUE_LIMIT)))
+        settlements = {s.id: s for s in db.scalars(select(Settlement).where(
+            Settlement.id.in_([f.settlement_id for f in flags if f.settlement_id])))}
+    waiting = [f for f in flags if f.status == "inquiry" and f.inquiry_state == "sent"]
+    answered = [f for f in flags if f not in waiting]
+    return render(ctx, "inquiries.html", waiting=waiting, answered=answered, settlements=settlements)
+
+
+def _inquiry_flag(db, ctx: Ctx, flag_id: str) -> Flag:
+    """A flag carrying an inquiry that the person may see (institution: its own organisation's)."""
+    flag = visible_flag(db, ctx, flag_id)
+    if flag.inquiry_state is None:
+        raise WebError(404, "not_found")
+    return flag
+
+
+@router.get("/inquiries/{flag_id}")
+def inquiry_page(flag_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", error: str = ""):
+    """The institution's view of one inquiry: the question, the evidence it may see (no face images),
+    its footage when api.scope lets it see its own cameras, and the reply form."""
+    need_role(ctx, "institution", "admin")
+    from api.scope import can_see_org
+    from correlate.flags import view
+
+    with session_scope(ctx.rt.sessions) as db:
+        flag = _inquiry_flag(db, ctx, flag_id)
+        data = flag_evidence(db, ctx, flag, biometrics=False)
+        data["events"] = [e for e in data["events"] if e.action.startswith("inquiry")]
+        limited = view(flag, evidence="limited")
+        audit(db, actor=ctx.who.actor, action="inquiry.view", outcome="ok", org_id=flag.org_id,
+              subject=f"flag:{flag.id}", request_id=ctx.request.state.request_id)
+    return render(ctx, "inquiry.html", done=done, error=error, limited=limited,
+                  footage_ok=can_see_org(ctx.who, flag.org_id), **data)
+
+
+@router.post("/inquiries/{flag_id}/reply")
+async def inquiry_reply(flag_id: str, ctx: Ctx = Depends(web_ctx)):
+    need_role(ctx, "institution")
+    form = await form_checked(ctx)
+    note = str(form.get("note") or "").strip()[:4000]
+    if not note:
+        return RedirectResponse(f"/inquiries/{flag_id}?error=note_required", status_code=303)
+    from correlate.flags import FlagError, answer_inquiry
+
+    def go():
+        with session_scope(ctx.rt.sessions) as db:
+            flag = _inquiry_flag(db, ctx, flag_id)
+            try:
+                answer_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
+                               request_id=ctx.request.state.request_id)
+            except FlagError as e:
+                raise WebError(e.status, "bad_request", e.reason) from None
+            return flag.id
+
+    fid = await run_in_threadpool(go)
+    return RedirectResponse(f"/inquiries/{fid}?done=1", status_code=303)
+
+
+# --- cameras ----------------------------------------------------------------------------------------------
+
+
+@router.get("/cameras")
+def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = ""):
+    """Every camera the person may watch: online/offline, last segment, and the chosen day's timeline."""
+    from ingest.health import camera_health
+
+    t = ctx.t
+    today = datetime.now(t.tz).date()
+    d = _parse_date(day, "day") or today
+    a = _local_day_start(t, d)
+    b = a + timedelta(days=1)
+    rows = []
+    with session_scope(ctx.rt.sessions) as db:
+        orgs = camera_health_orgs(db, ctx.who)
+        names = {o.id: o.name for o in orgs}
+        cams = list(db.scalars(select(Camera).where(Camera.org_id.in_(list(names)), Camera.removed_at.is_(None))
+                               .order_by(Camera.org_id, Camera.id)))
+        for cam in cams:
+            h = camera_health(db, cam.id, a, b, offline_after_s=ctx.rt.settings.camera_offline_after_s)
+            rows.append({"cam": cam, "org_name": names.get(cam.org_id, cam.org_id), "h": h,
+                         "bar": _day_bar(h, a, b)})
+    return render(ctx, "cameras.html", rows=rows, day=d.isoformat(), day_label=t.date(a),
+                  prev_day=(d - timedelta(days=1)).isoformat(), next_day=(d + timedelta(days=1)).isoformat())
+
+
+def _day_bar(h: dict, a: datetime, b: datetime) -> dict:
+    """Rectangles (in 0-1000 units of the day) of recorded time and of gaps, for an SVG timeline."""
+    span = (b - a).total_seconds()
+    now = datetime.now(timezone.utc)
+    horizon = min(b, now)
+
+    def x(t: datetime) -> float:
+        return round(max(0.0, min(1.0, (t - a).total_seconds() / span)) * 1000, 2)
+
+    gaps = []
+    for g in h.get("gaps", []):
+        gs = datetime.fromisoformat(g["start"])
+        ge = datetime.fromisoformat(g["end"]) if g.get("end") else horizon
+        gaps.append({"x": x(gs), "w": max(x(ge) - x(gs), 0.5), "reason": g.get("reason"), "start": gs, "end": ge,
+                     "duration_s": g.get("duration_s")})
+    # recorded stretches are the complement of the gaps up to the horizon
+    rec, cursor = [], a
+    for g in gaps:
+        if g["start"] > cursor:
+            rec.append({"x": x(cursor), "w": x(g["start"]) - x(cursor)})
+        cursor = max(cursor, g["end"])
+    if horizon > cursor:
+        rec.append({"x": x(cursor), "w": x(horizon) - x(cursor)})
+    return {"rec": [r for r in rec if r["w"] > 0], "gaps": gaps, "now": x(now) if a <= now < b else None}
+
+
+# --- overview ----------------------------------------------------------------------------------------------
+
+
+@router.get("/overview")
+def overview(ctx: Ctx = Depends(web_ctx), weeks: int = 8):
+    need_role(ctx, *REVIEWERS)
+    from api.web import charts
+
+    weeks = max(1, min(int(weeks), 52))
+    t = ctx.t
+    today = datetime.now(t.tz).date()
+    monday = today - timedelta(days=today.weekday())
+    first = monday - timedelta(weeks=weeks - 1)
+    since = _local_day_start(t, first)
+    with session_scope(ctx.rt.sessions) as db:
+        orgs = orgs_visible(db, ctx.who)
+        ids = [o.id for o in orgs]
+        rows = db.execute(select(Flag.org_id, Flag.type, Flag.rule, Flag.level, Flag.status, Flag.occurred_at)
+                          .where(Flag.org_id.in_(ids), Flag.occurred_at >= since)).all()
+        all_time = db.execute(select(Flag.rule, Flag.status, func.count()).where(Flag.org_id.in_(ids))
+                              .group_by(Flag.rule, Flag.status)).all()
+    week_starts = [first + timedelta(weeks=i) for i in range(weeks)]
+    per_org = []
+    for o in orgs:
+        mine = [r for r in rows if r.org_id == o.id]
+        if not mine:
+            continue
+        series = {lvl: [0] * weeks for lvl in (1, 2, 3, 4, 5)}
+        for r in mine:
+            wk = (t.local(r.occurred_at).date() - first).days // 7
+            if 0 <= wk < weeks:
+                series[r.level][wk] += 1
+        per_org.append({"org": o, "svg": charts.stacked_weeks(series, [t.date(_local_day_start(t, w))
+                                                                        for w in week_starts], t)})
+    by_type: dict[str, dict[int, int]] = {}
+    for r in rows:
+        by_type.setdefault(r.type, {}).setdefault(r.level, 0)
+        by_type[r.type][r.level] += 1
+    rates: dict[str, dict[str, int]] = {}
+    for rule, status, n in all_time:
+        rates.setdefault(rule, {}).setdefault(status, 0)
+        rates[rule][status] += n
+    rate_rows = []
+    for rule, c in sorted(rates.items()):
+        decided = c.get("confirmed", 0) + c.get("dismissed", 0)
+        rate_rows.append({"rule": rule, "confirmed": c.get("confirmed", 0), "decided": decided,
+                          "total": sum(c.values()), "rate": (c.get("confirmed", 0) / decided) if decided else None})
+    return render(ctx, "overview.html", per_org=per_org, weeks=weeks, since=t.date(since),
+                  type_svg=charts.type_levels(by_type, t), rate_svg=charts.rates(rate_rows, t), rate_rows=rate_rows)

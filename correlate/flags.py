@@ -1,0 +1,183 @@
+"""Flags: creation (idempotent), the review workflow and its append-only history, evidence holds.
+
+Workflow::
+
+    open --inquiry (inspector sends 网上质询)--> inquiry --answer (institution)--> inquiry (answered)
+    open | inquiry --review confirm--> confirmed        (holds stay: the footage is evidence)
+    open | inquiry --review dismiss--> dismissed        (this flag's holds are released; retention applies)
+
+Every step is a ``flag_events`` row (who, role, when, from/to status, note) and an audit event.
+Flags are created once per ``dedup_key``: re-checking a settlement never duplicates a flag.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.audit import audit
+from storage.models import EvidenceHold, Flag, FlagEvent, utcnow
+
+
+class FlagError(ValueError):
+    def __init__(self, status: int, code: str, reason: str):
+        super().__init__(reason)
+        self.status, self.code, self.reason = status, code, reason
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t else None
+
+
+def _event(db: Session, flag: Flag, *, actor: str, role: str, action: str, from_status: str | None,
+           note: str | None = None, request_id: str | None = None) -> FlagEvent:
+    ev = FlagEvent(flag_id=flag.id, actor=actor, role=role, action=action, from_status=from_status,
+                   to_status=flag.status, note=note)
+    db.add(ev)
+    audit(db, actor=actor, action=f"flag.{action}", outcome="ok", org_id=flag.org_id, subject=f"flag:{flag.id}",
+          request_id=request_id, detail={"type": flag.type, "level": flag.level, "from": from_status,
+                                         "to": flag.status}, note=note)
+    return ev
+
+
+def _hold(db: Session, flag: Flag, *, camera_id: str | None, start=None, end=None, verification_id=None,
+          actor: str) -> None:
+    try:
+        from storage.holds import place_hold
+    except ImportError:  # pragma: no cover - holds module not present
+        place_hold = None
+    reason = f"flag {flag.id}: {flag.type} (level {flag.level})"
+    if place_hold is not None:
+        place_hold(db, actor=actor, reason=reason, camera_id=camera_id, start=start, end=end,
+                   verification_id=verification_id, flag_id=flag.id)
+    else:  # pragma: no cover
+        db.add(EvidenceHold(camera_id=camera_id, start_at=start, end_at=end, verification_id=verification_id,
+                            org_id=flag.org_id, reason=reason, flag_id=flag.id, created_by=actor))
+
+
+def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, settlement_ids: list[str],
+               occurred_at: datetime, reason: str, evidence: dict, model: dict, rule_version: str, dedup_key: str,
+               holds: list[tuple[str, datetime, datetime]] = (), verification_id: str | None = None,
+               actor: str = "correlate") -> tuple[Flag, bool]:
+    """Create the flag (and its holds) unless one with ``dedup_key`` exists. Returns (flag, created)."""
+    existing = db.scalar(select(Flag).where(Flag.dedup_key == dedup_key))
+    if existing is not None:
+        return existing, False
+    flag = Flag(type=type, rule=rule, level=level, org_id=org_id, settlement_id=settlement_ids[0] if settlement_ids
+                else None, settlement_ids=list(settlement_ids), occurred_at=occurred_at, reason=reason,
+                evidence=evidence, model=model, rule_version=rule_version, dedup_key=dedup_key, status="open")
+    db.add(flag)
+    db.flush()
+    _event(db, flag, actor=actor, role="system", action="created", from_status=None, note=reason)
+    for cam, a, b in holds:
+        _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor)
+    if verification_id:
+        _hold(db, flag, camera_id=None, verification_id=verification_id, actor=actor)
+    return flag, True
+
+
+def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence: dict, reason: str,
+                occurred_at: datetime, holds: list[tuple[str, datetime, datetime]] = (),
+                actor: str = "correlate") -> bool:
+    """A group flag (one face many cards, repeated footage_missing) takes in new settlements."""
+    new = [s for s in settlement_ids if s not in (flag.settlement_ids or [])]
+    if not new:
+        return False
+    flag.settlement_ids = list(flag.settlement_ids or []) + new
+    flag.evidence = evidence
+    flag.reason = reason
+    flag.occurred_at = max(flag.occurred_at, occurred_at)
+    flag.updated_at = utcnow()
+    _event(db, flag, actor=actor, role="system", action="evidence_added", from_status=flag.status,
+           note=f"settlements added: {', '.join(new)[:400]}")
+    for cam, a, b in holds:
+        _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor)
+    return True
+
+
+# --- workflow -------------------------------------------------------------------------------------
+
+
+def send_inquiry(db: Session, flag: Flag, *, actor: str, role: str, note: str,
+                 request_id: str | None = None) -> Flag:
+    if flag.status not in ("open", "inquiry") or flag.inquiry_state == "sent":
+        raise FlagError(409, "invalid_transition", f"an inquiry cannot be sent on a flag that is {flag.status}"
+                        + (" with an inquiry awaiting its answer" if flag.inquiry_state == "sent" else ""))
+    before = flag.status
+    flag.status, flag.inquiry_state, flag.updated_at = "inquiry", "sent", utcnow()
+    _event(db, flag, actor=actor, role=role, action="inquiry_sent", from_status=before, note=note,
+           request_id=request_id)
+    return flag
+
+
+def answer_inquiry(db: Session, flag: Flag, *, actor: str, role: str, note: str,
+                   request_id: str | None = None) -> Flag:
+    if flag.status != "inquiry" or flag.inquiry_state != "sent":
+        raise FlagError(409, "no_open_inquiry", "this flag has no inquiry awaiting an answer")
+    flag.inquiry_state, flag.updated_at = "answered", utcnow()
+    _event(db, flag, actor=actor, role=role, action="inquiry_answered", from_status="inquiry", note=note,
+           request_id=request_id)
+    return flag
+
+
+def review(db: Session, flag: Flag, decision: str, *, actor: str, role: str, note: str,
+           request_id: str | None = None) -> Flag:
+    if decision not in ("confirm", "dismiss"):
+        raise FlagError(400, "invalid_decision", "decision must be 'confirm' or 'dismiss'")
+    if flag.status not in ("open", "inquiry"):
+        raise FlagError(409, "invalid_transition", f"the flag is already {flag.status}")
+    before = flag.status
+    flag.status = "confirmed" if decision == "confirm" else "dismissed"
+    flag.updated_at = flag.closed_at = utcnow()
+    _event(db, flag, actor=actor, role=role, action=flag.status, from_status=before, note=note,
+           request_id=request_id)
+    if flag.status == "dismissed":
+        release_holds(db, flag, actor=actor, request_id=request_id)
+    return flag
+
+
+def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None = None) -> int:
+    holds = list(db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == flag.id,
+                                                       EvidenceHold.released_at.is_(None))))
+    try:
+        from storage.holds import release_hold
+    except ImportError:  # pragma: no cover
+        release_hold = None
+    for h in holds:
+        if release_hold is not None:
+            release_hold(db, h.id, actor=actor, request_id=request_id, note=f"flag {flag.id} dismissed")
+        else:  # pragma: no cover
+            h.released_at, h.released_by = utcnow(), actor
+    return len(holds)
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+LIMITED_EVIDENCE_KEYS = ("cameras", "window", "settlement", "outcome", "coverage", "people_seen",
+                         "settlements", "count", "counters")
+
+
+def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None = None,
+         holds: list[EvidenceHold] | None = None) -> dict:
+    """The flag as the API shows it. ``evidence='limited'`` (institution users) leaves out every
+    biometric item (face crops, scores, enrolled photo references, the face-pay capture)."""
+    ev = dict(flag.evidence or {})
+    if evidence == "limited":
+        ev = {k: v for k, v in ev.items() if k in LIMITED_EVIDENCE_KEYS}
+    out = {
+        "id": flag.id, "type": flag.type, "rule": flag.rule, "level": flag.level, "status": flag.status,
+        "org_id": flag.org_id, "settlement_id": flag.settlement_id, "settlement_ids": flag.settlement_ids,
+        "occurred_at": _iso(flag.occurred_at), "reason": flag.reason, "evidence": ev,
+        "inquiry_state": flag.inquiry_state, "created_at": _iso(flag.created_at),
+        "updated_at": _iso(flag.updated_at), "closed_at": _iso(flag.closed_at),
+    }
+    if evidence == "full":
+        out["rule_version"], out["model"] = flag.rule_version, flag.model
+    if events is not None:
+        out["events"] = [{"at": _iso(e.at), "actor": e.actor, "role": e.role, "action": e.action,
+                          "from": e.from_status, "to": e.to_status, "note": e.note} for e in events]
+    if holds is not None and evidence == "full":
+        out["holds"] = [{"id": h.id, "camera_id": h.camera_id, "start": _iso(h.start_at), "end": _iso(h.end_at),
+                         "verification_id": h.verification_id, "active": h.released_at is None} for h in holds]
+    return out

@@ -1,0 +1,224 @@
+"""Background checks: procrastinate on PostgreSQL, an in-process poller on the embedded SQLite default.
+
+The settlement row is the source of truth: ``pending`` (never checked or retrying after an error),
+``waiting`` (its footage is not all uploaded yet; ``next_check_at`` says when to look again),
+``done`` (outcome stored) or ``failed`` (``correlate_max_attempts`` errors in a row). Jobs only say
+"check settlement X now"; they are deferred with ``queueing_lock=settlement:X`` (at most one queued
+job per settlement) and the check itself is idempotent (a ``done`` settlement is not re-checked; a
+re-check replaces the result; flags have unique dedup keys), so a job run twice is harmless.
+
+What a kill loses: nothing durable. A check killed half-way committed nothing (results are written
+in one transaction at the end) and its settlement is still ``pending``/``waiting``; every worker start
+(and ``run-pending``) re-enqueues those rows, so the check simply runs again. Evidence crops uploaded by
+the killed attempt stay as orphan objects under ``evidence/`` (overwritten keys are per check id).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import select, text
+
+from correlate.check import Checker, Waiting
+from storage.db import session_scope
+from storage.models import Settlement, utcnow
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "dualcheck.check_settlement"
+QUEUE = "correlate"
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+def pg_conninfo(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url).set(drivername="postgresql")
+    return u.render_as_string(hide_password=False)
+
+
+def check_one(rt, settlement_id: str, *, raise_errors: bool = False) -> str:
+    """Run one check and record what happened on the settlement row. Returns the new status
+    (``done``, ``waiting``, ``pending`` after an error, ``failed``, or ``missing``)."""
+    s = rt.settings
+    try:
+        res = Checker(rt).check(settlement_id)
+    except LookupError:
+        return "missing"
+    except Exception as e:
+        log.exception("check of settlement %s failed", settlement_id)
+        with session_scope(rt.sessions) as db:
+            st = db.get(Settlement, settlement_id)
+            st.attempts = (st.attempts or 0) + 1
+            st.last_error = f"{type(e).__name__}: {e}"[:500]
+            if st.attempts >= s.correlate_max_attempts:
+                st.status, st.next_check_at = "failed", None
+            else:
+                st.status = "pending"
+                st.next_check_at = utcnow() + timedelta(seconds=min(600, 5 * 2 ** st.attempts))
+            status = st.status
+        if raise_errors and status != "failed":
+            raise
+        return status
+    if isinstance(res, Waiting):
+        with session_scope(rt.sessions) as db:
+            st = db.get(Settlement, settlement_id)
+            st.status, st.next_check_at, st.last_error = "waiting", res.next_check_at, res.reason
+        return "waiting"
+    return "done"
+
+
+def due(rt, limit: int | None = None, include_future: bool = False) -> list[str]:
+    with session_scope(rt.sessions) as db:
+        q = select(Settlement.id).where(Settlement.status.in_(("pending", "waiting")))
+        if not include_future:
+            q = q.where((Settlement.next_check_at.is_(None)) | (Settlement.next_check_at <= utcnow()))
+        q = q.order_by(Settlement.next_check_at, Settlement.settled_at)
+        if limit:
+            q = q.limit(limit)
+        return list(db.scalars(q))
+
+
+def run_pending(rt, limit: int | None = None, progress=None) -> dict[str, int]:
+    """Check every settlement that is due now, in this process (any database). Returns status counts."""
+    counts: dict[str, int] = {}
+    for sid in due(rt, limit):
+        status = check_one(rt, sid)
+        counts[status] = counts.get(status, 0) + 1
+        if progress:
+            progress(sid, status)
+    return counts
+
+
+class InProcessWorker(threading.Thread):
+    """The embedded default's worker: polls the settlements table (SQLite has no job queue)."""
+
+    def __init__(self, rt):
+        super().__init__(name="correlate-worker", daemon=True)
+        self.rt = rt
+        self.stop_evt = threading.Event()
+        self.checked = 0
+
+    def run(self) -> None:
+        while not self.stop_evt.is_set():
+            try:
+                ids = due(self.rt, limit=50)
+            except Exception:
+                log.exception("could not read due settlements")
+                ids = []
+            for sid in ids:
+                if self.stop_evt.is_set():
+                    break
+                check_one(self.rt, sid)
+                self.checked += 1
+            if not ids:
+                self.stop_evt.wait(self.rt.settings.correlate_job_poll_s)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_evt.set()
+        self.join(timeout)
+
+
+# --- procrastinate (PostgreSQL) ------------------------------------------------------------------
+
+
+class Jobs:
+    """The job queue of one process. On SQLite, ``enqueue`` is a no-op (the poller finds the rows)."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        self.url = rt.settings.effective_database_url
+        self._app = None
+        self._lock = threading.Lock()
+
+    @property
+    def postgres(self) -> bool:
+        return is_postgres(self.url)
+
+    def app(self):
+        with self._lock:
+            if self._app is None:
+                import procrastinate
+
+                app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=pg_conninfo(self.url)))
+                rt = self.rt
+                max_attempts = rt.settings.correlate_max_attempts
+
+                @app.task(name=TASK_NAME, queue=QUEUE, pass_context=False,
+                          retry=procrastinate.RetryStrategy(max_attempts=max_attempts, exponential_wait=5))
+                def check_settlement(settlement_id: str) -> str:
+                    status = check_one(rt, settlement_id, raise_errors=True)
+                    if status == "waiting":
+                        self._defer_sync(app, [settlement_id], delay_s=rt.settings.correlate_recheck_s)
+                    return status
+
+                self._task = check_settlement
+                self._app = app
+            return self._app
+
+    def ensure_schema(self) -> None:
+        with self.rt.engine.connect() as c:
+            present = c.execute(text("select to_regclass('procrastinate_jobs')")).scalar()
+        if present is None:
+            app = self.app()
+            with app.open():
+                app.schema_manager.apply_schema()
+
+    def _defer_sync(self, app, ids: list[str], delay_s: float | None = None) -> int:
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        n = 0
+        for sid in ids:
+            try:
+                kw = {"queueing_lock": f"settlement:{sid}"}
+                if delay_s:
+                    kw["schedule_in"] = {"seconds": int(delay_s)}
+                self._task.configure(**kw).defer(settlement_id=sid)
+                n += 1
+            except AlreadyEnqueued:
+                pass
+        return n
+
+    def enqueue(self, ids: list[str]) -> int:
+        """Queue checks for these settlements now (PostgreSQL); a no-op on SQLite."""
+        if not self.postgres or not ids:
+            return 0
+        self.ensure_schema()
+        app = self.app()
+        with app.open():
+            return self._defer_sync(app, ids)
+
+    def requeue(self) -> int:
+        """Re-enqueue every pending/waiting settlement (worker start: the rows are the truth)."""
+        if not self.postgres:
+            return 0
+        self.ensure_schema()
+        ids = due(self.rt, include_future=True)
+        app = self.app()
+        with app.open():
+            return self._defer_sync(app, ids)
+
+    def run_worker(self, concurrency: int = 1, wait: bool = True) -> None:
+        """Blocking. PostgreSQL: a procrastinate worker; SQLite: the in-process poller until Ctrl-C."""
+        if self.postgres:
+            n = self.requeue()
+            log.info("re-enqueued %d pending settlements", n)
+            self.app().run_worker(queues=[QUEUE], concurrency=concurrency, wait=wait,
+                                  delete_jobs="successful", install_signal_handlers=True)
+            return
+        w = InProcessWorker(self.rt)
+        w.start()
+        try:
+            while w.is_alive():
+                time.sleep(0.5)
+                if not wait and not due(self.rt):
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            w.stop()

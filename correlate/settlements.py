@@ -1,0 +1,274 @@
+"""Settlements in: validation and idempotent import, with a reason for every refused row.
+
+Policy (docs/correlation.md): rows are validated one by one; good rows are kept and every bad row is
+reported with its line number (file) or index (API list) and the reason, so nothing is dropped
+silently and a corrected file can simply be imported again. Import is idempotent by
+``settlement_id``: the same row again is ``unchanged``; the same id with different content is
+refused (``conflict``) and the stored row stays as it was.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import SETTLEMENT_TYPES, Organisation, Settlement, Terminal, Verification, utcnow
+
+FIELDS = ("settlement_id", "insured_id", "org_id", "counter", "terminal_id", "settled_at", "amount", "type",
+          "verification_id")
+REQUIRED = ("settlement_id", "insured_id", "org_id", "settled_at", "amount", "type")
+SETTLEMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
+INSURED_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+COUNTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")
+MAX_FUTURE = timedelta(minutes=5)  # clock skew between the exchange and us
+MAX_AMOUNT = Decimal("100000000")
+
+
+class RowInvalid(ValueError):
+    pass
+
+
+@dataclass
+class RowError:
+    line: int
+    settlement_id: str | None
+    reason: str
+
+    def to_dict(self, key: str = "line") -> dict:
+        return {key: self.line, "settlement_id": self.settlement_id, "reason": self.reason}
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.created) + len(self.unchanged) + len(self.errors)
+
+    def summary(self) -> dict:
+        return {"rows": self.total, "imported": len(self.created), "unchanged": len(self.unchanged),
+                "refused": len(self.errors)}
+
+
+def _text(raw: dict, name: str) -> str | None:
+    v = raw.get(name)
+    if v is None:
+        return None
+    if isinstance(v, (dict, list)):
+        raise RowInvalid(f"{name} must be a string")
+    v = str(v).strip()
+    return v or None
+
+
+def parse_time(value: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(value.strip().replace(" ", "T", 1) if "T" not in value else value.strip())
+    except ValueError:
+        raise RowInvalid(f"settled_at is not an ISO 8601 time: {value[:40]!r}") from None
+    if t.tzinfo is None:
+        raise RowInvalid(f"settled_at needs a time zone (Z or +08:00): {value[:40]!r}")
+    return t.astimezone(timezone.utc)
+
+
+def validate(raw: dict, now: datetime | None = None) -> dict:
+    """One row -> normalised fields, or RowInvalid with the first problem found."""
+    if not isinstance(raw, dict):
+        raise RowInvalid("a settlement must be an object")
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        raise RowInvalid(f"unknown field(s): {', '.join(unknown)[:100]}")
+    row = {name: _text(raw, name) for name in FIELDS}
+    missing = [n for n in REQUIRED if row[n] is None]
+    if missing:
+        raise RowInvalid(f"missing {', '.join(missing)}")
+    if not SETTLEMENT_ID_RE.match(row["settlement_id"]):
+        raise RowInvalid("settlement_id must be 1-100 letters, digits or . _ : / -")
+    if not INSURED_ID_RE.match(row["insured_id"]):
+        raise RowInvalid("insured_id must be 1-64 letters, digits, '_' or '-'")
+    if row["counter"] is None and row["terminal_id"] is None:
+        raise RowInvalid("counter or terminal_id is required (it says which cameras to look at)")
+    if row["counter"] is not None and not COUNTER_RE.match(row["counter"]):
+        raise RowInvalid("counter must be 1-64 letters, digits, spaces or . _ : -")
+    t = parse_time(row["settled_at"])
+    if t > (now or utcnow()) + MAX_FUTURE:
+        raise RowInvalid(f"settled_at {row['settled_at']} is in the future")
+    row["settled_at"] = t
+    try:
+        amount = Decimal(row["amount"])
+    except InvalidOperation:
+        raise RowInvalid(f"amount is not a number: {row['amount'][:30]!r}") from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
+        raise RowInvalid(f"amount must be between 0 and {MAX_AMOUNT}")
+    if amount.as_tuple().exponent < -2:
+        raise RowInvalid("amount has more than 2 decimals")
+    row["amount"] = f"{amount:.2f}"
+    if row["type"] not in SETTLEMENT_TYPES:
+        raise RowInvalid(f"type must be one of {', '.join(SETTLEMENT_TYPES)}, not {row['type'][:30]!r}")
+    return row
+
+
+def content_sha(row: dict) -> str:
+    canon = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+class Importer:
+    """Validates and stores rows in one session; caches organisations and terminals it looked up."""
+
+    def __init__(self, db: Session, *, actor: str, allowed_orgs: set[str] | None = None):
+        self.db, self.actor, self.allowed = db, actor, allowed_orgs
+        self._orgs: dict[str, bool] = {}
+        self._terms: dict[str, str | None] = {}
+        self.result = ImportResult()
+        self.now = utcnow()
+
+    def _org_ok(self, org_id: str) -> None:
+        if org_id not in self._orgs:
+            self._orgs[org_id] = self.db.get(Organisation, org_id) is not None
+        if not self._orgs[org_id]:
+            raise RowInvalid(f"unknown organisation {org_id!r}")
+        if self.allowed is not None and org_id not in self.allowed:
+            raise RowInvalid(f"this key may not import settlements of organisation {org_id!r}")
+
+    def _terminal_ok(self, terminal_id: str, org_id: str) -> None:
+        if terminal_id not in self._terms:
+            t = self.db.get(Terminal, terminal_id)
+            self._terms[terminal_id] = t.org_id if t else None
+        owner = self._terms[terminal_id]
+        if owner is None:
+            raise RowInvalid(f"unknown terminal {terminal_id!r}")
+        if owner != org_id:
+            raise RowInvalid(f"terminal {terminal_id!r} belongs to another organisation")
+
+    def add(self, line: int, raw: dict) -> None:
+        sid = raw.get("settlement_id") if isinstance(raw, dict) else None
+        sid = str(sid)[:100] if sid is not None else None
+        try:
+            row = validate(raw, self.now)
+            self._org_ok(row["org_id"])
+            if row["terminal_id"]:
+                self._terminal_ok(row["terminal_id"], row["org_id"])
+            if row["verification_id"]:
+                v = self.db.get(Verification, row["verification_id"])
+                if v is None or v.org_id != row["org_id"]:
+                    raise RowInvalid(f"unknown verification_id {row['verification_id']!r} for this organisation")
+            sha = content_sha(row)
+            existing = self.db.get(Settlement, row["settlement_id"])
+            if existing is not None:
+                if existing.content_sha256 == sha:
+                    self.result.unchanged.append(row["settlement_id"])
+                    return
+                raise RowInvalid("conflict: this settlement_id was imported before with different content")
+            self.db.add(Settlement(
+                id=row["settlement_id"], insured_id=row["insured_id"], org_id=row["org_id"], counter=row["counter"],
+                terminal_id=row["terminal_id"], settled_at=row["settled_at"], amount=row["amount"], type=row["type"],
+                verification_id=row["verification_id"], content_sha256=sha, imported_by=self.actor,
+                status="pending", next_check_at=self.now))
+            self.db.flush()
+            self.result.created.append(row["settlement_id"])
+        except RowInvalid as e:
+            self.result.errors.append(RowError(line, sid, str(e)))
+
+
+# --- files: CSV (header row) or JSON Lines ------------------------------------------------------
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, row or None, error) for every data line of a CSV or JSON Lines file."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+    as_json = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or head[:1] == b"{"
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        if as_json:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield n, None, f"not valid JSON: {e.msg} at column {e.colno}"
+                    continue
+                if not isinstance(obj, dict):
+                    yield n, None, "a line must be one JSON object"
+                    continue
+                yield n, obj, None
+            return
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            return
+        unknown = [h for h in header if h not in FIELDS]
+        if unknown:
+            yield 1, None, f"unknown column(s) in the header: {', '.join(unknown)[:100]}"
+            return
+        for row in reader:
+            n = reader.line_num
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) != len(header):
+                yield n, None, f"{len(row)} fields where the header has {len(header)}"
+                continue
+            yield n, {h: (v if v.strip() else None) for h, v in zip(header, row)}, None
+
+
+def count_lines(path: Path) -> int:
+    with Path(path).open("rb") as fh:
+        return sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b""))
+
+
+def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=None) -> ImportResult:
+    """Import a file in transactions of ``batch`` rows; ``progress(n_lines_done)`` after each batch."""
+    from storage.db import session_scope
+
+    total = ImportResult()
+    pending: list[tuple[int, dict | None, str | None]] = []
+
+    def flush():
+        with session_scope(sessions) as db:
+            imp = Importer(db, actor=actor)
+            for n, raw, err in pending:
+                if err is not None:
+                    imp.result.errors.append(RowError(n, None, err))
+                else:
+                    imp.add(n, raw)
+        total.created += imp.result.created
+        total.unchanged += imp.result.unchanged
+        total.errors += imp.result.errors
+        if progress:
+            progress(pending[-1][0])
+        pending.clear()
+
+    for item in read_rows(path):
+        pending.append(item)
+        if len(pending) >= batch:
+            flush()
+    if pending:
+        flush()
+    return total
+
+
+def audit_import(db: Session, result: ImportResult, *, actor: str, source: str, request_id: str | None = None):
+    from storage.audit import audit
+
+    audit(db, actor=actor, action="settlements.import", outcome="ok" if not result.errors else "partial",
+          request_id=request_id, detail={"source": source, **result.summary()})
+
+
+def rows_of(items: Iterable[dict]) -> Iterator[tuple[int, dict]]:
+    for i, raw in enumerate(items):
+        yield i, raw
+

@@ -1,0 +1,119 @@
+"""Camera health for operators and the HTTP API: is it recording, and where is footage missing?"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import CameraStatus, RecordingGap, Segment
+
+TOLERANCE_S = 0.5  # segment holes shorter than this are not gaps (timestamp rounding)
+
+
+def _utc(dt: datetime) -> datetime:
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime given where UTC is required")
+    return dt.astimezone(timezone.utc)
+
+
+def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
+                  offline_after_s: float | None = None, now: datetime | None = None) -> dict:
+    """Health of one camera over ``[start, end)``.
+
+    Returns ``{"camera_id", "online", "state", "status_age_s", "last_packet_at", "last_segment_end",
+    "reconnects", "spool_bytes", "spool_limit_bytes", "alert", "recorded_s", "coverage", "gaps": [...]}``
+    where each gap is ``{"start", "end", "duration_s", "reason"}`` (ISO 8601 UTC; ``end`` None if it
+    lasts). Gaps are the holes of the segment index over the range; each takes the reason of the
+    ``recording_gaps`` rows that overlap it (``camera_offline``, ``camera_stalled``, ``spool_full`` ...)
+    or ``not_recorded`` when the recorder left no reason (e.g. it was down itself).
+
+    ``online`` needs a status row written by a recorder within ``offline_after_s`` (default the
+    ``camera_offline_after_s`` setting) that says online and a packet within that time.
+    """
+    if offline_after_s is None:
+        from dualcheck.settings import get_settings
+
+        offline_after_s = get_settings().camera_offline_after_s
+    start, end = _utc(start), _utc(end)
+    now = _utc(now) if now else datetime.now(timezone.utc)
+    st = db.get(CameraStatus, camera_id)
+    age = (now - st.updated_at).total_seconds() if st and st.updated_at else None
+    fresh = age is not None and age <= offline_after_s
+    packet_fresh = bool(st and st.last_packet_at and (now - st.last_packet_at).total_seconds() <= offline_after_s)
+    online = bool(st and fresh and st.state == "online" and packet_fresh)
+    if st is None:
+        state = "unknown"
+    elif not fresh:
+        state = "offline"  # no recorder reports for it: nobody records it
+    else:
+        state = st.state if (st.state != "online" or packet_fresh) else "offline"
+
+    segs = db.execute(
+        select(Segment.start_at, Segment.end_at)
+        .where(Segment.camera_id == camera_id, Segment.end_at > start, Segment.start_at < end)
+        .order_by(Segment.start_at)
+    ).all()
+    last_seg = db.scalar(select(Segment.end_at).where(Segment.camera_id == camera_id)
+                         .order_by(Segment.end_at.desc()).limit(1))
+    reasons = db.execute(
+        select(RecordingGap.start_at, RecordingGap.end_at, RecordingGap.reason)
+        .where(RecordingGap.camera_id == camera_id, RecordingGap.start_at < end,
+               (RecordingGap.end_at.is_(None)) | (RecordingGap.end_at > start))
+        .order_by(RecordingGap.start_at)
+    ).all()
+
+    # holes of the index, clipped to the range; "now" bounds a range that reaches into the future
+    horizon = min(end, now)
+    holes: list[list] = []
+    cursor = start
+    recorded = 0.0
+    for s, e in segs:
+        s, e = max(s, start), min(e, end)
+        if (s - cursor).total_seconds() > TOLERANCE_S:
+            holes.append([cursor, s])
+        if e > cursor:
+            recorded += (e - max(s, cursor)).total_seconds()
+            cursor = e
+    if cursor < horizon and (horizon - cursor).total_seconds() > TOLERANCE_S:
+        holes.append([cursor, horizon])
+
+    gaps = []
+    for hs, he in holes:
+        why = sorted({r for gs, ge, r in reasons if gs < he and (ge is None or ge > hs)})
+        lasting = he == horizon and horizon == now and not online
+        gaps.append({
+            "start": hs.isoformat(), "end": None if lasting else he.isoformat(),
+            "duration_s": round((he - hs).total_seconds(), 3),
+            "reason": ",".join(why) if why else "not_recorded",
+        })
+    span = (horizon - start).total_seconds()
+    alert = None
+    if st and st.spool_limit_bytes and st.spool_bytes >= st.spool_limit_bytes * _alert_ratio():
+        alert = f"spool {100 * st.spool_bytes / st.spool_limit_bytes:.0f}% full"
+    return {
+        "camera_id": camera_id,
+        "online": online,
+        "state": state,
+        "status_age_s": round(age, 3) if age is not None else None,
+        "last_packet_at": st.last_packet_at.isoformat() if st and st.last_packet_at else None,
+        "last_segment_end": last_seg.isoformat() if last_seg else None,
+        "reconnects": st.reconnects if st else 0,
+        "spool_bytes": st.spool_bytes if st else 0,
+        "spool_limit_bytes": st.spool_limit_bytes if st else 0,
+        "alert": alert,
+        "error": st.error if st else None,
+        "recorded_s": round(recorded, 3),
+        "coverage": round(recorded / span, 4) if span > 0 else None,
+        "gaps": gaps,
+    }
+
+
+def _alert_ratio() -> float:
+    from dualcheck.settings import get_settings
+
+    return get_settings().spool_alert_ratio
+
+
+def since(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(seconds=seconds)

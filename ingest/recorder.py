@@ -1,0 +1,450 @@
+"""`dualcheck record`: record every camera of this shard into the footage bucket, around the clock.
+
+Stages (one module each, like Frigate's record/ package):
+
+* :mod:`ingest.sharding` - which cameras this replica owns (stable hash, ``--shard i/n``);
+* here, :class:`CameraRecorder` - a thread per camera: RTSP/TCP via PyAV, reconnect with capped
+  exponential backoff, gaps, status;
+* :mod:`ingest.clock` - stream timestamps -> wall-clock UTC (RTCP sender report or receive clock);
+* :mod:`ingest.segmenter` - remux without transcoding into fragmented MP4 cut at keyframes;
+* :mod:`ingest.spool` - bounded local spool, crash recovery and salvage of unfinished files;
+* :mod:`ingest.uploader` - upload + index in order, idempotent, retried while store/DB are down;
+* :mod:`ingest.health` - ``camera_health()`` for the API.
+
+Crash data-loss window (SIGKILL, power cut): segments are fragmented MP4 with one fragment per
+keyframe, flushed to the OS when complete. On restart the unfinished file is salvaged up to its last
+complete fragment and indexed as a short segment, so a kill loses the GOP that was being received
+(at most one keyframe interval of the camera, typically 1-4 s) plus the time until the recorder is
+back and reconnected.
+
+Credentials: the URL with user:password is only ever handed to FFmpeg. Every error text that may
+quote it (PyAV puts the URL in its exceptions) goes through :func:`redact` before it is logged or
+stored.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from urllib.parse import quote
+
+import av
+
+from dualcheck.settings import Settings
+from ingest.clock import WallClock, ticks_to_us
+from ingest.segmenter import SegmentWriter
+from ingest.sharding import ALL, Shard
+from ingest.spool import GapOp, SegmentMeta, Spool, us_to_dt
+from ingest.uploader import Uploader
+
+log = logging.getLogger(__name__)
+
+DISCONTINUITY_S = 30.0  # a timestamp jump larger than this (or backwards) re-anchors the clock
+STALL_S = 3.0  # a forward jump larger than this (camera sent nothing) ends the segment: a gap
+
+
+# --- credentials ---------------------------------------------------------------------------------
+_URL_AUTH = re.compile(r"(rtsps?://)[^/@\s'\"]+@", re.IGNORECASE)
+
+
+def redact(text: str, username: str | None = None, password: str | None = None) -> str:
+    """Remove credentials from a text that may quote the camera URL."""
+    text = _URL_AUTH.sub(r"\1***@", str(text))
+    if password:
+        for form in {password, quote(password, safe="")}:
+            text = text.replace(form, "***")
+    return text
+
+
+# --- what one camera thread reports -------------------------------------------------------------
+@dataclass
+class CameraState:
+    state: str = "connecting"
+    last_packet_at: float | None = None
+    last_segment_end_us: int | None = None
+    reconnects: int = 0
+    error: str | None = None
+    clock_source: str | None = None
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """What the recorder needs from the registry; a change restarts the camera's thread."""
+
+    id: str
+    org_id: str
+    url: str  # without credentials
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    segment_seconds: int = 60
+
+    def open_url(self) -> str:
+        from ingest.cameras import RtspTarget
+
+        return RtspTarget(self.url, self.username, self.password).with_credentials()
+
+
+class CameraRecorder(threading.Thread):
+    def __init__(self, rec: "Recorder", cfg: CameraConfig):
+        super().__init__(name=f"cam-{cfg.id}", daemon=True)
+        self.rec, self.cfg, self.s = rec, cfg, rec.settings
+        self.status = CameraState()
+        self.stop_evt = threading.Event()
+        self.seg: SegmentWriter | None = None
+        self.open_gap: tuple[int, str] | None = None  # (start_us, reason) of a gap not yet closed
+        self.gap_refine: tuple[int, str] | None = None  # gap whose end follows a provisional segment start
+        self.last_end_us: int | None = None  # end of the last finished segment
+        self.segments = 0
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        return redact(text, self.cfg.username, self.cfg.password)
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        changed = state != self.status.state
+        self.status.state = state
+        self.status.error = error
+        if changed:
+            self.rec.status_dirty.set()
+
+    def _gap(self, start_us: int, end_us: int | None, reason: str, detail: str | None = None) -> None:
+        self.rec.uploader.submit(self.rec.spool.add_gap_op(GapOp(self.cfg.id, start_us, end_us, reason, detail)))
+
+    def _begin_gap(self, start_us: int, reason: str, detail: str | None) -> None:
+        if self.open_gap is None:
+            self.open_gap = (start_us, reason)
+            self._gap(start_us, None, reason, detail)
+
+    def _end_gap(self, end_us: int, provisional: bool) -> None:
+        if self.open_gap is not None:
+            start_us, reason = self.open_gap
+            self._gap(start_us, max(end_us, start_us), reason)
+            self.gap_refine = (start_us, reason) if provisional else None
+            self.open_gap = None
+
+    def _finish_segment(self, end_pts: int | None = None) -> None:
+        seg, self.seg = self.seg, None
+        if seg is None:
+            return
+        done = seg.finish(end_pts)
+        if done is None:
+            return
+        item, meta = done
+        if self.gap_refine is not None and seg.provisional:  # the gap ends where the footage starts
+            start_us, reason = self.gap_refine
+            self._gap(start_us, max(meta.start_us, start_us), reason)
+            self.gap_refine = None
+        self.last_end_us = meta.end_us
+        self.status.last_segment_end_us = meta.end_us
+        self.segments += 1
+        self.rec.uploader.submit(item)
+
+    # --- main loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        backoff = self.s.reconnect_initial_s
+        first_failure_us: int | None = None
+        while not self.stop_evt.is_set():
+            if self.status.reconnects == 0 and self.status.state != "offline":
+                self._set_state("connecting", self.status.error)
+            err, got_packets, connected_at = None, False, time.monotonic()
+            container = None
+            try:
+                # Read timeout via the RTSP demuxer's own socket timeout, not PyAV's read timeout:
+                # PyAV's interrupt callback takes the GIL on every poll, which costs ~25 % more CPU
+                # per stream with many camera threads (measured, docs/benchmarks/record.md).
+                container = av.open(self.cfg.open_url(), options={
+                    "rtsp_transport": "tcp", "timeout": str(int(self.s.rtsp_timeout_s * 1e6))},
+                    timeout=(self.s.rtsp_timeout_s, None))
+                got_packets = self._record(container)
+                err = "the camera closed the stream"
+            except Exception as e:  # PyAV errors, OSError, EOF: the camera is gone for now
+                err = self._redact(f"{type(e).__name__}: {e}")
+            finally:
+                try:
+                    self._finish_segment()
+                except Exception as e:
+                    log.error("camera %s: could not finish segment: %s", self.cfg.id, self._redact(str(e)))
+                if container is not None:
+                    try:
+                        container.close()
+                    except Exception:
+                        pass
+            if self.stop_evt.is_set():
+                break
+            now_us = time.time_ns() // 1000
+            if got_packets and time.monotonic() - connected_at > 10:
+                backoff = self.s.reconnect_initial_s  # it worked for a while: start the backoff over
+            if first_failure_us is None:
+                first_failure_us = now_us
+            gap_start = self.last_end_us or first_failure_us
+            self._begin_gap(gap_start, "camera_offline", err)
+            log.warning("camera %s (%s) offline: %s; reconnecting in %.1f s", self.cfg.id, self.cfg.url, err,
+                        backoff)
+            self._set_state("offline", err)
+            self.status.reconnects += 1
+            self.rec.status_dirty.set()
+            if self.stop_evt.wait(backoff):
+                break
+            backoff = min(backoff * 2, self.s.reconnect_max_s)
+
+    def _record(self, container) -> bool:
+        """Remux until the stream ends or errors. Returns whether any packet came."""
+        st = container.streams.video[0]
+        tb = Fraction(st.time_base)
+        clock = WallClock(tb, self.s.clock_max_latency_s)
+        target = max(1, self.cfg.segment_seconds)
+        target_ticks = int(target / tb)
+        stall_ticks, jump_ticks = int(STALL_S / tb), int(DISCONTINUITY_S / tb)
+        spool = self.rec.spool
+        last_pts: int | None = None
+        last_dts: int | None = None
+        last_rx = time.time()
+        frame_ticks = 0
+        chained_start: int | None = None  # start of the next segment when back to back with the last
+        got = False
+        paused_full = False
+        for pkt in container.demux(st):
+            if self.stop_evt.is_set():
+                break
+            if pkt.size == 0:
+                continue
+            now = time.time()
+            pts = pkt.pts if pkt.pts is not None else pkt.dts
+            if pts is None:  # FFmpeg leaves the very first RTP packet unstamped: it is tick 0
+                pts = last_pts + frame_ticks if last_pts is not None else 0
+            dts = pkt.dts if pkt.dts is not None else pts
+            if last_dts is not None:
+                step = dts - last_dts
+                # The camera sent nothing for a while but kept the connection (a stalled encoder, a
+                # privacy shutter): close the footage at the last frame and record the gap. Judged on
+                # the receive clock too, so a long stall whose timestamps jump is still a gap.
+                silent_s = now - last_rx
+                if self.seg is not None and (silent_s > STALL_S or stall_ticks < step):
+                    self._finish_segment(last_pts + frame_ticks)
+                    self._begin_gap(self.last_end_us, "camera_stalled",
+                                    f"no video for {max(silent_s, float(step * tb)):.1f} s")
+                    chained_start = None
+                if step <= 0 or step > jump_ticks:  # timestamps broke: new clock, new segment
+                    self._finish_segment()
+                    clock = WallClock(tb, self.s.clock_max_latency_s)
+                    chained_start = None
+                elif step > 0 and step <= stall_ticks:
+                    frame_ticks = step if frame_ticks == 0 else frame_ticks
+            duration = pkt.duration or frame_ticks or 0
+            clock.observe(pts, now, container.start_time_realtime if clock.sr_offset is None else None)
+            last_pts, last_dts, last_rx = pts, dts, now
+            if not got:
+                got = True
+                self._set_state("online")
+                log.info("camera %s (%s) online", self.cfg.id, self.cfg.url)
+            self.status.last_packet_at = now
+            self.status.error = None
+
+            key = pkt.is_keyframe
+            if self.seg is not None and spool.full():  # never drop spooled footage: stop taking new
+                self._finish_segment(pts)
+                chained_start = self.last_end_us
+            if self.seg is not None and key:
+                if self.seg.provisional:
+                    self.seg.refine_start(clock.wall_us(self.seg.first_pts))
+                if pts - self.seg.first_pts >= target_ticks:
+                    end_us = self.seg.end_us_at(pts)
+                    self._finish_segment(pts)
+                    fresh = clock.wall_us(pts)
+                    # back to back unless the stream clock drifted from the wall clock
+                    chained_start = end_us if abs(fresh - end_us) <= self.s.clock_resync_s * 1e6 else None
+                    if chained_start is None:
+                        log.info("camera %s: re-anchored stream clock by %.2f s", self.cfg.id,
+                                 (fresh - end_us) / 1e6)
+            if self.seg is None:
+                if not key:
+                    continue  # a segment starts at a keyframe
+                if spool.full() or (paused_full and not spool.can_resume()):
+                    if not paused_full:
+                        paused_full = True
+                        start = chained_start or self.last_end_us or clock.wall_us(pts)
+                        self._begin_gap(start, "spool_full", spool.alert())
+                        log.error("camera %s: %s", self.cfg.id, spool.alert())
+                    chained_start = None
+                    continue
+                paused_full = False
+                start_us = chained_start if chained_start is not None else clock.wall_us(pts)
+                provisional = chained_start is None
+                self._end_gap(start_us, provisional)
+                self.seg = SegmentWriter(spool, self.cfg.id, self.cfg.org_id, st, pts, start_us, provisional)
+                chained_start = None
+            self.seg.write(pkt, pts, dts, duration)
+            self.status.clock_source = clock.source
+        return got
+
+
+# --- the process ---------------------------------------------------------------------------------
+def default_recorder_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Recorder:
+    """All cameras of one shard, the spool, the uploader and the status writer of one process."""
+
+    def __init__(self, settings: Settings, shard: Shard = ALL, recorder_id: str | None = None):
+        from storage.db import make_engine, make_sessionmaker
+        from storage.objects import ObjectStore
+
+        self.settings = settings
+        self.shard = shard
+        self.recorder_id = recorder_id or settings.recorder_id or default_recorder_id()
+        self.engine = make_engine(settings.effective_database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.spool = Spool(settings.effective_spool_dir / shard.tag, settings.spool_max_bytes,
+                           settings.spool_alert_ratio)
+        self.store = ObjectStore.from_settings(settings)
+        self.latencies: list[float] = []
+        self.uploader = Uploader(self.spool, self.store, settings.bucket_footage, self.sessions, self.recorder_id,
+                                 workers=settings.upload_workers, retry_max_s=settings.upload_retry_max_s,
+                                 on_indexed=self._on_indexed)
+        self.cameras: dict[str, CameraRecorder] = {}
+        self.status_dirty = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._released: dict[str, CameraRecorder] = {}
+
+    def _on_indexed(self, meta: SegmentMeta, latency_s: float) -> None:
+        self.latencies.append(latency_s)
+        if len(self.latencies) > 10000:
+            del self.latencies[:5000]
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "Recorder":
+        self.spool.acquire()
+        recovered = self.spool.recover()
+        for item in recovered:
+            self.uploader.submit(item)
+        if recovered:
+            log.info("spool: %d item(s) recovered from a previous run (%d bytes)", len(recovered), self.spool.used)
+        self.uploader.start()
+        for target, name in ((self._registry_loop, "registry"), (self._status_loop, "status")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("recorder %s started (shard %s)", self.recorder_id, self.shard)
+        return self
+
+    def stop(self, grace_s: float | None = None) -> None:
+        self._stop.set()
+        for cam in list(self.cameras.values()):
+            cam.stop_evt.set()
+        for cam in list(self.cameras.values()):
+            cam.join(timeout=self.settings.rtsp_timeout_s + 5)
+        self.status_dirty.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        self.uploader.stop(self.settings.record_stop_grace_s if grace_s is None else grace_s)
+        for cam in self.cameras.values():
+            cam.status.state = "offline"
+            cam.status.error = "recorder stopped"
+        try:
+            self._write_status()
+        except Exception as e:
+            log.warning("final status not written: %s", e)
+        self.spool.release()
+        self.engine.dispose()
+
+    def __enter__(self) -> "Recorder":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def run_forever(self) -> None:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.start()
+        while not stop.wait(1.0):
+            pass
+        log.info("recorder %s stopping", self.recorder_id)
+        self.stop()
+
+    # --- registry --------------------------------------------------------------------------
+    def _load_registry(self) -> list[CameraConfig]:
+        from ingest.cameras import active_cameras
+        from storage.db import session_scope
+
+        with session_scope(self.sessions) as db:
+            return [CameraConfig(c.id, c.org_id, c.rtsp_url, c.rtsp_username, c.rtsp_password,
+                                 c.segment_seconds or self.settings.segment_seconds)
+                    for c in active_cameras(db) if self.shard.owns(c.id)]
+
+    def sync_cameras(self) -> None:
+        wanted = {c.id: c for c in self._load_registry()}
+        for cam_id, cam in list(self.cameras.items()):
+            if cam_id not in wanted or wanted[cam_id] != cam.cfg:
+                log.info("camera %s: %s", cam_id, "removed" if cam_id not in wanted else "changed: restarting")
+                cam.stop_evt.set()
+                del self.cameras[cam_id]
+                self._released[cam_id] = cam
+        for cam_id, cfg in wanted.items():
+            if cam_id not in self.cameras:
+                old = self._released.pop(cam_id, None)
+                if old is not None:
+                    old.join(timeout=self.settings.rtsp_timeout_s + 5)
+                cam = CameraRecorder(self, cfg)
+                self.cameras[cam_id] = cam
+                cam.start()
+                log.info("camera %s (%s) assigned to this recorder", cam_id, cfg.url)
+
+    def _registry_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync_cameras()
+            except Exception as e:  # DB down: keep recording the cameras we know
+                log.warning("camera registry not readable: %s", e)
+            self._stop.wait(self.settings.record_poll_s)
+
+    # --- status ------------------------------------------------------------------------------
+    def _write_status(self) -> None:
+        from storage.db import session_scope
+        from storage.models import CameraStatus, utcnow
+
+        alert = self.spool.alert()
+        up_err = self.uploader.last_error
+        with session_scope(self.sessions) as db:
+            released = {k: v for k, v in self._released.items() if k not in self.cameras}
+            for cam_id, cam in list(self.cameras.items()) + list(released.items()):
+                st = cam.status
+                if cam_id in released:
+                    state, error = "offline", "not recorded by this recorder (removed or moved to another shard)"
+                    self._released.pop(cam_id, None)
+                else:
+                    state, error = st.state, st.error
+                errors = [e for e in (error, alert, f"upload pending: {up_err}" if up_err else None) if e]
+                row = db.get(CameraStatus, cam_id) or CameraStatus(camera_id=cam_id)
+                row.recorder_id = self.recorder_id
+                row.state = state
+                row.last_packet_at = (us_to_dt(int(st.last_packet_at * 1e6)) if st.last_packet_at else
+                                      row.last_packet_at)
+                row.last_segment_end = (us_to_dt(st.last_segment_end_us) if st.last_segment_end_us else
+                                        row.last_segment_end)
+                row.reconnects = st.reconnects
+                row.spool_bytes = self.spool.used
+                row.spool_limit_bytes = self.spool.max_bytes
+                row.error = cam._redact("; ".join(errors))[:2000] if errors else None
+                row.updated_at = utcnow()
+                db.add(row)
+
+    def _status_loop(self) -> None:
+        while not self._stop.is_set():
+            self.status_dirty.wait(self.settings.record_status_interval_s)
+            self.status_dirty.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._write_status()
+            except Exception as e:
+                log.warning("camera status not written (database unreachable?): %s", e)
