@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from minio.error import S3Error
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -23,7 +24,7 @@ from correlate.stats import flag_stats
 from dualcheck.runtime import Runtime
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, Flag, FlagEvent, Verification
+from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, FaceTemplate, Flag, FlagEvent, Verification
 
 router = APIRouter(prefix="/v1", tags=["flags"])
 
@@ -203,8 +204,7 @@ def face_crop(flag_id: str, evidence_id: str, request: Request, rt: Runtime = De
         audit(db, actor=who.actor, action="evidence.face.view", outcome="ok", org_id=fe.org_id,
               subject=f"face_evidence:{fe.id}", request_id=request.state.request_id, detail={"flag_id": f.id})
         key = fe.crop_key
-    data = rt.store.get_bytes(rt.settings.bucket_biometrics, key)
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return _image(rt, key, "the face crop is no longer stored")
 
 
 @router.get("/flags/{flag_id}/capture")
@@ -220,8 +220,33 @@ def face_pay_capture(flag_id: str, request: Request, rt: Runtime = Depends(runti
         audit(db, actor=who.actor, action="evidence.capture.view", outcome="ok", org_id=v.org_id,
               subject=f"verification:{v.id}", request_id=request.state.request_id, detail={"flag_id": f.id})
         key = v.capture_key
+    return _image(rt, key, "the capture is no longer stored (past its retention)")
+
+
+@router.get("/flags/{flag_id}/photos/{template_id}")
+def enrolled_photo(flag_id: str, template_id: str, request: Request, rt: Runtime = Depends(runtime),
+                   who: Principal = Depends(_viewer)):
+    """An enrolled photo (参保人照片) of the flag's insured person, listed in its evidence (biometric;
+    inspectors of the region and admins only; audited)."""
+    with session_scope(rt.sessions) as db:
+        f = _get(db, flag_id, who)
+        listed = {p.get("template_id") for p in (f.evidence or {}).get("insured_photos") or []}
+        tpl = db.get(FaceTemplate, template_id[:64])
+        if tpl is None or template_id not in listed or evidence_level(who) != "full":
+            raise ApiError(404, "not_found", "no such enrolled photo in this flag's evidence")
+        audit(db, actor=who.actor, action="evidence.photo.view", outcome="ok", org_id=f.org_id,
+              subject=f"face_template:{tpl.id}", request_id=request.state.request_id, detail={"flag_id": f.id})
+        key = tpl.photo_key
+    return _image(rt, key, "the enrolled photo is no longer stored (erased)")
+
+
+def _image(rt: Runtime, key: str, gone: str) -> Response:
+    """A biometric image from the store; never cached by the browser; 410 once it was deleted."""
     try:
         data = rt.store.get_bytes(rt.settings.bucket_biometrics, key)
-    except Exception:
-        raise ApiError(410, "gone", "the capture is no longer stored (past its retention)") from None
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    except S3Error as e:
+        if e.code in ("NoSuchKey", "NoSuchObject"):
+            raise ApiError(410, "gone", gone) from None
+        raise
+    kind = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"  # we store only these two
+    return Response(data, media_type=kind, headers={"Cache-Control": "private, no-store"})

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 
 def install(app, settings) -> None:
-    from api.web import common, media, pages
+    from api.web import common, pages
     from api.web.auth import LoginLimiter
 
     app.state.login_limiter = LoginLimiter(settings.web_login_max_failures, settings.web_login_window_s)
     common.install(app)
-    app.include_router(media.router)
     app.include_router(pages.router)

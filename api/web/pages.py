@@ -241,7 +241,7 @@ def _clip_urls(w: dict) -> dict:
 
 def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
     """Everything a flag page shows. Face images come from the flags API (crops, capture) and
-    /v1/flags/{id}/photos/{template} (api/web/media.py): the page only links them."""
+    /v1/flags/{id}/photos/{template} (api/routes/flags.py): the page only links them."""
     ev = flag.evidence or {}
     s = db.get(Settlement, flag.settlement_id) if flag.settlement_id else None
     check = db.scalar(select(SettlementCheck).where(SettlementCheck.settlement_id == s.id)) if s else None
