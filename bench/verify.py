@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--api-workers", type=int, default=1)
+    ap.add_argument("--profile", help="write a py-spy flame graph of the API process to this SVG")
     args = ap.parse_args()
 
     from storage.seaweed import LocalSeaweed
@@ -166,6 +167,11 @@ def main() -> None:
         api_load(url, key, caps, 3, 2)  # warm-up
         best = max(raw1["rps"], rawn["rps"])
         me = os.getpid()
+        spy = None
+        if args.profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile, "--idle",
+                                    "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
+                                    "--pid", str(server.pid), "--duration", str(int(args.seconds)), "--nonblocking"])
         for c in args.concurrency:
             before = [cpu_seconds(p) for p in (server.pid, sw.pid(), me)]
             r = api_load(url, key, caps, args.seconds, c)
@@ -176,6 +182,8 @@ def main() -> None:
                   f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x")
             print(f"    CPU ms per request: API {per_req[0]:5.1f}, SeaweedFS {per_req[1]:5.1f}, "
                   f"load generator {per_req[2]:5.1f}")
+        if spy is not None:
+            spy.wait(60)
     finally:
         if server:
             server.terminate()

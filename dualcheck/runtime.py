@@ -1,6 +1,7 @@
 """Wiring: the long-lived parts one process needs, built once from the settings."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +32,11 @@ class Runtime:
         store = ObjectStore.from_settings(self.settings)
         store.ensure_bucket(self.settings.bucket_biometrics)
         return store
+
+    @cached_property
+    def inference_slots(self) -> threading.BoundedSemaphore:
+        """At most this many face analyses at once: more threads than cores only thrash the caches."""
+        return threading.BoundedSemaphore(self.settings.inference_concurrency or os.cpu_count() or 1)
 
     @cached_property
     def pipeline(self):

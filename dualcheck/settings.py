@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         None, description="Cosine similarity for a match. Default: the pack's published threshold (SFace 0.363)."
     )
     onnx_threads: int = Field(1, ge=1, description="Intra-op threads per ONNX session.")
+    inference_concurrency: int | None = Field(
+        None, description="Face analyses run at once per process (the rest queue). Default: the CPU count.")
 
     # --- face quality gates -----------------------------------------------------------
     quality_min_face_px: int = Field(40, description="Smallest face side (pixels) that may enroll or verify.")

@@ -53,9 +53,10 @@ class Verifier:
         templates = self.templates(insured_id, mid)
         # Only the largest face can be the subject: embed one. Terminals send close-ups, so detect
         # on a small copy first and search at full working size only when that finds nothing.
-        faces = pipeline.analyze(img, max_embed=1, detect_max_side=s.verify_detect_max_side)
-        if not faces:
-            faces = pipeline.analyze(img, max_embed=1)
+        with self.rt.inference_slots:
+            faces = pipeline.analyze(img, max_embed=1, detect_max_side=s.verify_detect_max_side)
+            if not faces:
+                faces = pipeline.analyze(img, max_embed=1)
         if templates.shape[0] == 0:
             decision, score, reason, subject = "not_enrolled", None, "no enrolled photo for this insured id " \
                 "with the current model", (faces[0] if faces else None)
