@@ -24,7 +24,10 @@ fi
 
 PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup: Python 3.11+ needed" >&2; exit 1; }
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  rm -rf .venv  # a half-made venv (interrupted earlier) is made again
+  "$PY" -m venv .venv || { echo "setup: '$PY -m venv' failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
+fi
 
 stamp=.venv/.dualcheck-installed
 want=$(cat pyproject.toml | sha256sum | cut -c1-16)
