@@ -169,7 +169,7 @@ def main() -> None:
         me = os.getpid()
         spy = None
         if args.profile:
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile, "--idle",
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile,
                                     "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
                                     "--pid", str(server.pid), "--duration", str(int(args.seconds)), "--nonblocking"])
         for c in args.concurrency:
