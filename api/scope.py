@@ -7,6 +7,7 @@
 | institution | none (the footage is the supervisor's evidence) | its own organisation's flags that carry an inquiry, limited evidence (no faces, scores, photos or captures) | no |
 | ingest | none | none | every organisation, or only its org / its regions' organisations |
 | terminal | none | none | no |
+| operator | none; camera health only (can_see_camera_health) | none | no |
 
 Browser logins of a later issue map onto the same Principal, so every route follows this table.
 """
@@ -22,6 +23,14 @@ def can_see_org(principal: Principal, org_id: str | None) -> bool:
     if principal.role == "inspector":
         return org_id is not None and principal.region_orgs is not None and org_id in principal.region_orgs
     return False
+
+
+def can_see_camera_health(principal: Principal, org_id: str | None) -> bool:
+    """May ``principal`` see whether ``org_id``'s cameras record (up/down, recorded time, gaps — no
+    footage)? Operators watch the cameras of their regions; whoever sees the footage sees its health."""
+    if principal.role == "operator":
+        return org_id is not None and org_id in (principal.region_orgs or frozenset())
+    return can_see_org(principal, org_id)
 
 
 def can_see_flag(principal: Principal, org_id: str, inquiry_state: str | None) -> bool:

@@ -100,18 +100,6 @@ def index_gaps(db: Session | None, camera_id: str, start: datetime, end: datetim
     return out
 
 
-def coverage(db: Session, camera_id: str, start: datetime, end: datetime) -> dict:
-    """What the index says about a camera over a range: recorded seconds, segments and holes.
-    (Used for camera health when ingest.health is not there.)"""
-    segs = segments_in(db, camera_id, start, end)
-    gaps = index_gaps(db, camera_id, start, end, segs)
-    total = (end - start).total_seconds()
-    missing = sum(g["seconds"] for g in gaps)
-    return {"camera_id": camera_id, "start": iso(start), "end": iso(end), "segments": len(segs),
-            "recorded_s": round(total - missing, 3), "coverage": round((total - missing) / total, 4) if total else 0,
-            "gaps": gaps}
-
-
 # --- ISO BMFF boxes ---------------------------------------------------------------------------------
 
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
-from api.scope import can_see_org
+from api.scope import can_see_camera_health, can_see_org
+from ingest.health import camera_health
 from dualcheck.runtime import Runtime
 from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera
 from storage.audit import audit
@@ -59,9 +60,10 @@ def time_range(start: str | None, end: str | None, max_seconds: int | None) -> t
     return a, b
 
 
-def visible_camera(db, who: Principal, camera_id: str) -> Camera:
+def visible_camera(db, who: Principal, camera_id: str, *, health_only: bool = False) -> Camera:
     cam = db.get(Camera, camera_id)
-    if cam is None or not can_see_org(who, cam.org_id):
+    allowed = can_see_camera_health if health_only else can_see_org
+    if cam is None or not allowed(who, cam.org_id):
         raise ApiError(404, "not_found", f"no camera {camera_id!r}")
     return cam
 
@@ -144,17 +146,8 @@ def camera_health_route(camera_id: str, start: str | None = None, end: str | Non
     if b <= a:
         raise ApiError(400, "invalid_range", "end must be after start")
     with session_scope(rt.sessions) as db:
-        visible_camera(db, who, camera_id)
-        try:  # the recorder's own health report, when that module is installed
-            from ingest.health import camera_health
-        except ImportError:
-            camera_health = None
-        if camera_health is not None:
-            result = camera_health(db, camera_id, a, b)
-            return result if isinstance(result, dict) else getattr(result, "__dict__", result)
-        from storage.clips import coverage
-
-        return coverage(db, camera_id, a, b)
+        visible_camera(db, who, camera_id, health_only=True)
+        return camera_health(db, camera_id, a, b)
 
 
 # --- replay: one MP4 -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from api.keys import Principal
-from api.scope import can_see_org
+from api.scope import can_see_camera_health
 from api.web.auth import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, csrf_ok, find_session, principal_for
 from api.web.i18n import LANGS, Translator
 from storage.db import session_scope
@@ -131,16 +131,9 @@ def orgs_visible(db, who: Principal) -> list[Organisation]:
 
 
 def camera_health_orgs(db, who: Principal) -> list[Organisation]:
-    """Organisations whose camera health (up/down, recorded time, gaps - no footage) a person may see.
-
-    Operators watch the cameras of their regions (``*``: every region) but see no footage, flags or
-    faces: can_see_org stays False for them. Everyone who may see an organisation's footage may see
-    its cameras' health too."""
-    orgs = list(db.scalars(select(Organisation).order_by(Organisation.id)))
-    if who.role == "operator":
-        mine = getattr(who, "region_orgs", None) or frozenset()
-        return [o for o in orgs if o.id in mine]
-    return [o for o in orgs if can_see_org(who, o.id)]
+    """Organisations whose camera health the person may see (the rule is api.scope's)."""
+    orgs = db.scalars(select(Organisation).order_by(Organisation.id))
+    return [o for o in orgs if can_see_camera_health(who, o.id)]
 
 
 def install(app) -> None:

@@ -138,6 +138,18 @@ def test_the_session_cookie_authenticates_the_json_api_with_csrf_for_changes(web
     login(c, "ops")
     assert c.get("/v1/flags").status_code == 403
     assert c.get("/flags").status_code == 403 and "没有权限" in c.get("/flags").text
+    # ... but the health of its region's cameras, and only that: no footage, no other region
+    from ingest.cameras import add_camera
+    from storage.db import session_scope
+
+    with session_scope(web.rt.sessions) as db:
+        add_camera(db, camera_id="CAM-N", org_id="CLINIC-A", name="n", role="entrance", url="rtsp://h/n")
+        add_camera(db, camera_id="CAM-S", org_id="PHARM-B", name="s", role="entrance", url="rtsp://h/s")
+    health = c.get("/v1/cameras/CAM-N/health")
+    assert health.status_code == 200 and health.json()["gaps"], health.text
+    assert c.get("/v1/cameras/CAM-S/health").status_code == 404
+    assert c.get("/v1/cameras/CAM-N/clip.json", params={"start": "2026-01-01T00:00:00Z",
+                                                        "end": "2026-01-01T00:01:00Z"}).status_code == 404
 
 
 def test_login_is_rate_limited_per_username_and_address(web):
