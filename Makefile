@@ -1,5 +1,5 @@
 # The two commands of the README. Both set the machine up first (idempotent).
-.PHONY: run test setup bench docs
+.PHONY: run test setup bench docs audit lock
 
 run: setup          ## run the service on its embedded default (SQLite + local SeaweedFS + simulated cameras)
 	.venv/bin/dualcheck run
@@ -15,3 +15,10 @@ bench: setup
 
 docs:               ## regenerate generated documentation (settings table)
 	bash scripts/gen-docs.sh
+
+audit:              ## pip-audit of requirements.lock (fails on a known vulnerability; says NOT AUDITED when offline)
+	bash scripts/audit.sh
+
+lock:               ## re-pin requirements.lock from pyproject.toml (exact versions with hashes)
+	.venv/bin/pip-compile --quiet --extra test --extra dev --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml

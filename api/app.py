@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
 from api import errors, web
 from api.limits import BodySizeLimit
+from api.ratelimit import RateLimiter
+from api.security import SecurityHeaders
+from api.access import request_context
 from api.routes import cameras, exports, flags, health, holds, insured, settlements, verify
+from api.routes import metrics
 from dualcheck.runtime import Runtime
 from dualcheck.settings import Settings, get_settings
 
@@ -18,6 +21,10 @@ log = logging.getLogger("dualcheck.api")
 
 def create_app(settings: Settings | None = None, *, preload_models: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # a uvicorn worker process (api_workers > 1) starts unconfigured
+        from dualcheck.observability import logs
+
+        logs.setup(settings.log_level, settings.log_format, "api")
     rt = Runtime(settings)
 
     @asynccontextmanager
@@ -31,6 +38,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app = FastAPI(title="dualcheck", version="0.1.0", lifespan=lifespan,
                   description="Video + data dual verification for medical-insurance fund supervision.")
     app.state.runtime = rt
+    app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)
 
     multipart_overhead = 64 * 1024
@@ -46,14 +54,11 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
 
     @app.middleware("http")
-    async def request_ids(request: Request, call_next):
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = rid[:64]
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    async def request_ids(request: Request, call_next):  # request id, access log line, HTTP metrics
+        return await request_context(request, call_next)
 
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(insured.router)
     app.include_router(verify.router)
     app.include_router(cameras.router)
@@ -62,4 +67,6 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app.include_router(settlements.router)
     app.include_router(flags.router)
     web.install(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
+    # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included
+    app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.api_hsts_max_age_s)
     return app

@@ -80,9 +80,17 @@ def terminals_add(org: str = typer.Option(..., "--org", help="Organisation the t
 def terminals_rotate(terminal_id: str) -> None:
     """Issue an additional key; revoke the old one with `keys revoke` once the terminal switched."""
     from api.keys import rotate_terminal_key
+    from storage.audit import audit
 
-    key = _run(lambda db: rotate_terminal_key(db, terminal_id))
+    def go(db):
+        key = rotate_terminal_key(db, terminal_id)
+        audit(db, actor="cli", action="terminal.rotate", outcome="ok", subject=f"terminal:{terminal_id}",
+              detail={"new_key": key.split("_")[1]})
+        return key
+
+    key = _run(go)
     typer.echo(f"new api key for {terminal_id} (shown once): {key}")
+    typer.echo(f"the old key works until revoked: `dualcheck terminals keys {terminal_id}`, then `dualcheck keys revoke ID`")
 
 
 @terminals.command("revoke")
@@ -99,6 +107,25 @@ def terminals_revoke(terminal_id: str) -> None:
 
     n = _run(go)
     typer.echo(f"terminal {terminal_id}: revoked ({n} key(s))")
+
+
+@terminals.command("keys")
+def terminals_keys(terminal_id: str) -> None:
+    """The keys of a terminal: id, created, last used, revoked. After `rotate`, the old key's last use
+    stops advancing once the terminal switched: then `keys revoke OLD_ID`."""
+    from storage.models import ApiKey
+
+    def go(db):
+        rows = list(db.scalars(select(ApiKey).where(ApiKey.terminal_id == terminal_id).order_by(ApiKey.created_at)))
+        if not rows:
+            typer.secho(f"no keys for terminal {terminal_id!r}", fg="red", err=True)
+            raise typer.Exit(2)
+        for k in rows:
+            used = k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never"
+            state = f"revoked {k.revoked_at.isoformat(timespec='seconds')}" if k.revoked_at else "active"
+            typer.echo(f"{k.id}\tcreated {k.created_at.isoformat(timespec='seconds')}\tlast used {used}\t{state}")
+
+    _run(go)
 
 
 @terminals.command("list")
@@ -154,4 +181,5 @@ def serve(host: str | None = None, port: int | None = None, workers: int | None 
 
     s = get_settings()
     uvicorn.run("api.app:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
-                workers=workers or s.api_workers, log_level=s.log_level.lower(), access_log=False)
+                workers=workers or s.api_workers, log_level=s.log_level.lower(), access_log=False,
+                log_config=None)  # keep dualcheck's logging (JSON or text); the API logs its own access lines

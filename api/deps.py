@@ -6,6 +6,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.errors import ApiError
 from api.keys import Principal, authenticate, key_id_of
+from api.ratelimit import check_rate
 from api.web.auth import SESSION_COOKIE
 from dualcheck.runtime import Runtime
 from storage.db import session_scope
@@ -41,6 +42,7 @@ def principal(
     if who is None:
         raise ApiError(401, "unauthenticated",
                        "missing API key" if not presented else "unknown, malformed or revoked API key")
+    check_rate(request, who)
     return who
 
 
@@ -74,4 +76,5 @@ def browser_principal(request: Request, *, check_csrf: bool = True) -> Principal
     if check_csrf and request.method not in _SAFE_METHODS and not csrf_ok(ws, request.headers.get(CSRF_HEADER)):
         raise ApiError(403, "csrf", f"a request authenticated by the session cookie needs the {CSRF_HEADER} "
                        "header with the session's CSRF token")
+    check_rate(request, who)
     return who

@@ -6,6 +6,8 @@ refused request stores no image, capture or template.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,27 +21,62 @@ from storage.db import session_scope
 log = logging.getLogger("dualcheck.api")
 
 _CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          413: "too_large"}
+          413: "too_large", 429: "rate_limited"}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, reason: str, **extra):
+    def __init__(self, status: int, code: str, reason: str, headers: dict | None = None, **extra):
         super().__init__(reason)
         self.status, self.code, self.reason, self.extra = status, code, reason, extra
+        self.headers = headers  # e.g. Retry-After of a 429
 
 
 def error_body(code: str, reason: str, **extra) -> dict:
     return {"error": {"code": code, "reason": reason, **extra}}
 
 
+class _RateLimitAuditThrottle:
+    """One audit line a minute per caller for 429s: a terminal stuck in a retry loop must not turn
+    the audit table into a log of its loop. The line says how many refusals it stands for; every
+    refusal is still counted in the metrics (dualcheck_http_requests_total)."""
+
+    PERIOD_S = 60.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}  # actor -> (time of its last line, refusals since)
+
+    def admit(self, actor: str) -> int | None:
+        """None: skip the line; else the number of refusals it stands for (this one included)."""
+        now = time.monotonic()
+        with self._lock:
+            last, since = self._last.get(actor, (-self.PERIOD_S, 0))
+            if now - last < self.PERIOD_S:
+                self._last[actor] = (last, since + 1)
+                return None
+            if len(self._last) > 10_000:  # bounded: forget callers that went quiet
+                self._last = {a: v for a, v in self._last.items() if now - v[0] < self.PERIOD_S}
+            self._last[actor] = (now, 0)
+            return since + 1
+
+
 def audit_refusal(app, request_id: str | None, actor: str, path: str, method: str, status: int, code: str) -> None:
     rt = getattr(app.state, "runtime", None)
     if rt is None:
         return
+    detail = {"status": status, "code": code, "path": path}
+    if status == 429:
+        throttle = getattr(app.state, "rate_limit_audit", None)
+        if throttle is None:
+            throttle = app.state.rate_limit_audit = _RateLimitAuditThrottle()
+        n = throttle.admit(actor)
+        if n is None:
+            return
+        detail["refusals"] = n  # this one and those not written since the caller's previous line
     try:
         with session_scope(rt.sessions) as db:
             audit(db, actor=actor, action=f"{method} {path}"[:64], outcome=f"refused:{code}"[:32],
-                  request_id=request_id, detail={"status": status, "code": code, "path": path})
+                  request_id=request_id, detail=detail)
     except Exception:  # the refusal itself must still reach the caller
         log.exception("could not write the audit line for a refused request")
 
@@ -56,7 +93,7 @@ async def _respond(request: Request, status: int, code: str, reason: str, header
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return await _respond(request, exc.status, exc.code, exc.reason, **exc.extra)
+        return await _respond(request, exc.status, exc.code, exc.reason, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

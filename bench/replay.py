@@ -83,7 +83,7 @@ def main() -> None:
     try:
         s = Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'bench.db'}", s3_endpoint=sw.endpoint,
                      s3_access_key=sw.access_key, s3_secret_key=sw.secret_key, bucket_footage="bench-footage",
-                     bucket_biometrics="bench-bio")
+                     bucket_biometrics="bench-bio", rate_limit_user="")  # measures replay, not the limit
         migrate(s.effective_database_url)
         app = create_app(s, preload_models=False)
         rt = app.state.runtime

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import cv2
 import httpx
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -109,6 +107,48 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def start_services(prefix: str, database_url: str | None = None) -> tuple[Path, object, dict, Settings]:
+    """A SeaweedFS on free ports in a new temp dir; the environment of `dualcheck serve` processes and
+    the Settings of this process, both pointed at it (and at ``database_url``, else SQLite in the dir).
+    Rate limits are off: a load test, not the limiter (docs/operations.md)."""
+    from storage.seaweed import LocalSeaweed
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    base = _port_base()
+    sw = LocalSeaweed(tmp / "seaweedfs", base, base + 1, base + 2, base + 3, "benchkey", "benchsecret123")
+    sw.up()
+    env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp), "DUALCHECK_S3_ENDPOINT": sw.endpoint,
+           "DUALCHECK_S3_ACCESS_KEY": sw.access_key, "DUALCHECK_S3_SECRET_KEY": sw.secret_key,
+           "DUALCHECK_MODELS_DIR": str(MODELS_CACHE), "DUALCHECK_LOG_LEVEL": "WARNING",
+           "DUALCHECK_RATE_LIMIT_TERMINAL": "", "DUALCHECK_RATE_LIMIT_USER": ""}
+    extra = {}
+    if database_url:
+        env["DUALCHECK_DATABASE_URL"] = extra["database_url"] = database_url
+    settings = Settings(data_dir=tmp, s3_endpoint=sw.endpoint, s3_access_key=sw.access_key,
+                        s3_secret_key=sw.secret_key, models_dir=MODELS_CACHE, **extra)
+    return tmp, sw, env, settings
+
+
+def enrolled_world(settings: Settings, terminals: int) -> list[str]:
+    """Migrate; one organisation with ``terminals`` terminal keys (returned); BENCH1 enrolled from obama.jpg."""
+    from api.keys import add_organisation, add_terminal
+    from dualcheck.runtime import Runtime
+    from storage.db import migrate, session_scope
+    from vision.enrollment import Enroller
+
+    migrate(settings.effective_database_url)
+    rt = Runtime(settings)
+    try:
+        with session_scope(rt.sessions) as db:
+            add_organisation(db, "BENCH-ORG")
+            db.flush()
+            keys = [add_terminal(db, "BENCH-ORG", f"BENCH-T{i + 1}")[1] for i in range(terminals)]
+        Enroller(rt).enroll("BENCH1", [("o.jpg", (TESTDATA / "faces/obama.jpg").read_bytes())], actor="bench")
+    finally:
+        rt.close()
+    return keys
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
@@ -117,34 +157,12 @@ def main() -> None:
     ap.add_argument("--profile", help="write a py-spy flame graph of the API process to this SVG")
     args = ap.parse_args()
 
-    from storage.seaweed import LocalSeaweed
-
-    tmp = Path(tempfile.mkdtemp(prefix="dualcheck-bench-"))
-    base = _port_base()
-    sw = LocalSeaweed(tmp / "seaweedfs", base, base + 1, base + 2, base + 3, "benchkey", "benchsecret123")
-    sw.up()
+    tmp, sw, env, settings = start_services("dualcheck-bench-")
     api_port = free_port()
-    env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp), "DUALCHECK_S3_ENDPOINT": sw.endpoint,
-           "DUALCHECK_S3_ACCESS_KEY": sw.access_key, "DUALCHECK_S3_SECRET_KEY": sw.secret_key,
-           "DUALCHECK_MODELS_DIR": str(MODELS_CACHE), "DUALCHECK_LOG_LEVEL": "WARNING"}
-    settings = Settings(data_dir=tmp, s3_endpoint=sw.endpoint, s3_access_key=sw.access_key,
-                        s3_secret_key=sw.secret_key, models_dir=MODELS_CACHE)
     caps = captures()
     server = None
     try:
-        from api.keys import add_organisation, add_terminal
-        from dualcheck.runtime import Runtime
-        from storage.db import migrate, session_scope
-        from vision.enrollment import Enroller
-
-        migrate(settings.effective_database_url)
-        rt = Runtime(settings)
-        with session_scope(rt.sessions) as db:
-            add_organisation(db, "BENCH-ORG")
-            db.flush()
-            _, key = add_terminal(db, "BENCH-ORG", "BENCH-T1")
-        Enroller(rt).enroll("BENCH1", [("o.jpg", (TESTDATA / "faces/obama.jpg").read_bytes())], actor="bench")
-        rt.close()
+        key = enrolled_world(settings, 1)[0]
 
         cores = os.cpu_count() or 1
         print(f"machine: {cores} cores; captures: {len(caps)} portraits at 640x800; {args.seconds:.0f} s per run")

@@ -33,6 +33,7 @@ from sqlalchemy import delete, select
 from correlate import footage as footage_mod
 from correlate import presence as presence_mod
 from correlate.levels import RULE_VERSION
+from correlate.reasons import Reason
 from correlate.tracking import Detection, Track, Tracker, box_of
 from correlate.window import CameraWindow, iso, span, windows
 from storage.db import session_scope
@@ -263,31 +264,34 @@ class Checker:
         summary = {"frames": frames, "frames_with_people": people_frames, "people_tracked": len(tracks),
                    "usable_faces": usable_faces, "coverage": round(coverage, 3), "threshold": thr,
                    "sample_interval_s": s.correlate_sample_interval_s}
+        outcome, reason = self._reason(st, wins, cams, templates, thr, tracks, insured, summary)
+        summary["reason_parts"] = reason.to_json()
+        return outcome, str(reason), summary
+
+    def _reason(self, st: Settlement, wins, cams, templates, thr: float, tracks, insured,
+                summary: dict) -> tuple[str, Reason]:
+        s = self.s
+        frames, people_frames = summary["frames"], summary["frames_with_people"]
+        usable_faces, coverage = summary["usable_faces"], max((c.coverage for c in cams), default=0.0)
         if not wins:
             summary["no_camera"] = True
-            return "footage_missing", f"no camera of {st.org_id} covers counter/terminal " \
-                f"{st.terminal_id or st.counter!r}", summary
+            return "footage_missing", Reason.of("no_camera", org=st.org_id, counter=repr(st.terminal_id or st.counter))
         if frames == 0 or all(c.frames == c.blind for c in cams):
-            return "footage_missing", "no footage for the window (camera offline, not recorded, or black)", summary
+            return "footage_missing", Reason.of("no_footage")
         if insured:
             best = max(t.best_insured() for t in insured)
-            return "verified_present", f"the insured person is seen (similarity {best:.3f} ≥ {thr:.3f})", summary
+            return "verified_present", Reason.of("seen", best=best, thr=thr)
         if coverage < s.correlate_min_coverage:
-            return "footage_missing", f"only {coverage:.0%} of the window is recorded and the insured person " \
-                "is not seen in it", summary
+            return "footage_missing", Reason.of("low_coverage", coverage=coverage)
         if people_frames == 0:
-            return "ghost_visit", f"nobody at the counter in any of {frames} frames of the window " \
-                f"({iso(wins[0].start)} to {iso(wins[0].end)})", summary
+            return "ghost_visit", Reason.of("nobody", frames=frames, start=iso(wins[0].start), end=iso(wins[0].end))
         if templates.size == 0:
-            return "inconclusive", "people present but the insured person has no enrolled photo for the " \
-                "current model", summary
+            return "inconclusive", Reason.of("not_enrolled")
         if usable_faces >= MIN_IMPOSTOR_FACES:
             best = max((t.best_insured() for t in tracks if t.best_insured() is not None), default=0.0)
-            return "impersonation", f"{usable_faces} usable faces of {len(tracks)} people, none the insured " \
-                f"person (best similarity {best:.3f} < {thr:.3f})", summary
-        return "inconclusive", f"people present in {people_frames} of {frames} frames but " \
-            f"{'no usable face' if usable_faces == 0 else 'too few usable faces'} (back turned, blurred or " \
-            "too small)", summary
+            return "impersonation", Reason.of("strangers", faces=usable_faces, people=len(tracks), best=best, thr=thr)
+        return "inconclusive", Reason.of("no_usable_face" if usable_faces == 0 else "too_few_faces",
+                                         people_frames=people_frames, frames=frames)
 
     def _store_faces(self, db, chk: SettlementCheck, st: Settlement, cams: list[CameraResult],
                      mid: str) -> list[FaceEvidence]:
@@ -323,34 +327,11 @@ class Checker:
 
 
 def detect_wide(pipeline, img: np.ndarray, max_side: int) -> list:
-    """Faces of a wide camera frame, with quality and aligned crops (no embeddings yet).
+    """Faces of a wide camera frame, with quality and aligned crops (no embeddings yet), largest first.
 
-    Like ``FacePipeline.analyze`` but with one detector pass: YuNet's ``detect`` retries a frame with no
-    face on a bordered copy (for close-ups that fill a capture), which never helps a counter camera and
-    would double the cost of every empty frame. Other detectors go through ``analyze``."""
-    from vision.align import align
-    from vision.base import Face
-    from vision.pipeline import AnalyzedFace
-    from vision.quality import assess_quality
-
-    from vision.yunet import YuNetDetector
-
-    det = pipeline.detector
-    if not isinstance(det, YuNetDetector):
-        return pipeline.analyze(img, max_embed=0, detect_max_side=max_side)
-    h, w = img.shape[:2]
-    boxes, scores, kpss = det._pass(img, min(1.0, max_side / max(h, w)), pad=False)
-    out = []
-    for b, sc, k in zip(boxes, scores, kpss):
-        x1, y1 = np.clip(b[:2], 0, [w, h])
-        x2, y2 = np.clip(b[2:], 0, [w, h])
-        if x2 - x1 < 1 or y2 - y1 < 1:
-            continue
-        f = Face(float(x1), float(y1), float(x2), float(y2), k, float(sc))
-        crop = align(img, f, pipeline.recognizer.input_size)
-        out.append(AnalyzedFace(f, assess_quality(f, crop, pipeline.thresholds), crop, None))
-    out.sort(key=lambda a: a.face.area, reverse=True)
-    return out
+    ``wide=True``: a counter camera never shows a close-up, so the detector skips its bordered retry of
+    an empty frame, which would double the cost of every frame with nobody in it."""
+    return pipeline.analyze(img, max_embed=0, detect_max_side=max_side, wide=True)
 
 
 def _crop(img: np.ndarray, box, margin: float = 0.35) -> np.ndarray:

@@ -66,11 +66,17 @@ def worker_cmd(concurrency: int = typer.Option(1, help="Checks run at once (Post
 
     from correlate.jobs import Jobs
 
+    from dualcheck.observability import metrics
+
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     rt = _runtime()
+    # /metrics: this process's checks and flags, plus the queue depth/age and open flags from the DB
+    server = metrics.serve(rt.settings.metrics_port, rt.settings.metrics_addr, metrics.DbCollector(rt.sessions))
     try:
         Jobs(rt).run_worker(concurrency=concurrency, wait=not once)
     finally:
+        if server is not None:
+            server.shutdown()
         rt.close()
 
 

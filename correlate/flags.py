@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from correlate.reasons import Reason, text_and_parts
+from dualcheck.observability import metrics
 from storage.audit import audit
 from storage.models import EvidenceHold, Flag, FlagEvent, utcnow
 
@@ -57,13 +59,14 @@ def _hold(db: Session, flag: Flag, *, camera_id: str | None, start=None, end=Non
 
 
 def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, settlement_ids: list[str],
-               occurred_at: datetime, reason: str, evidence: dict, model: dict, rule_version: str, dedup_key: str,
-               holds: list[tuple[str, datetime, datetime]] = (), verification_id: str | None = None,
+               occurred_at: datetime, reason: Reason | str, evidence: dict, model: dict, rule_version: str,
+               dedup_key: str, holds: list[tuple[str, datetime, datetime]] = (), verification_id: str | None = None,
                actor: str = "correlate") -> tuple[Flag, bool]:
     """Create the flag (and its holds) unless one with ``dedup_key`` exists. Returns (flag, created)."""
     existing = db.scalar(select(Flag).where(Flag.dedup_key == dedup_key))
     if existing is not None:
         return existing, False
+    reason, evidence = _with_parts(reason, evidence)
     flag = Flag(type=type, rule=rule, level=level, org_id=org_id, settlement_id=settlement_ids[0] if settlement_ids
                 else None, settlement_ids=list(settlement_ids), occurred_at=occurred_at, reason=reason,
                 evidence=evidence, model=model, rule_version=rule_version, dedup_key=dedup_key, status="open")
@@ -74,10 +77,18 @@ def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, se
         _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor)
     if verification_id:
         _hold(db, flag, camera_id=None, verification_id=verification_id, actor=actor)
+    # counted when the flag is committed: a check rolled back and retried must not count it twice
+    event.listen(db, "after_commit", lambda _s: metrics.FLAGS_RAISED.labels(type, str(level)).inc(), once=True)
     return flag, True
 
 
-def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence: dict, reason: str,
+def _with_parts(reason: Reason | str, evidence: dict) -> tuple[str, dict]:
+    """The English text for the reason column; the parts (for the UI's languages) into the evidence."""
+    text, parts = text_and_parts(reason)
+    return text, ({**evidence, "reason_parts": parts} if parts else evidence)
+
+
+def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence: dict, reason: Reason | str,
                 occurred_at: datetime, holds: list[tuple[str, datetime, datetime]] = (),
                 actor: str = "correlate") -> bool:
     """A group flag (one face many cards, repeated footage_missing) takes in new settlements."""
@@ -85,6 +96,7 @@ def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence:
     if not new:
         return False
     flag.settlement_ids = list(flag.settlement_ids or []) + new
+    reason, evidence = _with_parts(reason, evidence)
     flag.evidence = evidence
     flag.reason = reason
     flag.occurred_at = max(flag.occurred_at, occurred_at)
@@ -155,7 +167,7 @@ def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None
 # --- views ----------------------------------------------------------------------------------------
 
 LIMITED_EVIDENCE_KEYS = ("cameras", "window", "settlement", "outcome", "coverage", "people_seen",
-                         "settlements", "count", "counters")
+                         "settlements", "count", "counters", "reason_parts")  # parts: the reason text, as codes
 
 
 def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None = None,

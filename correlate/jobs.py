@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select, text
 
 from correlate.check import Checker, Waiting
+from dualcheck.observability import metrics
 from storage.db import session_scope
 from storage.models import Settlement, utcnow
 
@@ -62,6 +63,7 @@ def check_one(rt, settlement_id: str, *, raise_errors: bool = False) -> str:
                 st.status = "pending"
                 st.next_check_at = utcnow() + timedelta(seconds=min(600, 5 * 2 ** st.attempts))
             status = st.status
+        metrics.CHECKS.labels(status).inc()
         if raise_errors and status != "failed":
             raise
         return status
@@ -69,7 +71,9 @@ def check_one(rt, settlement_id: str, *, raise_errors: bool = False) -> str:
         with session_scope(rt.sessions) as db:
             st = db.get(Settlement, settlement_id)
             st.status, st.next_check_at, st.last_error = "waiting", res.next_check_at, res.reason
+        metrics.CHECKS.labels("waiting").inc()
         return "waiting"
+    metrics.CHECKS.labels("done").inc()
     return "done"
 
 
@@ -135,6 +139,7 @@ class Jobs:
         self.url = rt.settings.effective_database_url
         self._app = None
         self._lock = threading.Lock()
+        self._schema_ok = False
 
     @property
     def postgres(self) -> bool:
@@ -162,12 +167,15 @@ class Jobs:
             return self._app
 
     def ensure_schema(self) -> None:
+        if self._schema_ok:  # once per process: every POST /v1/settlements comes through here
+            return
         with self.rt.engine.connect() as c:
             present = c.execute(text("select to_regclass('procrastinate_jobs')")).scalar()
         if present is None:
             app = self.app()
             with app.open():
                 app.schema_manager.apply_schema()
+        self._schema_ok = True
 
     def _defer_sync(self, app, ids: list[str], delay_s: float | None = None) -> int:
         from procrastinate.exceptions import AlreadyEnqueued

@@ -25,11 +25,16 @@ from sqlalchemy.orm import Session
 
 from correlate.flags import extend_flag, raise_flag
 from correlate.levels import RULE_VERSION, levels
+from correlate.reasons import Reason, stored_or_text
 from correlate.window import iso
 from storage.models import FaceEvidence, Flag, Settlement, SettlementCheck, Verification
 from vision.matching import cosine_scores
 
 FAILED_DECISIONS = ("mismatch", "low_quality", "no_face", "multiple_faces")
+
+
+def _check_reason(chk: SettlementCheck) -> Reason:
+    return stored_or_text((chk.summary or {}).get("reason_parts"), chk.reason)
 
 
 @dataclass
@@ -96,7 +101,7 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
     ev = base_evidence(ctx)
     vid = v.id if v is not None and v.capture_key else None
 
-    def flag(type_: str, level_key: str, reason: str, evidence: dict, holds=True, with_capture=False) -> None:
+    def flag(type_: str, level_key: str, reason: Reason, evidence: dict, holds=True, with_capture=False) -> None:
         f, _ = raise_flag(db, type=type_, rule=type_, level=lv[level_key], org_id=s.org_id, settlement_ids=[s.id],
                           occurred_at=s.settled_at, reason=reason, evidence=evidence, model=ctx.model,
                           rule_version=RULE_VERSION, dedup_key=f"{type_}:{s.id}",
@@ -112,25 +117,28 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
     outcome = chk.outcome
     if outcome == "impersonation":
         key = "impersonation_failed_face_check" if face_check_failed else "impersonation"
-        reason = chk.reason + (f"; the face check at payment was {v.decision}" if face_check_failed else "")
+        reason = _check_reason(chk)
+        if face_check_failed:
+            reason = reason + Reason.of("face_check_failed", decision=v.decision)
         if capture_mismatch:
-            reason += "; the face-pay capture is not the person at the counter either"
+            reason = reason + Reason.of("capture_not_at_counter")
         flag("impersonation", key, reason, ev, with_capture=True)
     elif outcome in ("ghost_visit", "inconclusive") or (outcome == "footage_missing"
                                                       and not (chk.summary or {}).get("no_camera")):
-        flag(outcome, outcome, chk.reason, ev, with_capture=outcome == "ghost_visit")
+        flag(outcome, outcome, _check_reason(chk), ev, with_capture=outcome == "ghost_visit")
 
     # face-pay signals
     if v is None and ctx.uses_face_pay:
-        flag("face_pay_absent", "face_pay_absent", f"{s.org_id} uses face-pay but settlement {s.id} has no "
-             "face verification", ev, holds=outcome != "verified_present")
+        flag("face_pay_absent", "face_pay_absent", Reason.of("face_pay_absent", org=s.org_id, settlement=s.id), ev,
+             holds=outcome != "verified_present")
     elif face_check_failed and outcome != "impersonation":
-        flag("face_pay_failed", "face_pay_failed", f"the face check at payment was {v.decision}"
-             + (f" (score {v.score:.3f})" if v.score is not None else ""), ev, with_capture=True)
+        flag("face_pay_failed", "face_pay_failed",
+             Reason.of("face_check_failed", decision=v.decision) if v.score is None else
+             Reason.of("face_check_failed_score", decision=v.decision, score=v.score), ev, with_capture=True)
     if capture_mismatch and outcome != "impersonation":
         best = max(f.capture_score for f in usable_tracks)
-        flag("face_pay_capture_mismatch", "face_pay_capture_mismatch", "the face-pay capture is not anyone the "
-             f"counter camera shows (best similarity {best:.3f} < {ctx.threshold:.3f})", ev, with_capture=True)
+        flag("face_pay_capture_mismatch", "face_pay_capture_mismatch",
+             Reason.of("capture_mismatch", best=best, thr=ctx.threshold), ev, with_capture=True)
 
     out += many_cards(db, ctx, lv)
     if outcome == "footage_missing" and not (chk.summary or {}).get("no_camera"):
@@ -170,8 +178,8 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
             "faces": [_face_view(f)] + [{**_face_view(fe), "similarity": round(sim, 4)} for (fe, _, _), sim in hits],
             "window": {"start": iso(min(times)), "end": iso(max(times))}, "threshold": ctx.threshold,
         }
-        reason = (f"one face settled for {len(insured)} different insured people at {s.org_id} between "
-                  f"{iso(min(times))} and {iso(max(times))}")
+        reason = Reason.of("one_face_many_cards", count=len(insured), org=s.org_id, start=iso(min(times)),
+                           end=iso(max(times)))
         existing = db.scalars(select(Flag).where(Flag.rule == "one_face_many_cards", Flag.org_id == s.org_id,
                                                  Flag.status.in_(("open", "inquiry")))).all()
         target = next((x for x in existing if set(x.settlement_ids or []) & set(group)), None)
@@ -208,8 +216,8 @@ def repeated_footage_missing(db: Session, ctx: Context, lv: dict) -> list[Flag]:
     evidence = {"settlements": group, "count": len(group),
                 "window": {"start": iso(min(times)), "end": iso(max(times))},
                 "cameras": [c.to_dict() for c in ctx.cameras]}
-    reason = (f"{len(group)} settlements at {s.org_id} without usable footage between {iso(min(times))} and "
-              f"{iso(max(times))}")
+    reason = Reason.of("repeated_footage_missing", count=len(group), org=s.org_id, start=iso(min(times)),
+                       end=iso(max(times)))
     existing = db.scalar(select(Flag).where(Flag.rule == "repeated_footage_missing", Flag.org_id == s.org_id,
                                             Flag.status.in_(("open", "inquiry")),
                                             Flag.occurred_at >= s.settled_at - span))

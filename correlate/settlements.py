@@ -18,7 +18,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import SETTLEMENT_TYPES, Organisation, Settlement, Terminal, Verification, utcnow

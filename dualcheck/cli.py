@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import typer
@@ -98,10 +97,29 @@ def config_cmd(docs: bool = typer.Option(False, "--docs", help="Print the Markdo
     if data.get("s3_secret_key"):
         data["s3_secret_key"] = "***"
     data["effective_database_url"] = s.effective_database_url
+    from sqlalchemy.engine import make_url
+
+    # URLs may carry passwords (database, Redis of the rate limits): never printed
+    for k in ("database_url", "effective_database_url", "rate_limit_storage_uri"):
+        if data.get(k) and "://" in data[k]:
+            try:
+                data[k] = make_url(data[k]).render_as_string(hide_password=True)
+            except Exception:
+                data[k] = "***"
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+# The role each log line and metric endpoint names; other commands log as "cli".
+_ROLES = {"record": "record", "serve": "api", "run": "demo", "worker": "worker", "retention": "retention"}
+
+
 def main() -> None:
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
+    import sys
+
+    from dualcheck.observability import logs
+
+    s = get_settings()
+    words = [a for a in sys.argv[1:] if not a.startswith("-")]
+    role = next((_ROLES[w] for w in words[:2] if w in _ROLES), "cli")
+    logs.setup(s.log_level, s.log_format, role)
     app()

@@ -25,7 +25,10 @@ class Runtime:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        return make_sessionmaker(self.engine)
+        factory = make_sessionmaker(self.engine)
+        # storage/holds.py mirrors evidence holds into S3 legal holds through the session's runtime
+        factory.configure(info={"runtime": self})
+        return factory
 
     @cached_property
     def store(self) -> ObjectStore:

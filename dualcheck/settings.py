@@ -5,12 +5,16 @@ docs/configuration.md lists them; ``dualcheck config`` prints the effective valu
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SecretsSettingsSource, SettingsConfigDict
+
+# Where Kubernetes (or Docker) mounts the Secret of the service; used when it exists.
+DEFAULT_SECRETS_DIR = Path("/run/secrets/dualcheck")
 
 
 class Settings(BaseSettings):
@@ -32,6 +36,10 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = Field(None, description="S3 secret key; never printed.")
     bucket_biometrics: str = Field("dualcheck-biometrics", description="Enrolled photos and face-pay captures.")
     bucket_footage: str = Field("dualcheck-footage", description="Recorded segments and evidence.")
+    s3_object_lock: bool = Field(
+        True, description="Make new buckets with S3 object lock (versioned): evidence holds then also set S3 "
+        "legal holds, so the store itself refuses to delete held footage and captures. An existing bucket keeps "
+        "how it was made.")
 
     # --- local SeaweedFS (dualcheck services up) -------------------------------------
     seaweed_master_port: int = Field(9333, description="Local SeaweedFS master port (gRPC: +10000).")
@@ -93,6 +101,10 @@ class Settings(BaseSettings):
     recorder_id: str | None = Field(None, description="Name of this recorder replica. Default: hostname-pid.")
     camera_offline_after_s: float = Field(30.0, description="No packet for this long: the camera is offline.")
     record_poll_s: float = Field(30.0, gt=0, description="How often `dualcheck record` re-reads the camera registry.")
+    record_lease_ttl_s: float = Field(
+        20.0, ge=3, description="Camera lease lifetime (database clock); renewed every third of it. A dead "
+        "recorder's cameras are taken over after about 1.3x this (plus reconnect): shorter fails over faster, "
+        "longer tolerates slower database round trips.")
     record_status_interval_s: float = Field(
         5.0, gt=0, description="How often the recorder writes camera_status rows (state changes are written at once).")
     upload_workers: int = Field(
@@ -181,6 +193,57 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, description="Port the API listens on.")
     api_workers: int = Field(1, description="API processes (uvicorn workers); each loads the models once.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    # --- observability (dualcheck/observability/, docs/observability.md) -------------------------
+    log_format: Literal["text", "json"] = Field(
+        "text", description="'json': one JSON object per line (timestamp, level, logger, message, role, "
+        "request_id) for log collectors, as deployed; 'text' for a terminal.")
+    metrics_port: int = Field(
+        0, ge=0, description="Port of the Prometheus /metrics endpoint of `record`, `correlate worker` and "
+        "`retention run` (the API serves /metrics on its own port). 0 = off.")
+    metrics_addr: str = Field("0.0.0.0", description="Address the metrics endpoint of those processes binds to.")
+    metrics_token: SecretStr | None = Field(
+        None, description="If set, the API's GET /metrics requires 'Authorization: Bearer <token>'. Unset: "
+        "open (keep /metrics off the public Ingress; Prometheus scrapes pods directly).")
+
+    # --- hardening (api/ratelimit.py, api/security.py, docs/operations.md) --------------------------
+    secrets_dir: Path | None = Field(
+        None, description="Directory of secret files, one per setting, named like the variable (e.g. "
+        "DUALCHECK_S3_SECRET_KEY; a Kubernetes Secret volume); a trailing newline is stripped. An environment "
+        "variable of the same name wins over the file. Default: /run/secrets/dualcheck when it exists.")
+    rate_limit_terminal: str = Field(
+        "60/minute", description="Requests per terminal (all keys of one terminal together, e.g. its verify calls), "
+        "moving window, e.g. '60/minute' or '10/second;100/minute'. Empty: no limit.")
+    rate_limit_user: str = Field(
+        "600/minute", description="Requests per user or service key for every other authenticated call "
+        "(API and web UI). Empty: no limit.")
+    rate_limit_storage_uri: str = Field(
+        "memory://", description="Where rate-limit counters live (limits library URI): memory:// counts per "
+        "API process; a shared redis://host:6379 gives one limit across all API replicas of a region.")
+    api_hsts_max_age_s: int = Field(
+        0, ge=0, description="Above 0: Strict-Transport-Security with this max-age on responses to HTTPS "
+        "requests (direct TLS, or X-Forwarded-Proto: https from the TLS proxy). Set 31536000 in production.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        # Secret files come after init and the environment (env wins). The directory itself can only
+        # come from init or the environment: it decides where the other values are read from.
+        if getattr(file_secret_settings, "secrets_dir", None) is None:
+            d = (init_settings.init_kwargs.get("secrets_dir") or os.environ.get("DUALCHECK_SECRETS_DIR")
+                 or (DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None))
+            if d:
+                file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=Path(d))
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    @field_validator("rate_limit_terminal", "rate_limit_user")
+    @classmethod
+    def _rate(cls, v: str) -> str:
+        from limits import parse_many
+
+        if v.strip():
+            parse_many(v)  # refuse a malformed limit at start-up, not at the first request
+        return v.strip()
 
     @field_validator("data_dir")
     @classmethod

@@ -77,10 +77,14 @@ def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.O
 
 
 def record(
-    shard: str = typer.Option(None, "--shard", help="i/n: record only the cameras of shard i (0-based) of n "
-                                                    "replicas (stable hash of the camera id)."),
+    shard: str = typer.Option(None, "--shard", help="i/n: only consider the cameras of shard i (0-based) of n "
+                                                    "(stable hash of the camera id); recorders of the same "
+                                                    "shard share them by leases."),
+    recorder_id: str = typer.Option(None, "--id", help="Name of this recorder (default DUALCHECK_RECORDER_ID, "
+                                                       "else hostname-pid)."),
 ) -> None:
-    """Record every camera of this shard into the footage bucket until SIGTERM/SIGINT."""
+    """Record this recorder's fair share of the cameras (leases shared with the other live recorders)
+    into the footage bucket until SIGTERM/SIGINT."""
     from ingest.recorder import Recorder
     from ingest.sharding import parse_shard
     from ingest.spool import SpoolLockedError
@@ -94,7 +98,7 @@ def record(
     s = get_settings()
     migrate(s.effective_database_url)
     try:
-        Recorder(s, sh).run_forever()
+        Recorder(s, sh, recorder_id=recorder_id).run_forever()
     except SpoolLockedError as e:
         typer.secho(str(e), fg="red", err=True)
         raise typer.Exit(3)

@@ -22,7 +22,7 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     """Health of one camera over ``[start, end)``.
 
     Returns ``{"camera_id", "online", "state", "status_age_s", "last_packet_at", "last_segment_end",
-    "reconnects", "spool_bytes", "spool_limit_bytes", "alert", "recorded_s", "coverage", "gaps": [...]}``
+    "reconnects", "recorder_id", "spool_bytes", "spool_limit_bytes", "alert", "recorded_s", "coverage", "gaps": [...]}``
     where each gap is ``{"start", "end", "duration_s", "reason"}`` (ISO 8601 UTC; ``end`` None if it
     lasts). Gaps are the holes of the segment index over the range; each takes the reason of the
     ``recording_gaps`` rows that overlap it (``camera_offline``, ``camera_stalled``, ``spool_full`` ...)
@@ -99,6 +99,7 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
         "last_packet_at": st.last_packet_at.isoformat() if st and st.last_packet_at else None,
         "last_segment_end": last_seg.isoformat() if last_seg else None,
         "reconnects": st.reconnects if st else 0,
+        "recorder_id": st.recorder_id if st else None,  # the recorder holding the camera's lease
         "spool_bytes": st.spool_bytes if st else 0,
         "spool_limit_bytes": st.spool_limit_bytes if st else 0,
         "alert": alert,

@@ -17,9 +17,11 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from dualcheck.observability import metrics
 from ingest.sharding import shard_of
 from ingest.spool import GapOp, SegmentMeta, Spool, SpoolItem, us_to_dt
 from storage.db import session_scope
+from storage.holds import legal_hold_new_segment
 from storage.models import RecordingGap, Segment
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ class Uploader:
             except Exception as e:  # store or DB down: retry the SAME item (order), with backoff
                 self.last_error = f"{type(e).__name__}: {e}"[:500]
                 self.stats["retries"] += 1
+                metrics.UPLOAD_RETRIES.inc()
                 log.warning("upload/index of %s/%s failed, retrying in %.1f s: %s", item.camera_id,
                             item.path.name, backoff, self.last_error)
                 self._stop.wait(backoff)
@@ -141,11 +144,16 @@ class Uploader:
                 inserted = index_segment(db, rec, self.recorder_id)
         except IntegrityError:
             inserted = False  # indexed concurrently (same key): that is the idempotence we want
+        with session_scope(self.sessions) as db:  # inside an active hold's range: the store holds it too
+            legal_hold_new_segment(db, self.store, self.bucket, rec.camera_id, us_to_dt(rec.start_us),
+                                   us_to_dt(rec.end_us), rec.key)
         self.spool.remove(item)
+        latency = time.time() - rec.end_us / 1e6
         if inserted:
             self.stats["indexed"] += 1
+            metrics.SEGMENTS_UPLOADED.labels(rec.camera_id, rec.org_id).inc()
+            metrics.SEGMENT_INDEX_DELAY.observe(max(0.0, latency))
         if self.on_indexed:
-            latency = time.time() - rec.end_us / 1e6
             self.on_indexed(rec, latency)
 
 

@@ -2,16 +2,37 @@
 
 A hold covers time, not segment ids, so footage indexed later inside the range is kept too. Holds
 are released, never deleted: placing and releasing are both audit events.
+
+Where the bucket has S3 object lock (``DUALCHECK_S3_OBJECT_LOCK``), the store enforces holds too:
+placing one turns the S3 legal hold on for every version of every object it covers (the camera's
+segments in the range, the verification's capture, the face crops of the flag's settlements), so no
+delete - not even one racing the hold from a retention batch picked just before - can remove them;
+releasing turns it off only where no other active hold covers the object. Segments indexed later
+inside an active hold get it when indexed (``legal_hold_new_segment``). The store calls run before
+the caller commits: if the store fails, the hold is not placed (HoldError 503).
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from minio.error import S3Error
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
+from urllib3.exceptions import HTTPError
 
 from storage.audit import audit
-from storage.models import Camera, EvidenceHold, Segment, Verification, utcnow
+from storage.models import (
+    Camera,
+    EvidenceHold,
+    FaceEvidence,
+    Flag,
+    Segment,
+    Verification,
+    utcnow,
+)
+
+log = logging.getLogger("dualcheck.holds")
 
 
 class HoldError(ValueError):
@@ -35,8 +56,11 @@ def view(h: EvidenceHold) -> dict:
 
 def place_hold(db: Session, *, actor: str, reason: str, camera_id: str | None = None,
                start: datetime | None = None, end: datetime | None = None, verification_id: str | None = None,
-               flag_id: str | None = None, request_id: str | None = None) -> EvidenceHold:
-    """Hold a camera over [start, end) or one verification's capture."""
+               flag_id: str | None = None, request_id: str | None = None, store=None,
+               settings=None) -> EvidenceHold:
+    """Hold a camera over [start, end) or one verification's capture.
+
+    ``store``/``settings`` default to those of the Runtime whose session ``db`` is (see _legal)."""
     reason = (reason or "").strip()
     if not reason:
         raise HoldError(400, "missing_reason", "a hold needs a reason (the case it is for)")
@@ -62,23 +86,28 @@ def place_hold(db: Session, *, actor: str, reason: str, camera_id: str | None = 
                         org_id=org_id, reason=reason, flag_id=flag_id, created_by=actor)
     db.add(hold)
     db.flush()
+    legal = _set_legal_holds(db, hold, True, store, settings)
     audit(db, actor=actor, action="hold.place", outcome="ok", org_id=org_id, subject=f"hold:{hold.id}",
           request_id=request_id, detail={"camera_id": camera_id, "start": _iso(start), "end": _iso(end),
-                                         "verification_id": verification_id, "flag_id": flag_id},
+                                         "verification_id": verification_id, "flag_id": flag_id,
+                                         "legal_holds_on": legal},
           note=reason)
     return hold
 
 
 def release_hold(db: Session, hold_id: str, *, actor: str, request_id: str | None = None,
-                 note: str | None = None) -> EvidenceHold:
+                 note: str | None = None, store=None, settings=None) -> EvidenceHold:
     hold = db.get(EvidenceHold, hold_id)
     if hold is None:
         raise HoldError(404, "not_found", f"no hold {hold_id!r}")
     if hold.released_at is not None:
         raise HoldError(409, "already_released", f"hold {hold_id} was released at {_iso(hold.released_at)}")
     hold.released_at, hold.released_by = utcnow(), actor
+    db.flush()  # the "still held by another hold" queries below must not count this one
+    legal = _set_legal_holds(db, hold, False, store, settings)
     audit(db, actor=actor, action="hold.release", outcome="ok", org_id=hold.org_id, subject=f"hold:{hold.id}",
-          request_id=request_id, detail={"camera_id": hold.camera_id, "verification_id": hold.verification_id},
+          request_id=request_id, detail={"camera_id": hold.camera_id, "verification_id": hold.verification_id,
+                                         "legal_holds_off": legal},
           note=note)
     return hold
 
@@ -113,3 +142,91 @@ def is_held(db: Session, camera_id: str, start: datetime, end: datetime) -> bool
     return db.scalar(select(exists().where(
         EvidenceHold.camera_id == camera_id, EvidenceHold.released_at.is_(None),
         EvidenceHold.start_at < end, EvidenceHold.end_at > start))) or False
+
+
+# --- store-side legal holds (object-lock buckets) --------------------------------------------------
+
+
+def _legal(db: Session, store, settings):
+    """The store and settings to mirror holds into: given, or the Runtime's that made this session
+    (Runtime.sessions puts itself in ``Session.info``, so every caller - API, flags, CLI - gets it)."""
+    if store is None or settings is None:
+        rt = db.info.get("runtime")
+        if rt is None:
+            return None
+        store, settings = store or rt.store, settings or rt.settings
+    return store, settings
+
+
+def _covered(db: Session, hold: EvidenceHold, settings) -> dict[str, set[str]]:
+    """bucket -> object keys the hold covers."""
+    out: dict[str, set[str]] = {settings.bucket_footage: set(), settings.bucket_biometrics: set()}
+    if hold.camera_id is not None:
+        out[settings.bucket_footage] |= set(db.scalars(select(Segment.object_key).where(
+            Segment.camera_id == hold.camera_id, Segment.start_at < hold.end_at, Segment.end_at > hold.start_at)))
+    if hold.verification_id is not None:
+        key = db.scalar(select(Verification.capture_key).where(Verification.id == hold.verification_id))
+        if key:
+            out[settings.bucket_biometrics].add(key)
+    if hold.flag_id is not None:
+        out[settings.bucket_biometrics] |= _flag_crops(db, [hold.flag_id])
+    return out
+
+
+def _flag_crops(db: Session, flag_ids) -> set[str]:
+    settlements: set[str] = set()
+    for ids in db.scalars(select(Flag.settlement_ids).where(Flag.id.in_(list(flag_ids)))):
+        settlements |= set(ids or [])
+    if not settlements:
+        return set()
+    return set(db.scalars(select(FaceEvidence.crop_key).where(FaceEvidence.settlement_id.in_(settlements))))
+
+
+def _still_held(db: Session, bucket_keys: dict[str, set[str]], settings) -> dict[str, set[str]]:
+    """Of these objects, those another active hold still covers (after this one was released)."""
+    footage = bucket_keys.get(settings.bucket_footage, set())
+    bio = bucket_keys.get(settings.bucket_biometrics, set())
+    keep_f = set(db.scalars(select(Segment.object_key).where(Segment.object_key.in_(footage), segment_held()))) \
+        if footage else set()
+    keep_b: set[str] = set()
+    if bio:
+        keep_b |= set(db.scalars(select(Verification.capture_key).where(Verification.capture_key.in_(bio),
+                                                                        capture_held())))
+        active_flags = set(db.scalars(select(EvidenceHold.flag_id).where(
+            EvidenceHold.flag_id.is_not(None), EvidenceHold.released_at.is_(None))))
+        if active_flags:
+            keep_b |= _flag_crops(db, active_flags) & bio
+    return {settings.bucket_footage: keep_f, settings.bucket_biometrics: keep_b}
+
+
+def _set_legal_holds(db: Session, hold: EvidenceHold, on: bool, store, settings) -> int:
+    """Mirror placing (on) or releasing (off) the hold into S3 legal holds. Returns versions changed."""
+    legal = _legal(db, store, settings)
+    if legal is None:
+        return 0
+    store, settings = legal
+    covered = _covered(db, hold, settings)
+    if not on:
+        still = _still_held(db, covered, settings)
+        covered = {b: keys - still.get(b, set()) for b, keys in covered.items()}
+    n = 0
+    try:
+        for bucket, keys in covered.items():
+            if keys:
+                n += store.set_legal_hold(bucket, sorted(keys), on)
+    except (S3Error, HTTPError, OSError) as e:
+        log.warning("object store: legal hold %s for hold %s failed: %s", "on" if on else "off", hold.id,
+                    type(e).__name__)
+        raise HoldError(503, "store_unavailable", "the object store did not take the legal hold; "
+                        "the hold was not " + ("placed" if on else "released") + ", try again") from e
+    return n
+
+
+def legal_hold_new_segment(db: Session, store, bucket: str, camera_id: str, start: datetime, end: datetime,
+                           key: str) -> bool:
+    """A segment indexed inside an active hold's range gets the S3 legal hold (holds cover time).
+    Call after the segment's row is committed. True if it was held."""
+    if not store.locked(bucket) or not is_held(db, camera_id, start, end):
+        return False
+    store.set_legal_hold(bucket, [key], True)
+    return True

@@ -244,6 +244,31 @@ class CameraStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CameraLease(Base):
+    """Which recorder records a camera now (ingest/leases.py). Times come from the database clock, so
+    recorders on hosts with skewed clocks still agree on who holds what."""
+
+    __tablename__ = "camera_leases"
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # None: released
+    acquired_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    previous_holder: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # end of the last segment the previous holder flushed before releasing (the handover gap's start)
+    last_end_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class RecorderHeartbeat(Base):
+    """A live `dualcheck record` process: the fair share of cameras is divided among fresh rows."""
+
+    __tablename__ = "recorders"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    shard: Mapped[str] = mapped_column(String(32), default="0/1")  # recorders share the cameras of a shard
+    started_at: Mapped[datetime] = mapped_column()
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class EvidenceHold(Base):
     """Keeps footage of a camera over a time range (or one capture) past retention while a case
     needs it. Holds cover time, not segment ids, so footage indexed later in the range is kept too."""

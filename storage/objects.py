@@ -2,15 +2,19 @@
 
 Every object is written with its SHA-256 in metadata and the hash is returned for the index, so
 evidence can be re-verified end to end.
+
+Buckets made with S3 object lock (``DUALCHECK_S3_OBJECT_LOCK``) are versioned: a DELETE by name only
+adds a delete marker and keeps the bytes, so deletes here remove every version by id, and a version
+under a legal hold (an evidence hold, storage/holds.py) is refused by the store itself.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
@@ -21,6 +25,12 @@ from dualcheck.settings import Settings
 SHA_META = "sha256"
 _CHUNK = 256 * 1024
 _DELETE_BATCH = 1000  # S3 DeleteObjects accepts at most 1000 keys per request
+_LIST_FOLDER_MIN = 8  # from this many keys in one folder, list the folder's versions at once
+HELD_PREFIX = "held: "  # a delete_many failure whose version is under an S3 legal hold
+
+
+def held_failure(error: str) -> bool:
+    return error.startswith(HELD_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,10 @@ class ObjectStoreError(RuntimeError):
 
 
 class ObjectStore:
-    def __init__(self, client: Minio):
+    def __init__(self, client: Minio, *, object_lock: bool = False):
         self.client = client
+        self.object_lock = object_lock  # new buckets are made with object lock
+        self._locked: dict[str, bool] = {}  # a bucket's lock cannot be turned off: cache the answer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ObjectStore:
@@ -51,16 +63,33 @@ class ObjectStore:
             secure=settings.s3_secure,
             region=settings.s3_region,
         )
-        return cls(client)
+        return cls(client, object_lock=settings.s3_object_lock)
 
     # --- buckets -----------------------------------------------------------------------
-    def ensure_bucket(self, bucket: str, *, object_lock: bool = False) -> None:
+    def ensure_bucket(self, bucket: str, *, object_lock: bool | None = None) -> None:
+        """Make the bucket if missing (with object lock per the setting). An existing bucket is left as
+        it is: S3 cannot add object lock to a bucket made without it."""
+        lock = self.object_lock if object_lock is None else object_lock
         if not self.client.bucket_exists(bucket):
             try:
-                self.client.make_bucket(bucket, object_lock=object_lock)
+                self.client.make_bucket(bucket, object_lock=lock)
             except S3Error as e:  # another process made it first
                 if e.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
+
+    def locked(self, bucket: str) -> bool:
+        """True if the bucket has object lock (then it is versioned and legal holds apply)."""
+        if bucket not in self._locked:
+            try:
+                self.client.get_object_lock_config(bucket)
+                self._locked[bucket] = True
+            except S3Error as e:
+                if e.code == "NoSuchBucket":
+                    return False  # not made yet: ask again later
+                if e.code not in ("ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound"):
+                    raise
+                self._locked[bucket] = False
+        return self._locked[bucket]
 
     # --- writes ------------------------------------------------------------------------
     def put_bytes(
@@ -131,27 +160,88 @@ class ObjectStore:
         for obj in self.client.list_objects(bucket, prefix=prefix, recursive=True):
             yield obj.object_name
 
+    # --- versions and legal holds (object-lock buckets) -----------------------------------------
+    def versions(self, bucket: str, keys: Iterable[str]) -> dict[str, list[str]]:
+        """Every stored version id of each key (delete markers included; [] if none).
+
+        Keys sharing a "folder" (a camera-hour of segments) are listed with one request."""
+        want = set(keys)
+        out: dict[str, list[str]] = {k: [] for k in want}
+        folders: dict[str, list[str]] = {}
+        for k in want:
+            folders.setdefault(k.rsplit("/", 1)[0] + "/" if "/" in k else k, []).append(k)
+        prefixes = []
+        for folder, ks in folders.items():
+            # a few keys of a big folder (captures of a day): list each key, not the whole folder
+            prefixes += [folder] if len(ks) >= _LIST_FOLDER_MIN else ks
+        for prefix in prefixes:
+            for obj in self.client.list_objects(bucket, prefix=prefix, recursive=True, include_version=True):
+                if obj.object_name in out and obj.version_id and obj.version_id not in out[obj.object_name]:
+                    out[obj.object_name].append(obj.version_id)
+        return out
+
+    def set_legal_hold(self, bucket: str, keys: Iterable[str], on: bool) -> int:
+        """Turn the S3 legal hold on or off for every version of the keys (object-lock buckets only;
+        a no-op elsewhere). Returns the number of versions changed."""
+        if not self.locked(bucket):
+            return 0
+        n = 0
+        for key, vids in self.versions(bucket, keys).items():
+            for vid in vids:
+                try:
+                    (self.client.enable_object_legal_hold if on else self.client.disable_object_legal_hold)(
+                        bucket, key, version_id=vid)
+                except S3Error as e:
+                    if e.code in ("MethodNotAllowed", "NoSuchVersion", "NoSuchKey"):  # a delete marker, or gone
+                        continue
+                    raise
+                n += 1
+        return n
+
+    def legal_hold(self, bucket: str, key: str, version_id: str | None = None) -> bool:
+        try:
+            return self.client.is_object_legal_hold_enabled(bucket, key, version_id=version_id)
+        except S3Error as e:
+            if e.code in ("NoSuchObjectLegalHold", "NoSuchKey", "NoSuchVersion", "MethodNotAllowed",
+                          "InvalidRequest"):
+                return False
+            raise
+
     # --- deletes -----------------------------------------------------------------------
     def delete_many(self, bucket: str, keys: Iterable[str]) -> list[tuple[str, str]]:
         """Delete keys in batches of 1000 (S3 multi-object delete). Returns (key, error) failures.
 
         Deleting a key that does not exist is not a failure (S3 semantics), so reruns are idempotent.
+        In an object-lock bucket every version of the key is deleted by id (a delete by name would only
+        hide it); a version under legal hold is refused by the store and reported as a failure
+        "held: ..." (see ``held_failure``), the key's other versions are deleted.
         """
         failures: list[tuple[str, str]] = []
-        batch: list[str] = []
+        batch: list[DeleteObject] = []
+        versioned = self.locked(bucket)
 
         def flush() -> None:
             if not batch:
                 return
-            errors = self.client.remove_objects(bucket, [DeleteObject(k) for k in batch])
+            errors = self.client.remove_objects(bucket, list(batch))
             for err in errors:  # the SDK sends lazily: iterating performs the request
-                failures.append((err.name, f"{err.code}: {err.message}"))
+                held = versioned and self.legal_hold(bucket, err.name, err.version_id)
+                failures.append((err.name, f"{HELD_PREFIX if held else ''}{err.code}: {err.message}"))
             batch.clear()
 
-        for key in keys:
-            batch.append(key)
+        def add(obj: DeleteObject) -> None:
+            batch.append(obj)
             if len(batch) >= _DELETE_BATCH:
                 flush()
+
+        keys = list(keys)
+        if versioned:
+            for key, vids in self.versions(bucket, keys).items():
+                for vid in vids:
+                    add(DeleteObject(key, vid))
+        else:
+            for key in keys:
+                add(DeleteObject(key))
         flush()
         return failures
 

@@ -12,26 +12,31 @@ A crash between 2 and 3 leaves rows whose objects are gone; the next run picks t
 still expired and unheld), deletes the already-missing objects without error and removes the rows:
 runs converge. A row is never removed before its object, so the index never loses track of a
 stored object. Only segments that *ended* before the cutoff are touched, so a recorder inserting new
-segments at the same time is never affected. A hold placed while a batch is between steps 1 and 2
-does not save that batch's objects (their rows survive through the re-check in 3): place holds
-before footage reaches its retention, as cases normally do.
+segments at the same time is never affected.
+
+A hold placed while a batch is between steps 1 and 2: in an object-lock bucket (the default) the hold
+has already set the S3 legal hold, step 2 deletes by version id, the store refuses the held versions,
+and their rows stay, counted as ``*_held_by_store`` (kept, not lost). In a bucket without object lock
+that batch's objects are lost (their rows survive through the re-check in 3).
 
 Each run writes a ``RetentionRun`` row with counts and a ``retention.run`` audit event.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from dualcheck.observability import metrics
 from storage.audit import audit
 from storage.db import session_scope
 from storage.holds import capture_held, segment_held
 from storage.models import Organisation, RetentionRun, Segment, Verification, utcnow
+from storage.objects import held_failure
 
 log = logging.getLogger("dualcheck.retention")
 
@@ -81,6 +86,7 @@ def run_retention(sessions: sessionmaker[Session], store, settings, *, dry_run: 
         cutoffs = org_cutoffs(db, settings.retention_days, now)
     counts = {"segments_deleted": 0, "segment_bytes_deleted": 0, "segments_held": 0, "captures_deleted": 0,
               "captures_held": 0, "object_delete_failures": 0, "batches": 0,
+              "segments_held_by_store": 0, "captures_held_by_store": 0,
               "cutoff_default": cutoffs[None].isoformat(),
               "cutoffs": {k: v.isoformat() for k, v in cutoffs.items() if k is not None}}
     expired_seg = _expired_segments(cutoffs)
@@ -106,13 +112,33 @@ def run_retention(sessions: sessionmaker[Session], store, settings, *, dry_run: 
             run.state, run.finished_at, run.counts = "failed", utcnow(), {**counts, "error": repr(e)[:500]}
             audit(db, actor=actor, action="retention.run", outcome="failed", subject=f"retention:{run_id}",
                   detail={**counts, "dry_run": dry_run, "error": repr(e)[:500]})
+        metrics.RETENTION_RUNS.labels("failed").inc()
         raise
     with session_scope(sessions) as db:
         run = db.get(RetentionRun, run_id)
         run.state, run.finished_at, run.counts = "done", utcnow(), counts
         audit(db, actor=actor, action="retention.run", outcome="dry_run" if dry_run else "ok",
               subject=f"retention:{run_id}", detail={**counts, "dry_run": dry_run})
+    metrics.RETENTION_RUNS.labels("dry_run" if dry_run else "ok").inc()
     return RetentionResult(run_id, dry_run, counts)
+
+
+def _delete(store, bucket, keys, counts, kind) -> dict[str, str]:
+    """Delete the objects; returns key -> error of those not deleted (their rows are kept). A version
+    under an S3 legal hold (a hold placed after the batch was picked) is counted as held, not failed."""
+    failures: dict[str, str] = {}
+    for key, err in store.delete_many(bucket, keys):
+        if not held_failure(failures.get(key, "")):  # one held version keeps the key held
+            failures[key] = err
+    held = [k for k, e in failures.items() if held_failure(e)]
+    lost = len(failures) - len(held)
+    counts[f"{kind}_held_by_store"] += len(held)
+    counts["object_delete_failures"] += lost
+    metrics.RETENTION_FAILURES.inc(lost)  # a store-held version is kept on purpose, not a failure
+    if lost:
+        log.warning("retention: %d objects not deleted (kept in the index): %s", lost,
+                    [kv for kv in failures.items() if not held_failure(kv[1])][:3])
+    return failures
 
 
 def _segments(sessions, store, bucket, expired, batch, counts, hook) -> None:
@@ -126,11 +152,7 @@ def _segments(sessions, store, bucket, expired, batch, counts, hook) -> None:
             return
         last_id = rows[-1].id
         keys = [r.object_key for r in rows]
-        failures = dict(store.delete_many(bucket, keys))
-        counts["object_delete_failures"] += len(failures)
-        if failures:
-            log.warning("retention: %d objects not deleted (kept in the index): %s", len(failures),
-                        list(failures.items())[:3])
+        failures = _delete(store, bucket, keys, counts, "segments")
         if hook:
             hook("segments", keys)
         ids = [r.id for r in rows if r.object_key not in failures]
@@ -139,7 +161,10 @@ def _segments(sessions, store, bucket, expired, batch, counts, hook) -> None:
             res = db.execute(delete(Segment).where(Segment.id.in_(ids), expired, ~segment_held())
                              .execution_options(synchronize_session=False))
             counts["segments_deleted"] += res.rowcount or 0
-        counts["segment_bytes_deleted"] += sum(r.bytes for r in rows if r.object_key not in failures)
+        freed = sum(r.bytes for r in rows if r.object_key not in failures)
+        counts["segment_bytes_deleted"] += freed
+        metrics.RETENTION_SEGMENTS.inc(res.rowcount or 0)  # per batch: a crashed run's deletions count too
+        metrics.RETENTION_BYTES.inc(freed)
         counts["batches"] += 1
 
 
@@ -154,8 +179,7 @@ def _captures(sessions, store, bucket, expired, batch, counts, hook) -> None:
             return
         last_id = rows[-1].id
         keys = [r.capture_key for r in rows]
-        failures = dict(store.delete_many(bucket, keys))
-        counts["object_delete_failures"] += len(failures)
+        failures = _delete(store, bucket, keys, counts, "captures")
         if hook:
             hook("captures", keys)
         ids = [r.id for r in rows if r.capture_key not in failures]
@@ -163,4 +187,5 @@ def _captures(sessions, store, bucket, expired, batch, counts, hook) -> None:
             res = db.execute(update(Verification).where(Verification.id.in_(ids), expired, ~capture_held())
                              .values(capture_key=None).execution_options(synchronize_session=False))
             counts["captures_deleted"] += res.rowcount or 0
+        metrics.RETENTION_CAPTURES.inc(res.rowcount or 0)
         counts["batches"] += 1

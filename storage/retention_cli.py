@@ -20,13 +20,18 @@ def run_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Count what wo
     from storage.db import migrate
     from storage.retention import run_retention
 
+    from dualcheck.observability import metrics
+
     s = get_settings()
     migrate(s.effective_database_url)
     rt = Runtime(s)
+    server = metrics.serve(s.metrics_port, s.metrics_addr)  # for a long run; the DB keeps the last run's counts
     try:
         rt.store.ensure_bucket(s.bucket_footage)
         res = run_retention(rt.sessions, rt.store, s, dry_run=dry_run, actor="cli:retention", batch=batch)
     finally:
+        if server is not None:
+            server.shutdown()
         rt.close()
     c = res.counts
     if as_json:

@@ -46,6 +46,9 @@ class LocalSeaweed:
     access_key: str
     secret_key: str
     start_timeout_s: float = 60.0
+    # extra `weed volume` servers joined to the same master (HTTP ports; gRPC 10000 above): a store
+    # spread over several volume servers, as in production, for the multi-machine tests
+    extra_volume_ports: tuple[int, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSeaweed:
@@ -159,7 +162,43 @@ class LocalSeaweed:
         )
         log.close()
         self.pid_file.write_text(str(proc.pid))
-        return self._wait(proc.pid, proc)
+        pid = self._wait(proc.pid, proc)
+        self._start_extra_volumes()
+        return pid
+
+    def _volume_pid_file(self, port: int) -> Path:
+        return self.data_dir / f"volume-{port}.pid"
+
+    def _start_extra_volumes(self) -> None:
+        g = 10000
+        for port in self.extra_volume_ports:
+            if _pid_alive_from(self._volume_pid_file(port)):
+                continue
+            d = self.data_dir / f"volume-{port}"
+            d.mkdir(parents=True, exist_ok=True)
+            with (self.data_dir / f"volume-{port}.log").open("ab") as log:
+                proc = subprocess.Popen(
+                    [weed_binary(), "-logtostderr", "volume", f"-dir={d}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                     f"-port={port}", f"-port.grpc={port + g}", f"-master=127.0.0.1:{self.master_port}",
+                     "-max=0", "-preStopSeconds=1"],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d, start_new_session=True)
+            self._volume_pid_file(port).write_text(str(proc.pid))
+        want = 1 + len(self.extra_volume_ports)
+        deadline = time.monotonic() + self.start_timeout_s
+        while len(self.volume_servers()) < want:
+            if time.monotonic() > deadline:
+                raise SeaweedError(f"only {self.volume_servers()} of {want} volume servers joined the master")
+            time.sleep(0.25)
+
+    def volume_servers(self) -> list[str]:
+        """Volume servers (host:port) the master knows."""
+        try:
+            r = urllib3.request("GET", f"http://127.0.0.1:{self.master_port}/dir/status", timeout=3, retries=False)
+            topo = json.loads(r.data)["Topology"]
+        except Exception:
+            return []
+        return sorted(n["Url"] for dc in topo.get("DataCenters") or [] for rack in dc.get("Racks") or []
+                      for n in rack.get("DataNodes") or [])
 
     def _wait(self, pid: int, proc: subprocess.Popen | None = None) -> int:
         deadline = time.monotonic() + self.start_timeout_s
@@ -174,6 +213,11 @@ class LocalSeaweed:
                            f"(log: {self.log_file})")
 
     def down(self, timeout_s: float = 6.0) -> bool:
+        for port in self.extra_volume_ports:
+            vpid = _pid_alive_from(self._volume_pid_file(port))
+            if vpid:
+                _stop_group(vpid, timeout_s)
+            self._volume_pid_file(port).unlink(missing_ok=True)
         # The volume server flushes and stops within ~1 s of SIGTERM; the S3 gateway then lingers on
         # idle gRPC streams for ~15 s more. Wait a little, then stop it for good (the filer store is
         # journalled, so this loses nothing).
@@ -181,17 +225,7 @@ class LocalSeaweed:
         if not pid:
             self.pid_file.unlink(missing_ok=True)
             return False
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+        _stop_group(pid, timeout_s)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -205,6 +239,28 @@ class LocalSeaweed:
             "answering": bool(pid) and self.answering(),
             "data_dir": str(self.data_dir),
         }
+
+
+def _pid_alive_from(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _stop_group(pid: int, timeout_s: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        while _alive(pid):  # gone before the caller reuses its ports or data directory
+            time.sleep(0.05)
 
 
 def _port_busy(port: int) -> bool:

@@ -54,9 +54,10 @@ class Detector(ABC):
     quality_min_score: float = 0.5
 
     @abstractmethod
-    def detect(self, img_bgr: np.ndarray, max_side: int | None = None) -> list[Face]:
+    def detect(self, img_bgr: np.ndarray, max_side: int | None = None, *, wide: bool = False) -> list[Face]:
         """Faces in a BGR uint8 image, coordinates in that image's pixels. ``max_side`` lets a
-        caller that expects a close-up detect on a smaller copy (where the detector supports it)."""
+        caller that expects a close-up detect on a smaller copy (where the detector supports it);
+        ``wide`` says the image is a camera scene, never a close-up, so close-up retries are wasted."""
 
 
 class Recognizer(ABC):

@@ -16,7 +16,7 @@ from dualcheck.runtime import Runtime
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FaceTemplate, InsuredPerson, utcnow
-from vision.image import ImageRejected, decode_image
+from vision.image import ImageRejected, decode_image, image_kind
 from vision.matching import EnrollmentRefused, select_enrollment_face
 
 INSURED_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -51,10 +51,6 @@ class PhotoResult:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def _ext(data: bytes) -> tuple[str, str]:
-    return (".png", "image/png") if data[:8] == b"\x89PNG\r\n\x1a\n" else (".jpg", "image/jpeg")
-
-
 class Enroller:
     def __init__(self, rt: Runtime):
         self.rt = rt
@@ -82,7 +78,7 @@ class Enroller:
                                                "this photo is already enrolled for this person",
                                                existing.id, existing.quality))
                     continue
-            ext, ctype = _ext(data)
+            ext, ctype = image_kind(data)
             key = f"photos/{insured_id}/{sha}{ext}"
             # Object first, row second: a crash in between leaves an orphan object under the
             # person's prefix, which erasure removes by prefix too, never a row without its photo.

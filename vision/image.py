@@ -23,6 +23,11 @@ class ImageRejected(ValueError):
         super().__init__(f"{code}: {reason}")
 
 
+def image_kind(data: bytes) -> tuple[str, str]:
+    """(file extension, content type) of bytes ``decode_image`` accepted: PNG or else JPEG."""
+    return (".png", "image/png") if data[:8] == b"\x89PNG\r\n\x1a\n" else (".jpg", "image/jpeg")
+
+
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
     """BGR uint8 (h, w, 3), EXIF orientation applied. Raises ImageRejected with code
     empty | too_large | not_an_image | unsupported_format | too_many_pixels | truncated."""

@@ -74,7 +74,7 @@ class ScrfdDetector(Detector):
         off = np.array([px, py], np.float32)
         return det[:, :4] - np.tile(off, 2), det[:, 4], kpss - off
 
-    def detect(self, img_bgr: np.ndarray, max_side: int | None = None) -> list[Face]:
+    def detect(self, img_bgr: np.ndarray, max_side: int | None = None, *, wide: bool = False) -> list[Face]:
         # SCRFD resizes to its fixed input size itself: max_side does not apply
         h, w = img_bgr.shape[:2]
         small = max(h, w) <= self.min_side

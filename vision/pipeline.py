@@ -108,14 +108,15 @@ class FacePipeline:
 
     def analyze(
         self, img_bgr: np.ndarray, *, max_embed: int | None = None, timings: dict | None = None,
-        detect_max_side: int | None = None,
+        detect_max_side: int | None = None, wide: bool = False,
     ) -> list[AnalyzedFace]:
         """All faces, largest first; embeddings for usable faces only (at most ``max_embed`` of them,
         the largest: verification needs one, and a crowd costs ~30 ms per embedding). ``timings``
         (optional) receives detect/align/quality/embed milliseconds. ``detect_max_side`` overrides the
-        detector's working size for this call (smaller is faster; fine for close-ups)."""
+        detector's working size for this call (smaller is faster; fine for close-ups); ``wide`` marks a camera
+        scene (see ``Detector.detect``)."""
         t0 = time.perf_counter()
-        faces = sorted(self.detector.detect(img_bgr, detect_max_side), key=lambda f: f.area, reverse=True)
+        faces = sorted(self.detector.detect(img_bgr, detect_max_side, wide=wide), key=lambda f: f.area, reverse=True)
         t1 = time.perf_counter()
         out: list[AnalyzedFace] = []
         t_align = t_quality = t_embed = 0.0

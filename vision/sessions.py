@@ -42,7 +42,45 @@ def constant_initializers(model: bytes) -> bytes:
     return m.SerializeToString()
 
 
+def branchless_prelu(model: bytes) -> bytes:
+    """The same model with every PRelu written as element-wise ops that give bit-identical outputs.
+
+    ONNX Runtime's CPU PRelu picks ``x`` or ``slope*x`` per element with a branch, so its time depends
+    on the data: on real face crops (signs mixed at random) it mispredicts and took half of SFace's
+    time here (15 of 30 ms; 8 ms on smooth inputs). Where every slope of a layer lies in [0, 1],
+    ``max(x, slope*x)`` equals PRelu exactly; elsewhere ``relu(x) + slope*min(x, 0)`` does. Both run
+    as vectorised kernels. Models without PRelu (YuNet) come back unchanged."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load_from_string(model)
+    g = m.graph
+    if not any(n.op_type == "PRelu" for n in g.node):
+        return model
+    inits = {i.name: i for i in g.initializer}
+    zero = "_branchless_prelu_zero"
+    g.initializer.append(numpy_helper.from_array(np.zeros((1,), np.float32), zero))
+    nodes = []
+    for n in g.node:
+        slope = inits.get(n.input[1]) if n.op_type == "PRelu" else None
+        if slope is None:  # not PRelu, or a slope computed at run time: leave it alone
+            nodes.append(n)
+            continue
+        x, s, y = n.input[0], n.input[1], n.output[0]
+        a = numpy_helper.to_array(slope)
+        if a.size and 0.0 <= float(a.min()) and float(a.max()) <= 1.0:
+            nodes += [helper.make_node("Mul", [x, s], [y + "_sx"]), helper.make_node("Max", [x, y + "_sx"], [y])]
+        else:
+            nodes += [helper.make_node("Relu", [x], [y + "_pos"]), helper.make_node("Min", [x, zero], [y + "_neg"]),
+                      helper.make_node("Mul", [y + "_neg", s], [y + "_sneg"]),
+                      helper.make_node("Add", [y + "_pos", y + "_sneg"], [y])]
+    del g.node[:]
+    g.node.extend(nodes)
+    return m.SerializeToString()
+
+
 def create_session(model: bytes, *, threads: int = 1) -> ort.InferenceSession:
     """A CPU session for a serialized ONNX model. ``InferenceSession.run`` is thread-safe."""
-    return ort.InferenceSession(constant_initializers(model), sess_options=session_options(threads),
-                                providers=PROVIDERS)
+    return ort.InferenceSession(branchless_prelu(constant_initializers(model)),
+                                sess_options=session_options(threads), providers=PROVIDERS)

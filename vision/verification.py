@@ -16,8 +16,8 @@ from dualcheck.runtime import Runtime
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FaceTemplate, Verification, new_id, utcnow
-from vision.enrollment import _ext, check_insured_id, model_id
-from vision.image import decode_image
+from vision.enrollment import check_insured_id, model_id
+from vision.image import decode_image, image_kind
 from vision.matching import decide_verification
 
 
@@ -67,7 +67,7 @@ class Verifier:
 
         vid = new_id()
         now = utcnow()
-        ext, ctype = _ext(image)
+        ext, ctype = image_kind(image)
         key = f"captures/{caller.org_id}/{now:%Y/%m/%d}/{vid}{ext}"
         stored = self.rt.store.put_bytes(s.bucket_biometrics, key, image, ctype)
         latency_ms = (time.perf_counter() - t0) * 1000

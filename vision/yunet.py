@@ -65,7 +65,7 @@ class YuNetDetector(Detector):
         outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
         boxes, scores, kpss = [], [], []
         for s in STRIDES:
-            rows, cols = ph // s, pw // s
+            cols = pw // s
             cls = np.clip(outs[f"cls_{s}"][0, :, 0], 0, 1)
             obj = np.clip(outs[f"obj_{s}"][0, :, 0], 0, 1)
             score = np.sqrt(cls * obj)
@@ -94,7 +94,6 @@ class YuNetDetector(Detector):
         keep = np.asarray(keep, dtype=int).ravel()
         return boxes[keep], scores[keep], kpss[keep]
 
-    # --- public -------------------------------------------------------------------------------
     def _pass(self, img: np.ndarray, scale: float, pad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detect on ``img`` optionally bordered and rescaled; results in ``img`` pixels."""
         h, w = img.shape[:2]
@@ -110,7 +109,8 @@ class YuNetDetector(Detector):
         kpss = kpss / scale - offset
         return boxes.reshape(-1, 4), scores, kpss.astype(np.float32)
 
-    def detect(self, img_bgr: np.ndarray, max_side: int | None = None) -> list[Face]:
+    # --- public -------------------------------------------------------------------------------
+    def detect(self, img_bgr: np.ndarray, max_side: int | None = None, *, wide: bool = False) -> list[Face]:
         max_side = max_side or self.max_side
         h, w = img_bgr.shape[:2]
         longest = max(h, w)
@@ -122,7 +122,7 @@ class YuNetDetector(Detector):
         else:
             scale = min(1.0, max_side / longest)  # detect on a downscaled copy, map back
             result = self._pass(img_bgr, scale, pad=False)
-            if len(result[1]) == 0:
+            if len(result[1]) == 0 and not wide:
                 # Nothing found: maybe a large close-up filling the frame. One more try, bordered.
                 result = self._pass(img_bgr, min(1.0, max_side / (2 * longest)), pad=True)
         faces = []

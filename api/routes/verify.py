@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -10,6 +11,7 @@ from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
 from api.uploads import read_upload
+from dualcheck.observability import metrics
 from dualcheck.runtime import Runtime
 from vision.enrollment import InvalidInsuredId
 from vision.image import ImageRejected
@@ -42,12 +44,18 @@ async def verify(
     data = await read_upload(image, rt.settings.max_upload_bytes)
     caller = Caller(org_id=who.org_id, terminal_id=who.terminal_id, actor=who.actor,
                     request_id=request.state.request_id)
+    t0 = time.perf_counter()
     try:
-        return await run_in_threadpool(Verifier(rt).verify, caller, insured_id, data, settlement_ref)
+        result = await run_in_threadpool(Verifier(rt).verify, caller, insured_id, data, settlement_ref)
     except InvalidInsuredId as e:
+        metrics.VERIFY_REFUSED.labels("invalid_insured_id").inc()
         raise ApiError(400, "invalid_insured_id", str(e)) from None
     except ImageRejected as e:
+        metrics.VERIFY_REFUSED.labels(e.code).inc()
         raise ApiError(_IMAGE_STATUS.get(e.code, 400), e.code, e.reason) from None
+    metrics.VERIFY_DURATION.observe(time.perf_counter() - t0)
+    metrics.VERIFY_DECISIONS.labels(who.org_id, result["decision"]).inc()
+    return result
 
 
 @router.get("/verifications/{verification_id}")

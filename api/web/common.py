@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from api.keys import Principal
+from api.ratelimit import check_rate
 from api.scope import can_see_camera_health
 from api.web.auth import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, csrf_ok, find_session, principal_for
 from api.web.i18n import LANGS, Translator
@@ -23,16 +24,7 @@ env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select
                   trim_blocks=True, lstrip_blocks=True)
 env.filters["todt"] = lambda v: datetime.fromisoformat(v) if isinstance(v, str) else v
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+# The security headers (CSP and the rest) are added to every response by api/security.py.
 
 
 class WebError(Exception):
@@ -88,6 +80,7 @@ def web_ctx(request: Request) -> Ctx:
         raise LoginRequired(expired=True)
     ws = found[0]
     request.state.actor = who.actor
+    check_rate(request, who)
     return Ctx(request, who, ws, translator(request))
 
 
@@ -137,14 +130,14 @@ def camera_health_orgs(db, who: Principal) -> list[Organisation]:
 
 
 def install(app) -> None:
-    """Security headers on pages, friendly error pages, login redirects."""
+    """Static files, friendly error pages, login redirects."""
     from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired):
-        return _with_headers(login_redirect(request, exc.expired))
+        return login_redirect(request, exc.expired)
 
     @app.exception_handler(WebError)
     async def _web_error(request: Request, exc: WebError):
@@ -160,21 +153,4 @@ def install(app) -> None:
         html = env.get_template("error.html").render(t=t, who=None, csrf="", lang=t.lang, path=request.url.path,
                                                     query="", status=exc.status, message=t(exc.message_key),
                                                     detail=exc.detail)
-        return _with_headers(HTMLResponse(html, status_code=exc.status))
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        if not request.url.path.startswith("/v1/"):
-            _with_headers(response)
-        else:
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
-
-def _with_headers(response):
-    for k, v in SECURITY_HEADERS.items():
-        response.headers.setdefault(k, v)
-    if response.headers.get("content-type", "").startswith("text/html"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+        return HTMLResponse(html, status_code=exc.status)

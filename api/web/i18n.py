@@ -131,10 +131,34 @@ ACTIONS = {"created": ("生成预警", "Flag raised"), "evidence_added": ("补�
 SETTLEMENT_TYPES = {"outpatient": ("门诊", "Outpatient"), "inpatient": ("住院", "Inpatient"),
                     "pharmacy": ("药店购药", "Pharmacy")}
 GAP_REASONS = {"camera_offline": ("摄像头离线", "camera offline"), "camera_stalled": ("画面停滞", "stalled"),
-               "spool_full": ("缓存已满", "spool full"), "not_recorded": ("未录制", "not recorded")}
+               "spool_full": ("缓存已满", "spool full"), "not_recorded": ("未录制", "not recorded"),
+               "recorder_failover": ("录像机故障切换", "recorder failover"),
+               "recorder_handover": ("录像机交接", "recorder handover"),
+               "recorder_restart": ("录像机重启", "recorder restart")}
 DECISIONS = {"verified": ("通过", "verified"), "match": ("通过", "match"), "mismatch": ("不匹配", "mismatch"),
              "low_quality": ("质量不足", "low quality"), "no_face": ("未检出人脸", "no face"),
              "multiple_faces": ("多张人脸", "multiple faces")}
+
+
+# Chinese wording of correlate/reasons.py's codes (English: correlate.reasons.ENGLISH, the stored text).
+REASONS_ZH = {
+    "no_camera": "{org} 没有摄像头覆盖柜台/终端 {counter}",
+    "no_footage": "该时段没有录像（摄像头离线、未录制或黑屏）",
+    "seen": "录像中见到参保人本人（相似度 {best:.3f} ≥ {thr:.3f}）",
+    "low_coverage": "该时段仅录制了 {coverage:.0%}，其中未见参保人本人",
+    "nobody": "该时段 {frames} 帧画面中柜台前均无人（{start} 至 {end}）",
+    "not_enrolled": "柜台前有人，但参保人没有当前模型的登记照片",
+    "strangers": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人（最高相似度 {best:.3f} < {thr:.3f}）",
+    "no_usable_face": "{frames} 帧中有 {people_frames} 帧有人，但没有可用人脸（背对、模糊或过小）",
+    "too_few_faces": "{frames} 帧中有 {people_frames} 帧有人，但可用人脸太少（背对、模糊或过小）",
+    "face_check_failed": "结算时刷脸核验结果为 {decision}",
+    "face_check_failed_score": "结算时刷脸核验结果为 {decision}（分数 {score:.3f}）",
+    "capture_not_at_counter": "刷脸抓拍的人也不是柜台前的人",
+    "face_pay_absent": "{org} 使用刷脸结算，但结算 {settlement} 没有刷脸核验",
+    "capture_mismatch": "刷脸抓拍的人不是柜台摄像头拍到的任何人（最高相似度 {best:.3f} < {thr:.3f}）",
+    "one_face_many_cards": "{start} 至 {end}，同一张脸在 {org} 为 {count} 名不同参保人结算",
+    "repeated_footage_missing": "{start} 至 {end}，{org} 有 {count} 笔结算没有可用录像",
+}
 
 
 class Translator:
@@ -155,6 +179,27 @@ class Translator:
 
     def status(self, s):
         return self._pick(STATUS, s)
+
+    def reason(self, text: str | None, holder: dict | None = None) -> str:
+        """A check's or flag's reason in this language: from the parts stored beside the English text
+        (``holder`` is the check's summary or the flag's evidence); the stored text when there are none."""
+        from correlate.reasons import ENGLISH, Reason
+
+        r = Reason.stored((holder or {}).get("reason_parts"))
+        if r is None:
+            return text or ""
+        templates = ENGLISH if self.lang == "en" else REASONS_ZH
+        for _, args in r.parts:  # times are stored as UTC ISO text: show them as the rest of the page does
+            for k in ("start", "end"):
+                if isinstance(args.get(k), str):
+                    try:
+                        args[k] = self.dt(datetime.fromisoformat(args[k].replace("Z", "+00:00")), seconds=True)
+                    except ValueError:
+                        pass
+        try:
+            return r.render({**ENGLISH, **templates})
+        except (KeyError, ValueError, IndexError):  # a value the template cannot format: say it in English
+            return text or str(r)
 
     def flag_type(self, s):
         return self._pick(FLAG_TYPES, s)

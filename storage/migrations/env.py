@@ -1,5 +1,5 @@
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, pool, text
 
 from storage.models import Base
 
@@ -27,6 +27,10 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                           include_object=include_object)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # API replicas, recorders and workers all migrate on start: one at a time, the others
+                # wait here and then find the schema current (the lock ends with the transaction)
+                connection.execute(text("SELECT pg_advisory_xact_lock(7235101)"))
             context.run_migrations()
 
 

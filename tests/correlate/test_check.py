@@ -2,7 +2,6 @@
 evidence (face crops, scores, time range) and the holds on the footage."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from storage.db import session_scope
@@ -29,7 +28,7 @@ def test_each_scene_gets_its_outcome_flag_level_evidence_and_hold(world_sqlite, 
         assert got[f"S-{name}"] == ("done", b.expected), (name, got[f"S-{name}"])
 
     flags = {f["settlement_id"]: f for f in w.flags() if f["rule"] in EXPECTED_LEVEL}
-    assert f"S-present" not in flags and "S-late_insured" not in flags
+    assert "S-present" not in flags and "S-late_insured" not in flags
     for name, b in blocks.items():
         if b.expected == "verified_present":
             continue

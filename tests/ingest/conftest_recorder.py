@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,6 +24,18 @@ FAST = dict(
     segment_seconds=10, record_poll_s=1.0, record_status_interval_s=0.5, reconnect_initial_s=0.5,
     reconnect_max_s=2.0, rtsp_timeout_s=4.0, upload_retry_max_s=1.0, record_stop_grace_s=20.0,
 )
+
+
+def process_env(settings, **extra) -> dict:
+    """The environment of a `dualcheck record` subprocess pointed at the same services as ``settings``."""
+    env = dict(os.environ)
+    for name in ("data_dir", "database_url", "s3_endpoint", "s3_access_key", "bucket_footage", "spool_dir",
+                 "segment_seconds", "record_poll_s", "record_status_interval_s", "reconnect_initial_s",
+                 "reconnect_max_s", "rtsp_timeout_s", "upload_retry_max_s"):
+        env[f"DUALCHECK_{name.upper()}"] = str(getattr(settings, name))
+    env["DUALCHECK_S3_SECRET_KEY"] = settings.s3_secret_key.get_secret_value()
+    env.update({f"DUALCHECK_{k.upper()}": str(v) for k, v in extra.items()})
+    return env
 
 
 def wait_for(cond, timeout: float, step: float = 0.25, what: str = "condition"):

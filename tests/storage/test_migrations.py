@@ -1,13 +1,18 @@
 """Alembic migrations build the schema the models describe, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timezone
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
-from storage.db import make_engine, make_sessionmaker, migrate, session_scope
+from storage.db import alembic_config, make_engine, make_sessionmaker, migrate, session_scope
 from storage.models import AuditEvent, Base, Organisation
 
 
@@ -49,3 +54,27 @@ def test_times_come_back_as_utc(db_url):
         ev = db.query(AuditEvent).one()
         assert ev.at == at and ev.at.tzinfo is not None
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_migrate_one_at_a_time(tmp_path):
+    """API replicas, recorders and workers of a region all run `migrate` when they start. Started at
+    the same moment on an empty PostgreSQL database, every one of them must come up (no 'relation
+    already exists'), and the schema ends at head exactly once."""
+    from tests.conftest import _create_pg_database, _drop_pg_database
+
+    url = _create_pg_database()
+    try:
+        code = "import sys; from storage.db import migrate; migrate(sys.argv[1])"
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+        outs = [(p.wait(timeout=120), p.stdout.read()) for p in procs]
+        assert [rc for rc, _ in outs] == [0, 0, 0, 0], [o[-800:] for rc, o in outs if rc]
+        engine = make_engine(url)
+        with engine.connect() as c:
+            heads = MigrationContext.configure(c).get_current_heads()
+            assert heads == tuple(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+            assert c.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        engine.dispose()
+    finally:
+        _drop_pg_database(url)

@@ -1,10 +1,7 @@
 """Model provisioning and integrity: fetch, verify, and never load an altered file."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 

@@ -170,3 +170,23 @@ def test_cameras_and_overview(login, site):
     admin.click("#lang-switch")
     admin.wait_for_load_state()
     assert "统计概览" in admin.content()
+
+
+def test_reasons_read_in_the_inspectors_language(login, site):
+    """A flag's reason is a sentence the inspector can read: Chinese by default, English after the
+    switch, from the same stored check (the English text stays in the API)."""
+    ghost, imp = site.flags["A-GHOST"], site.flags["A-IMP"]
+    assert ghost["reason"].startswith("nobody at the counter in any of")  # the API keeps the English text
+    zh = login("insp-north")
+    zh.goto(f"{site.url}/flags/{ghost['id']}")
+    reason = zh.locator("p.reason").inner_text()
+    assert "柜台前均无人" in reason and "nobody" not in reason, reason
+    zh.goto(f"{site.url}/flags/{imp['id']}")
+    reason = zh.locator("p.reason").inner_text()
+    assert "均不是参保人本人" in reason and "similarity" not in reason, reason
+    zh.goto(f"{site.url}/flags")
+    cells = zh.locator(f"#queue tr[data-flag='{ghost['id']}'] td.reason").inner_text()
+    assert "柜台前均无人" in cells, cells
+    en = login("insp-north", lang="en")
+    en.goto(f"{site.url}/flags/{ghost['id']}")
+    assert "nobody at the counter in any of" in en.locator("p.reason").inner_text()

@@ -1,0 +1,267 @@
+"""Every Prometheus metric of dualcheck, defined here and nowhere else (docs/observability.md lists them).
+
+Rules: names start with ``dualcheck_`` and carry their unit; labels are small, bounded sets (camera id,
+organisation id, decision, flag type/level, route template) - never an insured id, a settlement id or
+anything biometric.
+
+Counters and histograms live in one process-wide :data:`REGISTRY`; what must be read from the
+database (job queue depth and age, open flags, the last retention run) is a :class:`DbCollector`
+queried at scrape time, so every replica shows the same truth without keeping state. Each process
+exposes :func:`registry_for` (the global metrics plus its own collectors): the API on ``GET
+/metrics``, ``dualcheck record`` / ``correlate worker`` / ``retention run`` on
+``DUALCHECK_METRICS_PORT`` through :func:`serve`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from datetime import datetime, timezone
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest,
+    start_http_server,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+log = logging.getLogger(__name__)
+
+# no `*_created` series beside every counter: they double the scrape and no panel or alert uses them
+disable_created_metrics()
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # CPU, memory, open fds of the process
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+# --- HTTP API ------------------------------------------------------------------------------------
+HTTP_REQUESTS = Counter("dualcheck_http_requests", "HTTP requests answered by the API.",
+                        ["method", "route", "status"], registry=REGISTRY)
+HTTP_DURATION = Histogram("dualcheck_http_request_duration_seconds", "Time to answer an HTTP request.",
+                          ["method", "route"], registry=REGISTRY,
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+# --- face-pay verification and enrollment (api/routes/verify.py, api/routes/insured.py) --------------
+# 20 ms .. 2 s is where a verification lives (SFace ~30 ms, a queue under load ~1 s); 5 s catches the rest.
+VERIFY_DURATION = Histogram("dualcheck_verify_duration_seconds",
+                            "Face-pay verification time in the API (decode, detect, embed, store, index).",
+                            registry=REGISTRY,
+                            buckets=(0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0))
+VERIFY_DECISIONS = Counter("dualcheck_verify_decisions", "Face-pay verifications by decision.",
+                           ["org", "decision"], registry=REGISTRY)
+VERIFY_REFUSED = Counter("dualcheck_verify_refused", "Face-pay requests refused before a decision (4xx), by code.",
+                         ["code"], registry=REGISTRY)
+
+# --- recording (ingest/) ---------------------------------------------------------------------------
+CAMERA_BYTES = Counter("dualcheck_camera_recorded_bytes", "Bytes of footage recorded into the spool, per camera.",
+                       ["camera", "org"], registry=REGISTRY)
+CAMERA_SEGMENTS = Counter("dualcheck_camera_segments", "Segments recorded (closed into the spool), per camera.",
+                          ["camera", "org"], registry=REGISTRY)
+CAMERA_RECONNECTS = Counter("dualcheck_camera_reconnects", "Times a camera's stream was lost and reconnected.",
+                            ["camera", "org"], registry=REGISTRY)
+CAMERA_GAPS = Counter("dualcheck_camera_gaps", "Recording gaps opened, per camera and reason "
+                      "(camera_offline, camera_stalled, spool_full, lease takeovers).", ["camera", "org", "reason"], registry=REGISTRY)
+SEGMENTS_UPLOADED = Counter("dualcheck_segments_uploaded", "Segments uploaded to the store and indexed.",
+                            ["camera", "org"], registry=REGISTRY)
+UPLOAD_RETRIES = Counter("dualcheck_upload_retries", "Failed upload/index attempts (store or DB down), retried.",
+                         registry=REGISTRY)
+SEGMENT_INDEX_DELAY = Histogram("dualcheck_segment_index_delay_seconds",
+                                "From a segment's end to its index row (spool wait + upload + index).",
+                                registry=REGISTRY, buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600))
+
+# --- correlation (correlate/) ------------------------------------------------------------------------
+CHECKS = Counter("dualcheck_checks", "Settlement checks run, by resulting status (done, waiting, pending, failed).",
+                 ["status"], registry=REGISTRY)
+FLAGS_RAISED = Counter("dualcheck_flags_raised", "Flags created, by type and warning level.",
+                       ["type", "level"], registry=REGISTRY)
+
+# --- retention (storage/retention.py) -----------------------------------------------------------------
+RETENTION_SEGMENTS = Counter("dualcheck_retention_deleted_segments", "Footage segments deleted by retention.",
+                             registry=REGISTRY)
+RETENTION_BYTES = Counter("dualcheck_retention_deleted_bytes", "Footage bytes deleted by retention.",
+                          registry=REGISTRY)
+RETENTION_CAPTURES = Counter("dualcheck_retention_deleted_captures", "Face-pay captures deleted by retention.",
+                             registry=REGISTRY)
+RETENTION_FAILURES = Counter("dualcheck_retention_object_delete_failures",
+                             "Objects retention could not delete (kept in the index, retried next run).",
+                             registry=REGISTRY)
+RETENTION_RUNS = Counter("dualcheck_retention_runs", "Retention runs, by outcome (ok, dry_run, failed).",
+                         ["outcome"], registry=REGISTRY)
+
+
+# --- scrape-time collectors ---------------------------------------------------------------------------
+class RecorderCollector:
+    """Live state of the recorders of this process: spool depth, upload queue, camera online/last packet.
+
+    Holds recorders weakly: a stopped recorder disappears from the scrape (tests run several per process).
+    """
+
+    def __init__(self) -> None:
+        self._recorders: weakref.WeakSet = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def add(self, rec) -> None:
+        with self._lock:
+            self._recorders.add(rec)
+
+    def remove(self, rec) -> None:
+        with self._lock:
+            self._recorders.discard(rec)
+
+    def _families(self):
+        return (
+            GaugeMetricFamily("dualcheck_spool_bytes", "Bytes waiting in the local spool.", labels=["shard"]),
+            GaugeMetricFamily("dualcheck_spool_limit_bytes", "Bound of the local spool.", labels=["shard"]),
+            GaugeMetricFamily("dualcheck_upload_queue_items", "Segments and gap records waiting for upload/index.",
+                              labels=["shard"]),
+            GaugeMetricFamily("dualcheck_camera_online", "1 when the camera is delivering video, else 0.",
+                              labels=["camera", "org"]),
+            GaugeMetricFamily("dualcheck_camera_last_packet_age_seconds", "Seconds since the camera's last packet.",
+                              labels=["camera", "org"]),
+        )
+
+    def describe(self):
+        return self._families()
+
+    def collect(self):
+        spool, limit, queue, online, age = self._families()
+        now = time.time()
+        with self._lock:
+            recs = list(self._recorders)
+        for rec in recs:
+            tag = rec.shard.tag
+            spool.add_metric([tag], rec.spool.used)
+            limit.add_metric([tag], rec.spool.max_bytes)
+            queue.add_metric([tag], rec.uploader.pending())
+            for cam_id, cam in list(rec.cameras.items()):
+                labels = [cam_id, cam.cfg.org_id]
+                online.add_metric(labels, 1.0 if cam.status.state == "online" else 0.0)
+                if cam.status.last_packet_at:
+                    age.add_metric(labels, max(0.0, now - cam.status.last_packet_at))
+        return [spool, limit, queue, online, age]
+
+
+RECORDERS = RecorderCollector()
+REGISTRY.register(RECORDERS)
+
+
+class DbCollector:
+    """Read at scrape time from the index: the check queue, open flags, the last retention run, and on
+    PostgreSQL procrastinate's job table. A failing database gives ``dualcheck_db_up 0``, not a 500."""
+
+    def __init__(self, sessions) -> None:
+        self.sessions = sessions
+
+    @staticmethod
+    def _families():
+        return {
+            "up": GaugeMetricFamily("dualcheck_db_up", "1 when the index database answered this scrape."),
+            "due": GaugeMetricFamily("dualcheck_settlements_due", "Settlements whose check is due now "
+                                     "(pending or waiting, next check time reached): the check queue depth."),
+            "age": GaugeMetricFamily("dualcheck_settlements_due_oldest_age_seconds",
+                                     "How long the oldest due settlement has been due (0 when none)."),
+            "status": GaugeMetricFamily("dualcheck_settlements_unfinished", "Settlements not yet decided, by status.",
+                                        labels=["status"]),
+            "jobs": GaugeMetricFamily("dualcheck_jobs", "procrastinate jobs (PostgreSQL) by status.",
+                                      labels=["status"]),
+            "flags": GaugeMetricFamily("dualcheck_flags_open", "Flags awaiting a decision (open or inquiry), by "
+                                       "type and level.", labels=["type", "level"]),
+            "ret": GaugeMetricFamily("dualcheck_retention_last_success_timestamp_seconds",
+                                     "When the last successful (not dry) retention run finished."),
+            "ret_seg": GaugeMetricFamily("dualcheck_retention_last_run_deleted_segments",
+                                         "Segments the last successful retention run deleted."),
+        }
+
+    def describe(self):
+        return list(self._families().values())
+
+    def collect(self):
+        from sqlalchemy import func, select, text
+
+        from storage.db import session_scope
+        from storage.models import Flag, RetentionRun, Settlement
+
+        f = self._families()
+        try:
+            with session_scope(self.sessions) as db:
+                now = datetime.now(timezone.utc)
+                unfinished = ("pending", "waiting")
+                due_when = func.coalesce(Settlement.next_check_at, Settlement.imported_at)
+                n, oldest = db.execute(select(func.count(), func.min(due_when)).where(
+                    Settlement.status.in_(unfinished), due_when <= now)).one()
+                f["due"].add_metric([], n or 0)
+                if oldest is not None and oldest.tzinfo is None:
+                    oldest = oldest.replace(tzinfo=timezone.utc)
+                f["age"].add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+                counts = dict(db.execute(select(Settlement.status, func.count()).where(
+                    Settlement.status.in_(unfinished + ("failed",))).group_by(Settlement.status)).all())
+                for st in unfinished + ("failed",):
+                    f["status"].add_metric([st], counts.get(st, 0))
+                for type_, level, c in db.execute(select(Flag.type, Flag.level, func.count()).where(
+                        Flag.status.in_(("open", "inquiry"))).group_by(Flag.type, Flag.level)):
+                    f["flags"].add_metric([type_, str(level)], c)
+                last = db.execute(select(RetentionRun.finished_at, RetentionRun.counts).where(
+                    RetentionRun.state == "done", RetentionRun.dry_run.is_(False))
+                    .order_by(RetentionRun.finished_at.desc()).limit(1)).first()
+                if last is not None and last.finished_at is not None:
+                    f["ret"].add_metric([], last.finished_at.timestamp())
+                    f["ret_seg"].add_metric([], (last.counts or {}).get("segments_deleted", 0))
+                if db.bind.dialect.name == "postgresql" and db.execute(
+                        text("select to_regclass('procrastinate_jobs')")).scalar() is not None:
+                    for st, c in db.execute(text("select status::text, count(*) from procrastinate_jobs "
+                                                 "group by status")):
+                        f["jobs"].add_metric([st], c)
+            f["up"].add_metric([], 1)
+        except Exception as e:  # the scrape must still answer: Prometheus alerts on dualcheck_db_up
+            log.warning("metrics: database not readable: %s", type(e).__name__)
+            f = {"up": GaugeMetricFamily("dualcheck_db_up", "1 when the index database answered this scrape.",
+                                         value=0)}
+        return list(f.values())
+
+
+class _Combined:
+    """The process registry plus this endpoint's own collectors, as one collector to render."""
+
+    def __init__(self, *collectors) -> None:
+        self.collectors = (REGISTRY, *collectors)
+
+    def collect(self):
+        for c in self.collectors:
+            yield from c.collect()
+
+
+def registry_for(*collectors):
+    """What one endpoint exposes: every metric of the process plus ``collectors`` (e.g. a DbCollector)."""
+    return _Combined(*collectors)
+
+
+def render(registry) -> tuple[bytes, str]:
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def all_metric_names(*extra) -> set[str]:
+    """Names of every sample a scrape can contain (``_total``, ``_bucket``... included), for the dashboard
+    check; ``extra`` collectors are described without touching their data sources."""
+    names: set[str] = set()
+    fams = [m for c in (REGISTRY,) for m in c.collect()]
+    for c in extra:
+        fams += list(c.describe())
+    for fam in fams:
+        suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
+                    "summary": ("_count", "_sum", "_created")}.get(fam.type, ("",))
+        names.update(fam.name + s for s in suffixes)
+        names.update(s.name for s in fam.samples)
+    return names
+
+
+def serve(port: int, addr: str = "0.0.0.0", *collectors):
+    """Expose ``/metrics`` of a non-HTTP process (recorder, worker, retention) on ``port``; 0 = off.
+    Returns the server (``.shutdown()``) or None."""
+    if not port:
+        return None
+    server, _thread = start_http_server(port, addr=addr, registry=registry_for(*collectors))
+    log.info("metrics on http://%s:%d/metrics", addr, port)
+    return server

@@ -1,0 +1,57 @@
+"""Reason codes: one English wording (stored, API) and a Chinese one (UI) for every code."""
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+
+from api.web.i18n import REASONS_ZH, Translator
+from correlate.reasons import ENGLISH, PlainText, Reason, stored_or_text
+
+SAMPLE = {"org": "CLINIC-A", "counter": "'T1'", "best": 0.21, "thr": 0.363, "coverage": 0.4, "frames": 30,
+          "start": "2026-11-22T08:00:00Z", "end": "2026-11-22T08:05:00Z", "faces": 3, "people": 2,
+          "people_frames": 12, "decision": "mismatch", "score": 0.1, "settlement": "S-1", "count": 3}
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+def test_every_code_has_chinese_with_the_same_values():
+    assert set(REASONS_ZH) == set(ENGLISH)
+    for code, en in ENGLISH.items():
+        assert _fields(REASONS_ZH[code]) == _fields(en), code
+        zh = Reason.of(code, **{k: SAMPLE[k] for k in _fields(en)}).render(REASONS_ZH)
+        assert re.search(r"[\u4e00-\u9fff]", zh), code
+
+
+def test_english_text_is_what_the_api_always_said():
+    r = Reason.of("face_pay_absent", org="CLINIC-A", settlement="S-1") + Reason.of("face_check_failed",
+                                                                                   decision="no_face")
+    assert str(r) == "CLINIC-A uses face-pay but settlement S-1 has no face verification; " \
+                     "the face check at payment was no_face"
+
+
+def test_parts_survive_json_and_old_rows_fall_back_to_their_text():
+    import json
+
+    r = Reason.of("seen", best=0.8123, thr=0.363)
+    back = Reason.stored(json.loads(json.dumps(r.to_json())))
+    assert str(back) == str(r) == "the insured person is seen (similarity 0.812 ≥ 0.363)"
+    old = stored_or_text(None, "some text from before")
+    assert isinstance(old, PlainText) and str(old + Reason.of("capture_not_at_counter")) == \
+        "some text from before; the face-pay capture is not the person at the counter either"
+    assert Reason.stored([{"code": "no_such_code", "args": {}}]) is None
+
+
+def test_translator_uses_parts_and_falls_back_to_text():
+    parts = {"reason_parts": Reason.of("nobody", frames=30, start="2026-11-22T01:02:03Z",
+                                       end="2026-11-22T01:04:05Z").to_json()}
+    # stored in UTC, shown in the UI's time zone like every other time on the page
+    assert Translator("zh", "Asia/Shanghai").reason("english", parts) == \
+        "该时段 30 帧画面中柜台前均无人（2026年11月22日 09:02:03 至 2026年11月22日 09:04:05）"
+    assert Translator("en", "Asia/Shanghai").reason("english", parts).startswith("nobody at the counter")
+    assert Translator("zh", "Asia/Shanghai").reason("stored text", {}) == "stored text"
+    with pytest.raises(KeyError):
+        Reason.of("no_such_code")
