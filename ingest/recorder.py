@@ -2,7 +2,9 @@
 
 Stages (one module each, like Frigate's record/ package):
 
-* :mod:`ingest.sharding` - which cameras this replica owns (stable hash, ``--shard i/n``);
+* :mod:`ingest.leases` - which cameras this recorder records now: leases shared with the other live
+  recorders (fair share, failover when one dies); here, :class:`Recorder` runs the lease rounds;
+* :mod:`ingest.sharding` - an optional static filter of the registry (stable hash, ``--shard i/n``);
 * here, :class:`CameraRecorder` - a thread per camera: RTSP/TCP via PyAV, reconnect with capped
   exponential backoff, gaps, status;
 * :mod:`ingest.clock` - stream timestamps -> wall-clock UTC (RTCP sender report or receive clock);
@@ -23,6 +25,7 @@ stored.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -36,7 +39,9 @@ from urllib.parse import quote
 
 import av
 
+from dualcheck.observability import metrics
 from dualcheck.settings import Settings
+from ingest import leases
 from ingest.clock import WallClock, ticks_to_us
 from ingest.segmenter import SegmentWriter
 from ingest.sharding import ALL, Shard
@@ -46,7 +51,7 @@ from ingest.uploader import Uploader
 log = logging.getLogger(__name__)
 
 DISCONTINUITY_S = 30.0  # a timestamp jump larger than this (or backwards) re-anchors the clock
-STALL_S = 3.0  # a forward jump larger than this (camera sent nothing) ends the segment: a gap
+STALL_S = 3.0  # a forward timestamp jump larger than this (camera sent nothing) ends the segment: a gap
 
 
 # --- credentials ---------------------------------------------------------------------------------
@@ -91,9 +96,10 @@ class CameraConfig:
 
 
 class CameraRecorder(threading.Thread):
-    def __init__(self, rec: "Recorder", cfg: CameraConfig):
+    def __init__(self, rec: "Recorder", cfg: CameraConfig, takeover: leases.Claim | None = None):
         super().__init__(name=f"cam-{cfg.id}", daemon=True)
         self.rec, self.cfg, self.s = rec, cfg, rec.settings
+        self.takeover = takeover  # the lease claim that gave us the camera (its gap, its previous holder)
         self.status = CameraState()
         self.stop_evt = threading.Event()
         self.seg: SegmentWriter | None = None
@@ -119,6 +125,7 @@ class CameraRecorder(threading.Thread):
     def _begin_gap(self, start_us: int, reason: str, detail: str | None) -> None:
         if self.open_gap is None:
             self.open_gap = (start_us, reason)
+            metrics.CAMERA_GAPS.labels(self.cfg.id, self.cfg.org_id, reason).inc()
             self._gap(start_us, None, reason, detail)
 
     def _end_gap(self, end_us: int, provisional: bool) -> None:
@@ -143,11 +150,18 @@ class CameraRecorder(threading.Thread):
         self.last_end_us = meta.end_us
         self.status.last_segment_end_us = meta.end_us
         self.segments += 1
+        metrics.CAMERA_SEGMENTS.labels(self.cfg.id, self.cfg.org_id).inc()
+        metrics.CAMERA_BYTES.labels(self.cfg.id, self.cfg.org_id).inc(meta.bytes)
         self.rec.uploader.submit(item)
 
     # --- main loop -------------------------------------------------------------------------
     def run(self) -> None:
         backoff = self.s.reconnect_initial_s
+        tk = self.takeover
+        if tk is not None and tk.gap_reason and tk.gap_start is not None:
+            # taken over from another recorder: the hole up to our first footage is a recorded gap
+            self._begin_gap(int(tk.gap_start.timestamp() * 1_000_000), tk.gap_reason,
+                            f"previous recorder: {tk.previous_holder or '-'}")
         first_failure_us: int | None = None
         while not self.stop_evt.is_set():
             if self.status.reconnects == 0 and self.status.state != "offline":
@@ -188,6 +202,7 @@ class CameraRecorder(threading.Thread):
                         backoff)
             self._set_state("offline", err)
             self.status.reconnects += 1
+            metrics.CAMERA_RECONNECTS.labels(self.cfg.id, self.cfg.org_id).inc()
             self.rec.status_dirty.set()
             if self.stop_evt.wait(backoff):
                 break
@@ -204,7 +219,6 @@ class CameraRecorder(threading.Thread):
         spool = self.rec.spool
         last_pts: int | None = None
         last_dts: int | None = None
-        last_rx = time.time()
         frame_ticks = 0
         chained_start: int | None = None  # start of the next segment when back to back with the last
         got = False
@@ -223,12 +237,12 @@ class CameraRecorder(threading.Thread):
                 step = dts - last_dts
                 # The camera sent nothing for a while but kept the connection (a stalled encoder, a
                 # privacy shutter): close the footage at the last frame and record the gap. Judged on
-                # the receive clock too, so a long stall whose timestamps jump is still a gap.
-                silent_s = now - last_rx
-                if self.seg is not None and (silent_s > STALL_S or stall_ticks < step):
+                # the camera's timestamps, not on when packets arrive: FFmpeg hands over the last frame
+                # before a pause only when the next one comes, and a busy recorder sees silences of its
+                # own; both looked like stalls on the receive clock and cut the footage in the wrong place.
+                if self.seg is not None and step > stall_ticks:
                     self._finish_segment(last_pts + frame_ticks)
-                    self._begin_gap(self.last_end_us, "camera_stalled",
-                                    f"no video for {max(silent_s, float(step * tb)):.1f} s")
+                    self._begin_gap(self.last_end_us, "camera_stalled", f"no video for {float(step * tb):.1f} s")
                     chained_start = None
                 if step <= 0 or step > jump_ticks:  # timestamps broke: new clock, new segment
                     self._finish_segment()
@@ -238,7 +252,7 @@ class CameraRecorder(threading.Thread):
                     frame_ticks = step if frame_ticks == 0 else frame_ticks
             duration = pkt.duration or frame_ticks or 0
             clock.observe(pts, now, container.start_time_realtime if clock.sr_offset is None else None)
-            last_pts, last_dts, last_rx = pts, dts, now
+            last_pts, last_dts = pts, dts
             if not got:
                 got = True
                 self._set_state("online")
@@ -290,7 +304,11 @@ def default_recorder_id() -> str:
 
 
 class Recorder:
-    """All cameras of one shard, the spool, the uploader and the status writer of one process."""
+    """The cameras this process holds leases on, the spool, the uploader and the status writer.
+
+    Threads: one per camera, the uploader's, ``leases`` (heartbeat, renew, registry, balance every
+    ``min(record_poll_s, record_lease_ttl_s / 3)``) and ``status``.
+    """
 
     def __init__(self, settings: Settings, shard: Shard = ALL, recorder_id: str | None = None):
         from storage.db import make_engine, make_sessionmaker
@@ -308,17 +326,24 @@ class Recorder:
         self.uploader = Uploader(self.spool, self.store, settings.bucket_footage, self.sessions, self.recorder_id,
                                  workers=settings.upload_workers, retry_max_s=settings.upload_retry_max_s,
                                  on_indexed=self._on_indexed)
-        self.cameras: dict[str, CameraRecorder] = {}
+        self.cameras: dict[str, CameraRecorder] = {}  # the cameras we hold a lease on and record
         self.status_dirty = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._released: dict[str, CameraRecorder] = {}
+        self._removed: dict[str, CameraRecorder] = {}  # left the registry: reported offline once
         self._status_rows: set[str] = set()  # cameras whose status row exists
+        self._cam_lock = threading.Lock()  # self.cameras changes in the lease thread, is read by status/metrics
+        self._rounds = 0
+        self._waiting_logged = False
 
     def _on_indexed(self, meta: SegmentMeta, latency_s: float) -> None:
         self.latencies.append(latency_s)
         if len(self.latencies) > 10000:
             del self.latencies[:5000]
+
+    @property
+    def round_s(self) -> float:
+        return min(self.settings.record_poll_s, self.settings.record_lease_ttl_s / 3)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> "Recorder":
@@ -329,30 +354,40 @@ class Recorder:
         if recovered:
             log.info("spool: %d item(s) recovered from a previous run (%d bytes)", len(recovered), self.spool.used)
         self.uploader.start()
-        for target, name in ((self._registry_loop, "registry"), (self._status_loop, "status")):
+        for target, name in ((self._lease_loop, "leases"), (self._status_loop, "status")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
-        log.info("recorder %s started (shard %s)", self.recorder_id, self.shard)
+        metrics.RECORDERS.add(self)
+        log.info("recorder %s started (shard %s, lease TTL %.0f s)", self.recorder_id, self.shard,
+                 self.settings.record_lease_ttl_s)
         return self
 
     def stop(self, grace_s: float | None = None) -> None:
         self._stop.set()
-        for cam in list(self.cameras.values()):
-            cam.stop_evt.set()
-        for cam in list(self.cameras.values()):
-            cam.join(timeout=self.settings.rtsp_timeout_s + 5)
-        self.status_dirty.set()
         for t in self._threads:
             t.join(timeout=30)
+        cams = list(self.cameras.values())
+        self._stop_cameras(cams)
+        self.status_dirty.set()
+        # Leases go only after every camera thread flushed its last segment into the spool: the next
+        # holder starts where our footage ends, and its gap starts there too.
+        try:
+            with self._session() as db:
+                for cam in cams:
+                    leases.release(db, cam.cfg.id, self.recorder_id, self._last_end(cam))
+                leases.forget_recorder(db, self.recorder_id)
+        except Exception as e:
+            log.warning("leases not released (they expire after %.0f s): %s", self.settings.record_lease_ttl_s, e)
         self.uploader.stop(self.settings.record_stop_grace_s if grace_s is None else grace_s)
-        for cam in self.cameras.values():
+        for cam in cams:
             cam.status.state = "offline"
             cam.status.error = "recorder stopped"
         try:
             self._write_status()
         except Exception as e:
             log.warning("final status not written: %s", e)
+        metrics.RECORDERS.remove(self)
         self.spool.release()
         self.engine.dispose()
 
@@ -366,47 +401,134 @@ class Recorder:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        server = metrics.serve(self.settings.metrics_port, self.settings.metrics_addr)
         self.start()
-        while not stop.wait(1.0):
-            pass
-        log.info("recorder %s stopping", self.recorder_id)
-        self.stop()
+        try:
+            while not stop.wait(1.0):
+                pass
+            log.info("recorder %s stopping", self.recorder_id)
+            self.stop()
+        finally:
+            if server is not None:
+                server.shutdown()
 
-    # --- registry --------------------------------------------------------------------------
-    def _load_registry(self) -> list[CameraConfig]:
-        from ingest.cameras import active_cameras
+    # --- helpers -----------------------------------------------------------------------------
+    def _session(self):
         from storage.db import session_scope
 
-        with session_scope(self.sessions) as db:
-            return [CameraConfig(c.id, c.org_id, c.rtsp_url, c.rtsp_username, c.rtsp_password,
-                                 c.segment_seconds or self.settings.segment_seconds)
-                    for c in active_cameras(db) if self.shard.owns(c.id)]
+        return session_scope(self.sessions)
 
-    def sync_cameras(self) -> None:
-        wanted = {c.id: c for c in self._load_registry()}
-        for cam_id, cam in list(self.cameras.items()):
-            if cam_id not in wanted or wanted[cam_id] != cam.cfg:
-                log.info("camera %s: %s", cam_id, "removed" if cam_id not in wanted else "changed: restarting")
-                cam.stop_evt.set()
-                del self.cameras[cam_id]
-                self._released[cam_id] = cam
-        for cam_id, cfg in wanted.items():
-            if cam_id not in self.cameras:
-                old = self._released.pop(cam_id, None)
-                if old is not None:
-                    old.join(timeout=self.settings.rtsp_timeout_s + 5)
-                cam = CameraRecorder(self, cfg)
-                self.cameras[cam_id] = cam
-                cam.start()
-                log.info("camera %s (%s) assigned to this recorder", cam_id, cfg.url)
+    @staticmethod
+    def _last_end(cam: CameraRecorder):
+        return us_to_dt(cam.last_end_us) if cam.last_end_us else None
 
-    def _registry_loop(self) -> None:
+    def _stop_cameras(self, cams: list[CameraRecorder]) -> None:
+        for cam in cams:
+            cam.stop_evt.set()
+        for cam in cams:
+            cam.join(timeout=self.settings.rtsp_timeout_s + 5)
+
+    def _start_camera(self, cfg: CameraConfig, takeover: leases.Claim | None = None) -> None:
+        cam = CameraRecorder(self, cfg, takeover)
+        with self._cam_lock:
+            self.cameras[cfg.id] = cam
+        cam.start()
+
+    def _drop(self, cam_ids) -> list[CameraRecorder]:
+        with self._cam_lock:
+            return [self.cameras.pop(c) for c in cam_ids if c in self.cameras]
+
+    # --- registry --------------------------------------------------------------------------
+    def _load_registry(self, db) -> dict[str, CameraConfig]:
+        from ingest.cameras import active_cameras
+
+        return {c.id: CameraConfig(c.id, c.org_id, c.rtsp_url, c.rtsp_username, c.rtsp_password,
+                                   c.segment_seconds or self.settings.segment_seconds)
+                for c in active_cameras(db) if self.shard.owns(c.id)}
+
+    # --- leases ------------------------------------------------------------------------------
+    def _lease_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.sync_cameras()
-            except Exception as e:  # DB down: keep recording the cameras we know
-                log.warning("camera registry not readable: %s", e)
-            self._stop.wait(self.settings.record_poll_s)
+                self.lease_round()
+            except Exception as e:  # DB down: keep recording the cameras we have (losing footage is worse)
+                log.warning("lease round failed, still recording %d camera(s): %s", len(self.cameras), e)
+            self._stop.wait(self.round_s)
+
+    def lease_round(self) -> None:
+        """Heartbeat, renew, follow the registry, then claim or release towards the fair share."""
+        me, ttl = self.recorder_id, self.settings.record_lease_ttl_s
+        with self._session() as db:
+            if self._rounds == 0 and leases.other_incarnation_alive(db, me, ttl):
+                # a process with our id is alive (a duplicate id, or our previous self not yet silent
+                # for a TTL): recording its cameras too would record them twice
+                if not self._waiting_logged:
+                    log.warning("recorder id %s is in use by a live process: waiting until it has been silent "
+                                "for %.0f s", me, ttl)
+                    self._waiting_logged = True
+                return
+            leases.heartbeat(db, me, socket.gethostname(), str(self.shard), first=self._rounds == 0)
+            registry = self._load_registry(db)
+            held = leases.renew(db, me, list(self.cameras), ttl)
+        self._rounds += 1
+
+        lost = [c for c in self.cameras if c not in held]
+        if lost:  # another recorder holds them now (we could not renew in time): it records them
+            log.warning("leases lost on %s: stopped recording them", ", ".join(sorted(lost)))
+            self._stop_cameras(self._drop(lost))
+        gone = [c for c in self.cameras if c not in registry]
+        changed = [c for c in self.cameras if c in registry and registry[c] != self.cameras[c].cfg]
+        if gone:
+            log.info("camera(s) %s removed from the registry: stopped", ", ".join(sorted(gone)))
+            cams = self._drop(gone)
+            self._stop_cameras(cams)
+            self._removed.update({c.cfg.id: c for c in cams})
+            with self._session() as db:
+                for cam in cams:
+                    leases.release(db, cam.cfg.id, me, self._last_end(cam))
+            self.status_dirty.set()
+        for cam in self._drop(changed):  # new URL, credentials or segment length: restart, keep the lease
+            log.info("camera %s changed: restarting", cam.cfg.id)
+            self._stop_cameras([cam])
+            self._start_camera(registry[cam.cfg.id])
+        if self._rounds < 2:
+            return  # one round after the first heartbeat: recorders started together see each other first
+        self._balance(registry)
+
+    def _balance(self, registry: dict[str, CameraConfig]) -> None:
+        me, ttl = self.recorder_id, self.settings.record_lease_ttl_s
+        with self._session() as db:
+            live = leases.live_recorders(db, str(self.shard), ttl)
+            counts = {r: n for r, n in leases.holder_counts(db, registry).items() if r in live}
+            counts.update({r: counts.get(r, 0) for r in live})
+            counts[me] = len(self.cameras)
+            free = leases.free_cameras(db, registry, me, mine=list(self.cameras))
+        k = leases.decide(me, counts, len(registry), len(free))
+        if k > 0:
+            # each recorder tries the free cameras in its own order, so recorders claiming in the same
+            # round rarely race for the same row
+            order = sorted(free, key=lambda c: hashlib.sha256(f"{me}/{c}".encode()).digest())
+            got = 0
+            with self._session() as db:
+                for cam_id in order:
+                    if got == k:
+                        break
+                    claim = leases.claim(db, cam_id, me, ttl)
+                    if claim is None:
+                        continue
+                    got += 1
+                    log.info("camera %s claimed (%s%s)", cam_id, claim.gap_reason or "new",
+                             f", previous recorder {claim.previous_holder}" if claim.previous_holder else "")
+                    self._start_camera(registry[cam_id], claim)
+        elif k < 0:
+            # give up the cameras claimed last: the others keep their recordings uninterrupted
+            mine = sorted(self.cameras, reverse=True)[:-k]
+            log.info("releasing %s to rebalance (%d live recorders)", ", ".join(mine), len(counts))
+            cams = self._drop(mine)
+            self._stop_cameras(cams)
+            with self._session() as db:
+                for cam in cams:
+                    leases.release(db, cam.cfg.id, me, self._last_end(cam))
 
     # --- status ------------------------------------------------------------------------------
     def _write_status(self) -> None:
@@ -415,22 +537,18 @@ class Recorder:
         the largest fixed CPU cost of a recorder with few cameras (measured, docs/benchmarks.md)."""
         from sqlalchemy import insert, select, update
 
-        from storage.db import session_scope
         from storage.models import CameraStatus, utcnow
 
         alert = self.spool.alert()
         up_err = self.uploader.last_error
         now = utcnow()
         rows = []
-        released = {k: v for k, v in self._released.items() if k not in self.cameras}
-        for cam_id, cam in list(self.cameras.items()) + list(released.items()):
+        with self._cam_lock:
+            cams = list(self.cameras.items())
+        for cam_id, cam in cams:
             st = cam.status
-            if cam_id in released:
-                state, error = "offline", "not recorded by this recorder (removed or moved to another shard)"
-            else:
-                state, error = st.state, st.error
-            errors = [e for e in (error, alert, f"upload pending: {up_err}" if up_err else None) if e]
-            row = {"camera_id": cam_id, "recorder_id": self.recorder_id, "state": state,
+            errors = [e for e in (st.error, alert, f"upload pending: {up_err}" if up_err else None) if e]
+            row = {"camera_id": cam_id, "recorder_id": self.recorder_id, "state": st.state,
                    "reconnects": st.reconnects, "spool_bytes": self.spool.used,
                    "spool_limit_bytes": self.spool.max_bytes,
                    "error": cam._redact("; ".join(errors))[:2000] if errors else None, "updated_at": now}
@@ -439,9 +557,10 @@ class Recorder:
             if st.last_segment_end_us:
                 row["last_segment_end"] = us_to_dt(st.last_segment_end_us)
             rows.append(row)
-        if not rows:
+        removed = dict(self._removed)
+        if not rows and not removed:
             return
-        with session_scope(self.sessions) as db:
+        with self._session() as db:
             fresh = [r["camera_id"] for r in rows if r["camera_id"] not in self._status_rows]
             if fresh:
                 have = set(db.scalars(select(CameraStatus.camera_id).where(CameraStatus.camera_id.in_(fresh))))
@@ -452,8 +571,12 @@ class Recorder:
                 rows = [r for r in rows if r not in new]
             if rows:
                 db.execute(update(CameraStatus), rows)  # bulk UPDATE by primary key
-        for cam_id in released:
-            self._released.pop(cam_id, None)
+            for cam_id in removed:  # only while the row is still ours: another recorder may report it now
+                db.execute(update(CameraStatus).where(CameraStatus.camera_id == cam_id,
+                                                      CameraStatus.recorder_id == self.recorder_id)
+                           .values(state="offline", error="removed from the camera registry", updated_at=now))
+        for cam_id in removed:
+            self._removed.pop(cam_id, None)
 
     def _status_loop(self) -> None:
         while not self._stop.is_set():

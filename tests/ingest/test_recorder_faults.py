@@ -283,3 +283,34 @@ def test_a_stalled_camera_is_a_recorded_gap_not_a_silent_hole(rec_env, sqlite_ur
     with session_scope(env.sessions) as db:
         h = camera_health(db, "cam-s", segs[0].start_at, segs[-1].end_at, offline_after_s=30)
     assert "camera_stalled" in {x["reason"] for x in h["gaps"]}
+
+
+def test_a_recorder_that_falls_behind_does_not_invent_a_stall(rec_env, sqlite_url, camera_factory, tmp_path):
+    """The recorder, not the camera, stops reading for 5 s (an overloaded machine; here SIGSTOP): the
+    camera's video waits in the connection and is read afterwards. Nothing was missed, so the footage
+    stays back to back with no gap; a receive-clock judgement used to cut it and record a stall here."""
+    cam = camera_factory()
+    env = rec_env(sqlite_url)
+    env.add_camera("cam-a", cam.url)
+    log = open(tmp_path / "rec.log", "wb")
+    p = subprocess.Popen(_dualcheck(), env=process_env(env.settings), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        first = wait_for(lambda: env.segments("cam-a"), 60, what="first segment")[0]
+        while time.time() < ts(first.end_at) + 3:  # freeze in the middle of a segment
+            time.sleep(0.05)
+        p.send_signal(signal.SIGSTOP)
+        time.sleep(5)
+        p.send_signal(signal.SIGCONT)
+        resumed = time.time()
+        wait_for(lambda: any(ts(s.start_at) > resumed + 2 for s in env.segments("cam-a")), 60,
+                 what="footage after the freeze")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    segs = env.segments("cam-a")
+    assert env.gaps("cam-a") == [], [(g.reason, g.detail) for g in env.gaps("cam-a")]
+    assert_back_to_back(segs)
+    assert all(s.duration_s >= 9 for s in segs[:-1]), [s.duration_s for s in segs]  # no segment cut short
