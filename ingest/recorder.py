@@ -365,11 +365,11 @@ class Recorder:
 
     def stop(self, grace_s: float | None = None) -> None:
         self._stop.set()
+        self.status_dirty.set()  # wakes the status thread
         for t in self._threads:
             t.join(timeout=30)
         cams = list(self.cameras.values())
         self._stop_cameras(cams)
-        self.status_dirty.set()
         # Leases go only after every camera thread flushed its last segment into the spool: the next
         # holder starts where our footage ends, and its gap starts there too.
         try:
