@@ -118,26 +118,50 @@ def test_user_and_service_key_limits_count_each_caller_alone(limited):
                for _ in range(5))
 
 
-def _redis_up() -> bool:
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real Redis (Debian's redis-server, as deploy/k8s/redis.yaml runs it: a password, no persistence)
+    on a free port, for this test only."""
+    import shutil
+    import subprocess
+
+    import redis
+
+    from tests.conftest import free_port
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server missing: scripts/setup.sh installs it (apt-get install redis-server)")
+    port, password = free_port(), uuid.uuid4().hex
+    p = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password,
+                          "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        import redis
+        client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://:{password}@127.0.0.1:{port}/0"
+    finally:
+        p.terminate()
+        p.wait(10)
 
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
-    except Exception:
-        return False
 
-
-@pytest.mark.skipif(not _redis_up(), reason="needs the redis package and Redis on 127.0.0.1:6379")
-def test_replicas_sharing_redis_share_one_limit(make_settings, tmp_path):
+def test_replicas_sharing_redis_share_one_limit(make_settings, tmp_path, redis_url):
     """Two API processes (replicas) on one database and one Redis: the terminal's limit is region-wide."""
     from api.keys import add_organisation, add_terminal
     from storage.db import migrate
 
     db_url = f"sqlite:///{tmp_path / 'shared.db'}"
     migrate(db_url)
-    # a fresh Redis database prefix per run would need key prefixes; a unique terminal id isolates the run
-    tid = f"T-{uuid.uuid4().hex[:8]}"
-    settings = make_settings(db_url, rate_limit_terminal="3/minute", rate_limit_storage_uri="redis://127.0.0.1:6379")
+    tid = "T-shared"
+    settings = make_settings(db_url, rate_limit_terminal="3/minute", rate_limit_storage_uri=redis_url)
     apps = [create_app(settings, preload_models=False) for _ in range(2)]
     with session_scope(apps[0].state.runtime.sessions) as db:
         add_organisation(db, "CLINIC-R", region="north")

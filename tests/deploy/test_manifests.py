@@ -133,6 +133,15 @@ def test_k8s_settings_are_known_and_parse(monkeypatch, tmp_path):
         if p.dualcheck_argvs()[0][0] == "record":
             assert s.recorder_id == "dualcheck-recorder-0"  # from the pod name
             assert s.metrics_port == 9100
+        if p.dualcheck_argvs()[0][0] == "serve":
+            # the replicas count each terminal's limit together, in the Redis of redis.yaml, with its password
+            from sqlalchemy.engine import make_url
+
+            uri = make_url(s.rate_limit_storage_uri)
+            svc = by_kind_name("Service", "dualcheck-redis")
+            password = by_kind_name("Secret", "dualcheck-redis")["stringData"]["password"]
+            assert (uri.drivername, uri.host, uri.port, uri.password) == (
+                "redis", "dualcheck-redis", svc["spec"]["ports"][0]["port"], password), p.where
 
 
 def test_an_unknown_setting_is_caught(monkeypatch):
