@@ -108,3 +108,20 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         return await _respond(request, exc.status_code, _CODES.get(exc.status_code, "http_error"),
                               str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # A bug or an outage nobody turned into a refusal. Starlette sends this from its outermost
+        # middleware, outside SecurityHeaders and the request-id middleware, so the headers are set
+        # here; the body names the request id (to find the traceback in the log) and nothing else.
+        from api.access import route_template
+        from api.security import SECURITY_HEADERS
+
+        rid = getattr(request.state, "request_id", None)
+        # the route template, not the path: paths carry insured ids
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route_template(request), exc_info=exc)
+        headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+        if rid:
+            headers["X-Request-ID"] = rid
+        return JSONResponse(error_body("internal_error", f"internal error; request id {rid or '-'}"),
+                            status_code=500, headers=headers)

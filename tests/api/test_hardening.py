@@ -232,6 +232,27 @@ def test_every_kind_of_response_carries_the_security_headers(api_sqlite, testdat
     assert all("strict-transport-security" not in resp.headers for resp in responses.values())
 
 
+def test_an_unexpected_failure_is_a_plain_500_with_the_same_headers(api_sqlite, caplog):
+    """A fault nobody turned into a refusal (here the verifications table is gone from under the API):
+    the caller gets JSON naming the request id, with every security header and no-store, and no
+    internals (SQL, paths, values); the log has the traceback under the same request id."""
+    from sqlalchemy import text
+
+    env = api_sqlite
+    with session_scope(env.rt.sessions) as db:
+        db.execute(text("ALTER TABLE verifications RENAME TO verifications_gone"))
+    client = TestClient(env.client.app, raise_server_exceptions=False)
+    with caplog.at_level("ERROR", logger="dualcheck.api"):
+        r = client.get("/v1/verifications/VX-123", headers={**env.h("terminal"), "X-Request-ID": "req-500-check"})
+    assert r.status_code == 500
+    _assert_common(r)
+    assert "no-store" in r.headers["cache-control"] and r.headers["x-request-id"] == "req-500-check"
+    assert r.json() == {"error": {"code": "internal_error", "reason": "internal error; request id req-500-check"}}
+    assert "verifications" not in r.text and "SELECT" not in r.text
+    logged = [rec for rec in caplog.records if rec.name == "dualcheck.api" and rec.exc_info]
+    assert logged and "/v1/verifications/{" in logged[0].getMessage() and "VX-123" not in logged[0].getMessage()
+
+
 def test_hsts_only_over_https_when_configured(tmp_path, make_settings, shared_pipeline):
     env = start_env(make_settings(f"sqlite:///{tmp_path / 'h.db'}", api_hsts_max_age_s=31536000), shared_pipeline)
     try:
