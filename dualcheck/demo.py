@@ -113,7 +113,7 @@ def start_cameras(rt: Runtime, creds: dict, data: Path) -> dict:
                 db.flush()
             add_camera(db, camera_id=cam.camera_id, org_id=cam.org_id, name=cam.name, role=cam.role,
                        url=sim.url_without_credentials, username="demo", password=creds["camera_password"],
-                       covers=list(cam.covers), segment_seconds=DEMO_SEGMENT_SECONDS)
+                       covers=list(cam.covers), segment_seconds=DEMO_SEGMENT_SECONDS, box=rt.credentials)
     return sims
 
 

@@ -37,6 +37,13 @@ class Runtime:
         return store
 
     @cached_property
+    def credentials(self):
+        """Seals and opens camera passwords (ingest/credentials.py)."""
+        from ingest.credentials import CredentialBox
+
+        return CredentialBox.from_settings(self.settings)
+
+    @cached_property
     def inference_slots(self) -> threading.BoundedSemaphore:
         """At most this many face analyses at once: more threads than cores only thrash the caches."""
         return threading.BoundedSemaphore(self.settings.inference_concurrency or os.cpu_count() or 1)

@@ -8,9 +8,11 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest.credentials import CredentialBox
 from storage.models import CAMERA_ROLES, Camera, Organisation, utcnow
 
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_CREDENTIAL_CHARS = 128  # sealed, a 128-character password takes ~280 of the column's 500
 
 
 class CameraError(ValueError):
@@ -43,13 +45,17 @@ def split_credentials(url: str) -> RtspTarget:
     return RtspTarget(clean, user, pw)
 
 
-def target_of(cam: Camera) -> RtspTarget:
-    return RtspTarget(cam.rtsp_url, cam.rtsp_username, cam.rtsp_password)
+def target_of(cam: Camera, box: CredentialBox) -> RtspTarget:
+    """Where to reach the camera, its password opened (never store or log the result)."""
+    return RtspTarget(cam.rtsp_url, cam.rtsp_username, box.open(cam.rtsp_password))
 
 
 def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str, url: str,
                covers: list[str] | None = None, segment_seconds: int | None = None,
-               username: str | None = None, password: str | None = None) -> Camera:
+               username: str | None = None, password: str | None = None,
+               box: CredentialBox | None = None) -> Camera:
+    """Register (or re-register) a camera. A password, in the URL or given apart, is stored sealed
+    with ``box`` (ingest/credentials.py)."""
     if not CAMERA_ID_RE.match(camera_id or ""):
         raise CameraError("camera id must be 1-64 letters, digits, '.', '_' or '-'")
     if role not in CAMERA_ROLES:
@@ -62,11 +68,17 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
     if existing is not None and existing.removed_at is None:
         raise CameraError(f"camera {camera_id!r} exists already")
     target = split_credentials(url)
+    user = username if username is not None else target.username
+    pw = password if password is not None else target.password
+    if len(user or "") > MAX_CREDENTIAL_CHARS or len(pw or "") > MAX_CREDENTIAL_CHARS:
+        raise CameraError(f"camera user name and password may have at most {MAX_CREDENTIAL_CHARS} characters")
+    if pw is not None and box is None:
+        raise ValueError("add_camera: a password needs the CredentialBox to seal it")
     cam = existing or Camera(id=camera_id)
     cam.org_id, cam.name, cam.role = org_id, name, role
     cam.rtsp_url = target.url
-    cam.rtsp_username = username if username is not None else target.username
-    cam.rtsp_password = password if password is not None else target.password
+    cam.rtsp_username = user
+    cam.rtsp_password = box.seal(pw) if pw is not None else None
     cam.covers = list(covers or [])
     cam.segment_seconds = segment_seconds
     cam.enabled, cam.removed_at = True, None
@@ -100,3 +112,15 @@ def public_view(cam: Camera) -> dict:
         "segment_seconds": cam.segment_seconds, "enabled": cam.enabled,
         "created_at": cam.created_at.isoformat() if cam.created_at else None,
     }
+
+
+def seal_credentials(db: Session, box: CredentialBox) -> int:
+    """Re-seal every stored camera password with the box's first key (after a key rotation), sealing
+    any still in clear. Returns how many rows were rewritten; opening fails loudly for a password
+    that none of the keys can open, before anything is changed."""
+    cams = list(db.scalars(select(Camera).where(Camera.rtsp_password.is_not(None))))
+    for cam in cams:
+        box.open(cam.rtsp_password)  # all-or-nothing: every one must open with the keys given
+    for cam in cams:
+        cam.rtsp_password = box.reseal(cam.rtsp_password)
+    return len(cams)

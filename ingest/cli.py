@@ -12,6 +12,7 @@ cameras = typer.Typer(help="The camera registry.", no_args_is_help=True)
 
 def _run(fn):
     from ingest.cameras import CameraError
+    from ingest.credentials import CredentialKeyError
     from storage.db import make_engine, make_sessionmaker, migrate, session_scope
 
     url = get_settings().effective_database_url
@@ -19,7 +20,17 @@ def _run(fn):
     try:
         with session_scope(make_sessionmaker(make_engine(url))) as db:
             return fn(db)
-    except CameraError as e:
+    except (CameraError, CredentialKeyError) as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2)
+
+
+def _box():
+    from ingest.credentials import CredentialBox, CredentialKeyError
+
+    try:
+        return CredentialBox.from_settings(get_settings())
+    except CredentialKeyError as e:
         typer.secho(str(e), fg="red", err=True)
         raise typer.Exit(2)
 
@@ -35,13 +46,15 @@ def cameras_add(
     covers: list[str] = typer.Option([], "--covers", help="Terminal id or counter it sees (repeatable)."),
     segment_seconds: int = typer.Option(None, "--segment-seconds", help="10-300; default the setting."),
 ) -> None:
-    """Register a camera. Credentials in the URL are stored apart and never shown again."""
+    """Register a camera. Credentials in the URL are stored apart (the password sealed) and never shown again."""
     from ingest.cameras import add_camera
     from storage.audit import audit
 
+    box = _box()
+
     def go(db):
         cam = add_camera(db, camera_id=camera_id, org_id=org, name=name or camera_id, role=role, url=url,
-                         covers=covers, segment_seconds=segment_seconds)
+                         covers=covers, segment_seconds=segment_seconds, box=box)
         audit(db, actor="cli", action="camera.add", outcome="ok", org_id=org, subject=f"camera:{camera_id}")
         return cam.rtsp_url
 
@@ -74,6 +87,32 @@ def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.O
         return
     for r in rows:
         typer.echo(f"{r['id']}\t{r['org_id']}\t{r['role']}\t{r['rtsp_url']}\t{','.join(r['covers']) or '-'}")
+
+
+@cameras.command("new-key")
+def cameras_new_key() -> None:
+    """Print a new key for DUALCHECK_CAMERA_CREDENTIALS_KEY (put it in the region's secrets, not in a file
+    beside the database)."""
+    from ingest.credentials import new_key
+
+    typer.echo(new_key())
+
+
+@cameras.command("seal")
+def cameras_seal() -> None:
+    """Re-seal every camera password with the first key of DUALCHECK_CAMERA_CREDENTIALS_KEY (after adding a
+    new key in front), sealing any stored in clear. All or nothing: stops if one cannot be opened."""
+    from ingest.cameras import seal_credentials
+    from storage.audit import audit
+
+    box = _box()
+
+    def go(db):
+        n = seal_credentials(db, box)
+        audit(db, actor="cli", action="camera.credentials.seal", outcome="ok", detail={"cameras": n})
+        return n
+
+    typer.echo(f"{_run(go)} camera password(s) sealed with the current key")
 
 
 def record(

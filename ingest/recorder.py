@@ -43,6 +43,8 @@ from dualcheck.observability import metrics
 from dualcheck.settings import Settings
 from ingest import leases
 from ingest.clock import WallClock, ticks_to_us
+from ingest.credentials import PREFIX as SEALED_PREFIX
+from ingest.credentials import CredentialBox, CredentialKeyError
 from ingest.segmenter import SegmentWriter
 from ingest.sharding import ALL, Shard
 from ingest.spool import GapOp, SegmentMeta, Spool, us_to_dt
@@ -88,6 +90,7 @@ class CameraConfig:
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     segment_seconds: int = 60
+    problem: str | None = None  # why the camera cannot be opened at all (e.g. its password cannot be unsealed)
 
     def open_url(self) -> str:
         from ingest.cameras import RtspTarget
@@ -163,6 +166,12 @@ class CameraRecorder(threading.Thread):
             self._begin_gap(int(tk.gap_start.timestamp() * 1_000_000), tk.gap_reason,
                             f"previous recorder: {tk.previous_holder or '-'}")
         first_failure_us: int | None = None
+        if self.cfg.problem:  # nothing to retry until the registry or the key changes (that restarts us)
+            log.error("camera %s (%s) not recorded: %s", self.cfg.id, self.cfg.url, self.cfg.problem)
+            self._begin_gap(time.time_ns() // 1000, "camera_offline", self.cfg.problem)
+            self._set_state("offline", self.cfg.problem)
+            self.stop_evt.wait()
+            return
         while not self.stop_evt.is_set():
             if self.status.reconnects == 0 and self.status.state != "offline":
                 self._set_state("connecting", self.status.error)
@@ -322,6 +331,7 @@ class Recorder:
         self.spool = Spool(settings.effective_spool_dir / shard.tag, settings.spool_max_bytes,
                            settings.spool_alert_ratio)
         self.store = ObjectStore.from_settings(settings)
+        self.credentials = CredentialBox.from_settings(settings)
         self.latencies: list[float] = []
         self.uploader = Uploader(self.spool, self.store, settings.bucket_footage, self.sessions, self.recorder_id,
                                  workers=settings.upload_workers, retry_max_s=settings.upload_retry_max_s,
@@ -442,9 +452,32 @@ class Recorder:
     def _load_registry(self, db) -> dict[str, CameraConfig]:
         from ingest.cameras import active_cameras
 
-        return {c.id: CameraConfig(c.id, c.org_id, c.rtsp_url, c.rtsp_username, c.rtsp_password,
-                                   c.segment_seconds or self.settings.segment_seconds)
-                for c in active_cameras(db) if self.shard.owns(c.id)}
+        out = {}
+        for c in active_cameras(db):
+            if not self.shard.owns(c.id):
+                continue
+            try:
+                password, problem = self.credentials.open(c.rtsp_password), None
+            except CredentialKeyError as e:  # this camera only: the others are recorded as usual
+                password, problem = None, str(e)
+            out[c.id] = CameraConfig(c.id, c.org_id, c.rtsp_url, c.rtsp_username, password,
+                                     c.segment_seconds or self.settings.segment_seconds, problem)
+        return out
+
+    def _seal_clear_passwords(self, db) -> None:
+        """Passwords stored in clear (before sealing existed) are sealed with the region's key; the
+        UPDATE matches only if the value is still the one read, so a concurrent edit wins."""
+        from sqlalchemy import select, update
+
+        from storage.models import Camera
+
+        rows = db.execute(select(Camera.id, Camera.rtsp_password).where(
+            Camera.rtsp_password.is_not(None), Camera.rtsp_password.not_like(f"{SEALED_PREFIX}%"))).all()
+        for cam_id, clear in rows:
+            db.execute(update(Camera).where(Camera.id == cam_id, Camera.rtsp_password == clear)
+                       .values(rtsp_password=self.credentials.seal(clear)))
+        if rows:
+            log.info("sealed the password of %d camera(s) stored in clear", len(rows))
 
     # --- leases ------------------------------------------------------------------------------
     def _lease_loop(self) -> None:
@@ -468,6 +501,7 @@ class Recorder:
                     self._waiting_logged = True
                 return
             leases.heartbeat(db, me, socket.gethostname(), str(self.shard), first=self._rounds == 0)
+            self._seal_clear_passwords(db)
             registry = self._load_registry(db)
             held = leases.renew(db, me, list(self.cameras), ttl)
         self._rounds += 1

@@ -186,7 +186,7 @@ class Camera(Base):
     role: Mapped[str] = mapped_column(String(32))
     rtsp_url: Mapped[str] = mapped_column(String(500))  # without user:password
     rtsp_username: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    rtsp_password: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    rtsp_password: Mapped[str | None] = mapped_column(String(500), nullable=True)  # sealed: ingest/credentials.py
     covers: Mapped[list] = mapped_column(JSON, default=list)  # terminal ids / counter names it sees
     segment_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the setting
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -104,7 +104,7 @@ def create_camera(body: CameraIn, request: Request, rt: Runtime = Depends(runtim
         try:
             cam = add_camera(db, camera_id=body.id, org_id=body.org_id, name=body.name, role=body.role,
                              url=body.url, covers=body.covers, segment_seconds=body.segment_seconds,
-                             username=body.username, password=body.password)
+                             username=body.username, password=body.password, box=rt.credentials)
         except CameraError as e:
             raise ApiError(409 if "exists already" in str(e) else 400, "invalid_camera", str(e)) from None
         db.flush()

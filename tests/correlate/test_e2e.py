@@ -45,7 +45,7 @@ def test_rtsp_recorder_import_jobs_flags(make_settings, shared_pipeline, testdat
     with session_scope(rt.sessions) as db:
         env.keys["admin"] = add_service_key(db, "admin", "operator")
         add_camera(db, camera_id="CAM-E", org_id="CLINIC-A", name="counter 9", role="settlement_counter",
-                   url=cam.url, covers=["counter-9"])
+                   url=cam.url, covers=["counter-9"], box=rt.credentials)
         sc.enroll(db, shared_pipeline, testdata, "P-OBAMA")
     rec = Recorder(settings).start()
     worker = InProcessWorker(rt)

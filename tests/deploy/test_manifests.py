@@ -130,6 +130,8 @@ def test_k8s_settings_are_known_and_parse(monkeypatch, tmp_path):
         assert s.database_url.startswith("postgresql+psycopg://"), p.where
         assert s.s3_secret_key.get_secret_value() == p.secret_files["DUALCHECK_S3_SECRET_KEY"], p.where
         assert s.s3_endpoint == "minio:9000" and s.s3_object_lock, p.where
+        # one sealing key for the region: never a key file made per pod (recorders could not unseal)
+        assert s.camera_credentials_key.get_secret_value() == p.secret_files["DUALCHECK_CAMERA_CREDENTIALS_KEY"], p.where
         if p.dualcheck_argvs()[0][0] == "record":
             assert s.recorder_id == "dualcheck-recorder-0"  # from the pod name
             assert s.metrics_port == 9100

@@ -56,13 +56,15 @@ class Env:
 
     def add_camera(self, camera_id: str, url: str, org: str = "org1", **kw) -> None:
         from ingest.cameras import add_camera
+        from ingest.credentials import CredentialBox
 
         with session_scope(self.sessions) as db:
             if db.get(Organisation, org) is None:
                 db.add(Organisation(id=org, name=org))
                 db.flush()
+            # sealed with the key the recorders of this environment use (settings, or data_dir's key file)
             add_camera(db, camera_id=camera_id, org_id=org, name=camera_id, role="pharmacy_counter", url=url,
-                       **kw)
+                       box=CredentialBox.from_settings(self.settings), **kw)
 
     def remove_camera(self, camera_id: str) -> None:
         from ingest.cameras import remove_camera

@@ -59,7 +59,7 @@ def replay(tmp_path, make_settings, small_footage):
     with session_scope(rt.sessions) as db:
         env.keys["admin"] = add_service_key(db, "admin", "operator")
         add_camera(db, camera_id="CAM-1", org_id="CLINIC-A", name="counter 1", role="settlement_counter",
-                   url="rtsp://user:secret@10.0.0.5:554/stream1")
+                   url="rtsp://user:secret@10.0.0.5:554/stream1", box=rt.credentials)
         add_camera(db, camera_id="CAM-EMPTY", org_id="CLINIC-A", name="never recorded", role="entrance",
                    url="rtsp://10.0.0.6/stream1")
         db.flush()

@@ -94,6 +94,15 @@ def test_camera_registry_never_shows_credentials(replay):
                                               "role": "pharmacy_counter", "url": "rtsp://u:pw9@10.1.1.1/s"})
     assert r.status_code == 201, r.text
     assert "pw9" not in r.text and r.json()["has_credentials"] is True
+    with replay.rt.sessions() as db:  # stored sealed with the region's key, opened only by processes holding it
+        from storage.models import Camera
+
+        stored = db.get(Camera, "CAM-9").rtsp_password
+    assert stored.startswith("enc:v1:") and "pw9" not in stored and replay.rt.credentials.open(stored) == "pw9"
+    long_pw = c.post("/v1/cameras", headers=h, json={"id": "CAM-11", "org_id": "PHARM-B", "name": "x",
+                                                    "role": "pharmacy_counter", "url": "rtsp://h/s",
+                                                    "username": "u", "password": "p" * 129})
+    assert long_pw.status_code == 400 and "128 characters" in long_pw.json()["error"]["reason"]
     assert c.post("/v1/cameras", headers=h, json={"id": "CAM-9", "org_id": "PHARM-B", "name": "x",
                                                  "role": "pharmacy_counter", "url": "rtsp://h/s"}).status_code == 409
     bad = c.post("/v1/cameras", headers=h, json={"id": "CAM-10", "org_id": "PHARM-B", "name": "x",
