@@ -30,7 +30,6 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
     with its line number. Exit code 0 when all rows were accepted, 3 when some were refused."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from correlate.jobs import Jobs
     from correlate.settlements import audit_import, count_lines, import_file
     from storage.db import session_scope
 
@@ -42,7 +41,7 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
         result = import_file(rt.sessions, file, actor="cli", progress=lambda n: bar.update(task, completed=n))
     with session_scope(rt.sessions) as db:
         audit_import(db, result, actor="cli", source=f"file:{file.name}")
-    queued = 0 if no_enqueue else Jobs(rt).enqueue(result.created)
+    queued = 0 if no_enqueue else rt.jobs.enqueue(result.created)
     report = {**result.summary(), "queued": queued, "errors": [e.to_dict() for e in result.errors]}
     if as_json:
         typer.echo(json.dumps(report, indent=1))
@@ -64,8 +63,6 @@ def worker_cmd(concurrency: int = typer.Option(1, help="Checks run at once (Post
     Pending and waiting settlements are re-enqueued at start."""
     import logging
 
-    from correlate.jobs import Jobs
-
     from dualcheck.observability import metrics
 
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
@@ -73,7 +70,7 @@ def worker_cmd(concurrency: int = typer.Option(1, help="Checks run at once (Post
     # /metrics: this process's checks and flags, plus the queue depth/age and open flags from the DB
     server = metrics.serve(rt.settings.metrics_port, rt.settings.metrics_addr, metrics.DbCollector(rt.sessions))
     try:
-        Jobs(rt).run_worker(concurrency=concurrency, wait=not once)
+        rt.jobs.run_worker(concurrency=concurrency, wait=not once)
     finally:
         if server is not None:
             server.shutdown()

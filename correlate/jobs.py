@@ -132,12 +132,18 @@ class InProcessWorker(threading.Thread):
 
 
 class Jobs:
-    """The job queue of one process. On SQLite, ``enqueue`` is a no-op (the poller finds the rows)."""
+    """The job queue of one process (``Runtime.jobs``). On SQLite, ``enqueue`` is a no-op (the poller
+    finds the rows).
+
+    Two procrastinate apps: the worker's (tasks, run by ``run_worker``) and a deferrer for enqueueing,
+    opened once and kept: opening one per ``POST /v1/settlements`` cost a pool of fresh PostgreSQL
+    connections (and their TLS/auth round trips) on every request."""
 
     def __init__(self, rt):
         self.rt = rt
         self.url = rt.settings.effective_database_url
         self._app = None
+        self._deferrer = None
         self._lock = threading.Lock()
         self._schema_ok = False
 
@@ -162,9 +168,27 @@ class Jobs:
                         self._defer_sync(app, [settlement_id], delay_s=rt.settings.correlate_recheck_s)
                     return status
 
-                self._task = check_settlement
                 self._app = app
             return self._app
+
+    def deferrer(self):
+        """The enqueueing app, open (a small pool: enqueueing is one INSERT per settlement)."""
+        with self._lock:
+            if self._deferrer is None:
+                import procrastinate
+
+                app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+                    conninfo=pg_conninfo(self.url), min_size=1, max_size=4,
+                    kwargs={"application_name": "dualcheck-enqueue"}))
+                app.open()
+                self._deferrer = app
+            return self._deferrer
+
+    def close(self) -> None:
+        with self._lock:
+            if self._deferrer is not None:
+                self._deferrer.close()
+                self._deferrer = None
 
     def ensure_schema(self) -> None:
         if self._schema_ok:  # once per process: every POST /v1/settlements comes through here
@@ -183,10 +207,10 @@ class Jobs:
         n = 0
         for sid in ids:
             try:
-                kw = {"queueing_lock": f"settlement:{sid}"}
+                kw = {"queueing_lock": f"settlement:{sid}", "queue": QUEUE}
                 if delay_s:
                     kw["schedule_in"] = {"seconds": int(delay_s)}
-                self._task.configure(**kw).defer(settlement_id=sid)
+                app.configure_task(TASK_NAME, **kw).defer(settlement_id=sid)
                 n += 1
             except AlreadyEnqueued:
                 pass
@@ -197,19 +221,14 @@ class Jobs:
         if not self.postgres or not ids:
             return 0
         self.ensure_schema()
-        app = self.app()
-        with app.open():
-            return self._defer_sync(app, ids)
+        return self._defer_sync(self.deferrer(), ids)
 
     def requeue(self) -> int:
         """Re-enqueue every pending/waiting settlement (worker start: the rows are the truth)."""
         if not self.postgres:
             return 0
         self.ensure_schema()
-        ids = due(self.rt, include_future=True)
-        app = self.app()
-        with app.open():
-            return self._defer_sync(app, ids)
+        return self._defer_sync(self.deferrer(), due(self.rt, include_future=True))
 
     def run_worker(self, concurrency: int = 1, wait: bool = True) -> None:
         """Blocking. PostgreSQL: a procrastinate worker; SQLite: the in-process poller until Ctrl-C."""

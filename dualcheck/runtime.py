@@ -55,6 +55,15 @@ class Runtime:
         with self._lock:  # two first requests must not load the models twice
             return FacePipeline.from_settings(self.settings)
 
+    @cached_property
+    def jobs(self):
+        """The check queue of this process (keeps its enqueueing connections open)."""
+        from correlate.jobs import Jobs
+
+        return Jobs(self)
+
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -43,9 +43,7 @@ def post_settlements(request: Request, rows: list = Body(..., description="Settl
         result = imp.result
     queued = 0
     if result.created:
-        from correlate.jobs import Jobs
-
-        queued = Jobs(rt).enqueue(result.created)
+        queued = rt.jobs.enqueue(result.created)
     body = {**result.summary(), "queued": queued, "created": result.created, "unchanged": result.unchanged,
             "errors": [e.to_dict("index") for e in result.errors]}
     status = 200 if not result.errors else (207 if result.created or result.unchanged else 422)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from correlate.jobs import Jobs, check_one, due
+from correlate.jobs import check_one, due
 from storage.db import session_scope
 from storage.models import CameraStatus, Settlement, utcnow
 from tests.correlate import scenarios as sc
@@ -85,7 +85,14 @@ def test_procrastinate_worker_runs_checks_and_restart_requeues(make_settings, sh
         r = w.post([sc.settlement("Q-1", "P-OBAMA", "CLINIC-A", b1.settled_at, terminal="CLINIC-A-T1"),
                     sc.settlement("Q-2", "P-OBAMA", "CLINIC-A", b2.settled_at, terminal="CLINIC-A-T1")])
         assert r.status_code == 200 and r.json()["queued"] == 2
-        jobs = Jobs(w.rt)
+        # the API keeps one enqueueing connection open and reuses it, instead of a new pool per request
+        first = _enqueue_backends(url)
+        assert len(first) == 1
+        b0 = w.add_block("present", testdata)
+        assert w.post([sc.settlement("Q-0", "P-OBAMA", "CLINIC-A", b0.settled_at,
+                                     terminal="CLINIC-A-T1")]).json()["queued"] == 1
+        assert _enqueue_backends(url) == first
+        jobs = w.rt.jobs
         assert jobs.enqueue(["Q-1"]) == 0  # already queued: the queueing lock keeps one job per settlement
         jobs.run_worker(wait=False)
         assert _status(w, "Q-1") == ("done", "ghost_visit") and _status(w, "Q-2") == ("done", "verified_present")
@@ -97,11 +104,29 @@ def test_procrastinate_worker_runs_checks_and_restart_requeues(make_settings, sh
             Importer(db, actor="test").add(1, sc.settlement("Q-3", "P-OBAMA", "CLINIC-A", b3.settled_at,
                                                              terminal="CLINIC-A-T1"))
         assert due(w.rt) == ["Q-3"]
-        Jobs(w.rt).run_worker(wait=False)
+        w.rt.jobs.run_worker(wait=False)
         assert _status(w, "Q-3") == ("done", "impersonation")
         flags = {f["settlement_id"]: f["rule"] for f in w.flags() if f["rule"] in ("ghost_visit", "impersonation")}
         assert flags == {"Q-1": "ghost_visit", "Q-3": "impersonation"}
+        w.rt.jobs.close()
+        assert _enqueue_backends(url) == set()
     finally:
         w.client.__exit__(None, None, None)
         w.rt.close()
         _drop_pg_database(url)
+
+
+def _enqueue_backends(url: str) -> set[int]:
+    """PostgreSQL backends of this database opened by the enqueueing pool (application_name)."""
+    import sqlalchemy as sa
+
+    from tests.conftest import PG_ADMIN_URL
+
+    eng = sa.create_engine(PG_ADMIN_URL)
+    try:
+        with eng.connect() as c:
+            return set(c.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND "
+                                         "application_name = 'dualcheck-enqueue'"), {"d": url.rsplit("/", 1)[1]})
+                       .scalars())
+    finally:
+        eng.dispose()
