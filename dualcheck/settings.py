@@ -103,7 +103,8 @@ class Settings(BaseSettings):
         None, description="Fernet key(s) sealing camera passwords in the database, comma-separated: the first "
         "seals, every one opens (rotation: put the new key first, run `dualcheck cameras seal`, then drop the "
         "old). Every process of a region needs the same value (`dualcheck cameras new-key` makes one). Unset: "
-        "a key file made once in data_dir (the embedded default).")
+        "with SQLite a key file made once in data_dir (the embedded default); with PostgreSQL camera passwords "
+        "are refused until it is set.")
     camera_offline_after_s: float = Field(30.0, description="No packet for this long: the camera is offline.")
     record_poll_s: float = Field(30.0, gt=0, description="How often `dualcheck record` re-reads the camera registry.")
     record_lease_ttl_s: float = Field(

@@ -45,11 +45,6 @@ def split_credentials(url: str) -> RtspTarget:
     return RtspTarget(clean, user, pw)
 
 
-def target_of(cam: Camera, box: CredentialBox) -> RtspTarget:
-    """Where to reach the camera, its password opened (never store or log the result)."""
-    return RtspTarget(cam.rtsp_url, cam.rtsp_username, box.open(cam.rtsp_password))
-
-
 def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str, url: str,
                covers: list[str] | None = None, segment_seconds: int | None = None,
                username: str | None = None, password: str | None = None,

@@ -4,8 +4,9 @@ Why: the registry lives in PostgreSQL, which is replicated, dumped nightly and r
 machines; clinic cameras' passwords in clear there would travel with every backup. Sealed values are
 ``enc:v1:<Fernet token>`` (AES-128-CBC + HMAC-SHA256, from ``cryptography``); only processes given
 ``DUALCHECK_CAMERA_CREDENTIALS_KEY`` (a Kubernetes Secret file, an env variable) can open them. With no
-key configured (the embedded default) a key file is made once in ``data_dir``, beside the SQLite file
-it protects less well: that is the single-machine trade-off, documented.
+key configured and a SQLite index (the embedded default, one machine) a key file is made once in
+``data_dir``; with PostgreSQL (a region: several processes, several machines) the key must be set, or
+each process would seal with a key of its own that the others cannot open.
 
 Keys rotate with :class:`~cryptography.fernet.MultiFernet`: the first key seals, every key opens, and
 ``dualcheck cameras seal`` re-seals every stored password with the first key (and seals values stored
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -51,19 +53,40 @@ def _key_file(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _no_key() -> str:
+    raise CredentialKeyError("DUALCHECK_CAMERA_CREDENTIALS_KEY is not set: with a PostgreSQL index every process "
+                             "of the region seals and opens camera passwords with that one key "
+                             "(`dualcheck cameras new-key` makes one)")
+
+
 class CredentialBox:
-    def __init__(self, keys: str):
-        try:
-            self._f = MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
-        except (ValueError, TypeError):
-            raise CredentialKeyError("DUALCHECK_CAMERA_CREDENTIALS_KEY must be Fernet keys (44 characters of "
-                                     "url-safe base64 each, comma-separated); make one with "
-                                     "`dualcheck cameras new-key`") from None
+    """Seals and opens. The key is read at the first password handled, so a process with no camera
+    password to handle needs no key."""
+
+    def __init__(self, keys: str | None = None, loader: Callable[[], str] | None = None):
+        self._keys, self._loader = keys, loader
+        self._fernet: MultiFernet | None = None
+
+    @property
+    def _f(self) -> MultiFernet:
+        if self._fernet is None:
+            keys = self._keys if self._keys is not None else self._loader()
+            try:
+                self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+            except (ValueError, TypeError):
+                raise CredentialKeyError("DUALCHECK_CAMERA_CREDENTIALS_KEY must be Fernet keys (44 characters "
+                                         "of url-safe base64 each, comma-separated); make one with "
+                                         "`dualcheck cameras new-key`") from None
+        return self._fernet
 
     @classmethod
     def from_settings(cls, settings) -> "CredentialBox":
         key = settings.camera_credentials_key
-        return cls(key.get_secret_value() if key is not None else _key_file(settings.data_dir))
+        if key is not None:
+            return cls(key.get_secret_value())
+        if settings.effective_database_url.startswith("sqlite"):
+            return cls(loader=lambda: _key_file(settings.data_dir))
+        return cls(loader=_no_key)
 
     @staticmethod
     def is_sealed(value: str | None) -> bool:

@@ -345,6 +345,7 @@ class Recorder:
         self._cam_lock = threading.Lock()  # self.cameras changes in the lease thread, is read by status/metrics
         self._rounds = 0
         self._waiting_logged = False
+        self._seal_warned = False
 
     def _on_indexed(self, meta: SegmentMeta, latency_s: float) -> None:
         self.latencies.append(latency_s)
@@ -473,9 +474,15 @@ class Recorder:
 
         rows = db.execute(select(Camera.id, Camera.rtsp_password).where(
             Camera.rtsp_password.is_not(None), Camera.rtsp_password.not_like(f"{SEALED_PREFIX}%"))).all()
-        for cam_id, clear in rows:
-            db.execute(update(Camera).where(Camera.id == cam_id, Camera.rtsp_password == clear)
-                       .values(rtsp_password=self.credentials.seal(clear)))
+        try:
+            for cam_id, clear in rows:
+                db.execute(update(Camera).where(Camera.id == cam_id, Camera.rtsp_password == clear)
+                           .values(rtsp_password=self.credentials.seal(clear)))
+        except CredentialKeyError as e:  # no usable key here: leave them as they are, record as before
+            if not self._seal_warned:
+                log.warning("camera passwords stored in clear not sealed: %s", e)
+                self._seal_warned = True
+            return
         if rows:
             log.info("sealed the password of %d camera(s) stored in clear", len(rows))
 

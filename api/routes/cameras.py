@@ -24,6 +24,7 @@ from api.scope import can_see_camera_health, can_see_org
 from ingest.health import camera_health
 from dualcheck.runtime import Runtime
 from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera
+from ingest.credentials import CredentialKeyError
 from storage.audit import audit
 from storage.clips import ClipError, iso, plan_clip, segment_layout, segments_in, store_reader
 from storage.db import session_scope
@@ -107,6 +108,8 @@ def create_camera(body: CameraIn, request: Request, rt: Runtime = Depends(runtim
                              username=body.username, password=body.password, box=rt.credentials)
         except CameraError as e:
             raise ApiError(409 if "exists already" in str(e) else 400, "invalid_camera", str(e)) from None
+        except CredentialKeyError as e:  # the service is set up without the region's sealing key
+            raise ApiError(503, "credentials_key_missing", str(e)) from None
         db.flush()
         audit(db, actor=who.actor, action="camera.add", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
               request_id=request.state.request_id)

@@ -115,4 +115,16 @@ def test_keys_rotate_with_the_seal_command(db_url, tmp_path):
     # a malformed key is named as such
     r = _cli(["seal"], db_url, tmp_path, "CHANGE_ME")
     assert r.returncode == 2 and "Fernet keys" in r.stderr
+    # no key at all: one machine (SQLite) makes its key file; a region (PostgreSQL) must be given the key,
+    # or each process would seal with its own
+    r = _cli(["add", "cam-3", "--org", "org1", "--role", "entrance", "--url", f"rtsp://viewer:{PASSWORD}@10.1.1.3/s"],
+             db_url, tmp_path, None)
+    if db_url.startswith("sqlite"):
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "cli" / "camera-credentials.key").exists()
+    else:
+        assert r.returncode == 2 and "DUALCHECK_CAMERA_CREDENTIALS_KEY is not set" in r.stderr
+        assert not (tmp_path / "cli" / "camera-credentials.key").exists()
+        with session_scope(sessions) as db:
+            assert db.get(Camera, "cam-3") is None
     engine.dispose()
