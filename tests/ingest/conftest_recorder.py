@@ -15,8 +15,10 @@ from pathlib import Path
 
 import av
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
+from ingest.credentials import new_key
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope
 from storage.models import CameraStatus, Organisation, RecordingGap, Segment
 
@@ -34,6 +36,8 @@ def process_env(settings, **extra) -> dict:
                  "reconnect_max_s", "rtsp_timeout_s", "upload_retry_max_s"):
         env[f"DUALCHECK_{name.upper()}"] = str(getattr(settings, name))
     env["DUALCHECK_S3_SECRET_KEY"] = settings.s3_secret_key.get_secret_value()
+    if settings.camera_credentials_key is not None:
+        env["DUALCHECK_CAMERA_CREDENTIALS_KEY"] = settings.camera_credentials_key.get_secret_value()
     env.update({f"DUALCHECK_{k.upper()}": str(v) for k, v in extra.items()})
     return env
 
@@ -96,6 +100,8 @@ def rec_env(make_settings, tmp_path):
 
     def _make(db_url: str, **overrides) -> Env:
         values = dict(FAST, spool_dir=tmp_path / "spool")
+        if not db_url.startswith("sqlite"):  # a region's index: its processes share the sealing key
+            values["camera_credentials_key"] = SecretStr(new_key())
         values.update(overrides)
         s = make_settings(db_url, **values)
         migrate(s.effective_database_url)
