@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -146,18 +147,31 @@ def test_store_down_spools_in_order_and_stops_when_full(rec_env, sqlite_url, cam
 
 
 # --- SIGKILL ------------------------------------------------------------------------------------
-def _dualcheck() -> list[str]:
-    return [str(Path(sys.executable).with_name("dualcheck")), "record"]
+@contextmanager
+def recorder_process(env, log_path: Path):
+    """A `dualcheck record` subprocess on ``env``'s services, its output in ``log_path``; killed if
+    the test leaves it running."""
+    with open(log_path, "wb") as log:
+        p = subprocess.Popen([str(Path(sys.executable).with_name("dualcheck")), "record"],
+                             env=process_env(env.settings), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield p
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def stop_cleanly(p: subprocess.Popen) -> None:
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(60) == 0
 
 
 def test_sigkill_loses_at_most_the_fragment_being_written(rec_env, sqlite_url, camera_factory, tmp_path):
     cam = camera_factory()
     env = rec_env(sqlite_url)
     env.add_camera("cam-a", cam.url)
-    penv = process_env(env.settings)
-    log1 = open(tmp_path / "rec1.log", "wb")
-    p1 = subprocess.Popen(_dualcheck(), env=penv, stdout=log1, stderr=subprocess.STDOUT)
-    try:
+    with recorder_process(env, tmp_path / "rec1.log") as p1:
         first = wait_for(lambda: env.segments("cam-a"), 60, what="first segment")[0]
         # kill in the middle of the second segment
         while time.time() < ts(first.end_at) + 6.3:
@@ -166,22 +180,11 @@ def test_sigkill_loses_at_most_the_fragment_being_written(rec_env, sqlite_url, c
         kill_at = time.time()
         p1.kill()
         p1.wait()
-    finally:
-        if p1.poll() is None:
-            p1.kill()
-        log1.close()
     assert parts, "a segment was being written when the recorder was killed"
     assert len(env.segments("cam-a")) == 1
-    log2 = open(tmp_path / "rec2.log", "wb")
-    p2 = subprocess.Popen(_dualcheck(), env=penv, stdout=log2, stderr=subprocess.STDOUT)
-    try:
+    with recorder_process(env, tmp_path / "rec2.log") as p2:
         wait_for(lambda: len(env.segments("cam-a")) >= 3, 60, what="salvaged + new segments")
-        p2.send_signal(signal.SIGTERM)
-        assert p2.wait(60) == 0
-    finally:
-        if p2.poll() is None:
-            p2.kill()
-        log2.close()
+        stop_cleanly(p2)
     segs = env.segments("cam-a")
     salvaged = segs[1]
     # the killed segment is indexed, back to back with the previous one, up to its last full fragment
@@ -292,9 +295,7 @@ def test_a_recorder_that_falls_behind_does_not_invent_a_stall(rec_env, sqlite_ur
     cam = camera_factory()
     env = rec_env(sqlite_url)
     env.add_camera("cam-a", cam.url)
-    log = open(tmp_path / "rec.log", "wb")
-    p = subprocess.Popen(_dualcheck(), env=process_env(env.settings), stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with recorder_process(env, tmp_path / "rec.log") as p:
         first = wait_for(lambda: env.segments("cam-a"), 60, what="first segment")[0]
         while time.time() < ts(first.end_at) + 3:  # freeze in the middle of a segment
             time.sleep(0.05)
@@ -304,12 +305,7 @@ def test_a_recorder_that_falls_behind_does_not_invent_a_stall(rec_env, sqlite_ur
         resumed = time.time()
         wait_for(lambda: any(ts(s.start_at) > resumed + 2 for s in env.segments("cam-a")), 60,
                  what="footage after the freeze")
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(60) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
-        log.close()
+        stop_cleanly(p)
     segs = env.segments("cam-a")
     assert env.gaps("cam-a") == [], [(g.reason, g.detail) for g in env.gaps("cam-a")]
     assert_back_to_back(segs)
