@@ -22,9 +22,7 @@ import getpass
 import os
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -32,14 +30,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.verify import captures, cpu_seconds, enrolled_world, pct, raw_pipeline, start_services
+from bench.verify import api_load, captures, cpu_seconds, enrolled_world, raw_pipeline, start_services
 from tests.conftest import (
     _create_pg_database,
     _drop_pg_database,
     free_port,
 )
-
-EXPECTED = ["match", "match", "match", "mismatch"]  # bench/verify.py's captures: obama2, obama3, obama, biden
 
 NGINX_CONF = """{user}worker_processes 1;
 daemon off;
@@ -103,44 +99,6 @@ def wait_ready(url: str, what: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{what} at {url} not ready after {timeout:.0f} s")
 
 
-def load(url: str, keys: list[str], caps: list[bytes], seconds: float) -> dict:
-    """Closed-loop terminals (one per key), like bench/verify.py's api_load, checking each decision."""
-    lat: list[float] = []
-    errors: list[str] = []
-    wrong = [0]
-    lock = threading.Lock()
-    stop = time.perf_counter() + seconds
-
-    def terminal(i: int) -> None:
-        n = i
-        with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {keys[i]}"}) as c:
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                try:
-                    r = c.post("/v1/verify", data={"insured_id": "BENCH1"},
-                               files={"image": ("c.jpg", caps[n % len(caps)], "image/jpeg")})
-                except httpx.HTTPError as e:
-                    with lock:
-                        errors.append(type(e).__name__)
-                    continue
-                dt = time.perf_counter() - t0
-                with lock:
-                    if r.status_code != 200:
-                        errors.append(f"{r.status_code} {r.text[:120]}")
-                    else:
-                        lat.append(dt)
-                        wrong[0] += r.json().get("decision") != EXPECTED[n % len(caps)]
-                n += 1
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(len(keys)) as ex:
-        list(ex.map(terminal, range(len(keys))))
-    wall = time.perf_counter() - t0
-    return {"n": len(lat), "errors": len(errors), "first_error": errors[0] if errors else "", "wrong": wrong[0],
-            "rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3 if lat else 0.0,
-            "p99_ms": pct(lat, 99) * 1e3 if lat else 0.0}
-
-
 class Nginx:
     def __init__(self, tmp: Path, ports: list[int]):
         self.dir = tmp / f"nginx-{len(ports)}"
@@ -190,7 +148,7 @@ def main() -> None:
             servers.append((p, port))
 
         def measure(label: str, url: str, procs: int, lb: bool) -> None:
-            load(url, keys, caps, 2)  # warm-up: models loaded, connections open
+            api_load(url, keys, caps, 2)  # warm-up: models loaded, connections open
             pids = [p.pid for p, _ in servers[:procs]]
             watched = {"api": pids, "nginx": [nginx.proc.pid] if lb else [], "seaweedfs": [sw.pid()]}
 
@@ -198,7 +156,7 @@ def main() -> None:
                 return {**{k: sum(tree_cpu(p) for p in v) for k, v in watched.items()}, "loadgen": cpu_seconds(os.getpid())}
 
             before = used()
-            r = load(url, keys, caps, args.seconds)
+            r = api_load(url, keys, caps, args.seconds)
             cpu = {k: 1e3 * (v - before[k]) / max(r["n"], 1) for k, v in used().items()}
             rows.append((label, procs, r, cpu))
             print(f"{label:<22} {procs:>5} {args.terminals:>9} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"

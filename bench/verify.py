@@ -30,6 +30,9 @@ from dualcheck.settings import Settings  # noqa: E402
 from tests.conftest import MODELS_CACHE, TESTDATA, _port_base, free_port  # noqa: E402
 
 
+EXPECTED = ["match", "match", "match", "mismatch"]  # the decision for each capture below (BENCH1 is Obama)
+
+
 def captures() -> list[bytes]:
     out = []
     for name in ("obama2.jpg", "obama3.jpg", "obama.jpg", "biden.jpg"):
@@ -75,30 +78,43 @@ def raw_pipeline(settings: Settings, caps: list[bytes], seconds: float, threads:
     return {"n": len(lat), "rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
 
 
-def api_load(url: str, key: str, caps: list[bytes], seconds: float, concurrency: int) -> dict:
+def api_load(url: str, keys: list[str], caps: list[bytes], seconds: float) -> dict:
+    """Closed-loop terminals, one per entry of ``keys`` (a key may repeat), each sending the captures in
+    turn for ``seconds``; every decision is checked against :data:`EXPECTED`."""
     lat: list[float] = []
     errors: list[str] = []
+    wrong = [0]
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
 
-    def worker(i: int) -> None:
+    def terminal(i: int) -> None:
         n = i
-        with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as c:
+        with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {keys[i]}"}) as c:
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
-                r = c.post("/v1/verify", data={"insured_id": "BENCH1"},
-                           files={"image": ("c.jpg", caps[n % len(caps)], "image/jpeg")})
+                try:
+                    r = c.post("/v1/verify", data={"insured_id": "BENCH1"},
+                               files={"image": ("c.jpg", caps[n % len(caps)], "image/jpeg")})
+                except httpx.HTTPError as e:
+                    with lock:
+                        errors.append(type(e).__name__)
+                    continue
                 dt = time.perf_counter() - t0
                 with lock:
-                    (lat.append(dt) if r.status_code == 200 else errors.append(r.text[:200]))
+                    if r.status_code != 200:
+                        errors.append(f"{r.status_code} {r.text[:120]}")
+                    else:
+                        lat.append(dt)
+                        wrong[0] += r.json().get("decision") != EXPECTED[n % len(caps)]
                 n += 1
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as ex:
-        list(ex.map(worker, range(concurrency)))
+    with ThreadPoolExecutor(len(keys)) as ex:
+        list(ex.map(terminal, range(len(keys))))
     wall = time.perf_counter() - t0
-    return {"n": len(lat), "errors": len(errors), "rps": len(lat) / wall,
-            "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3}
+    return {"n": len(lat), "errors": len(errors), "first_error": errors[0] if errors else "", "wrong": wrong[0],
+            "rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3 if lat else 0.0,
+            "p99_ms": pct(lat, 99) * 1e3 if lat else 0.0}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -182,7 +198,7 @@ def main() -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        api_load(url, key, caps, 3, 2)  # warm-up
+        api_load(url, [key] * 2, caps, 3)  # warm-up
         best = max(raw1["rps"], rawn["rps"])
         me = os.getpid()
         spy = None
@@ -192,11 +208,11 @@ def main() -> None:
                                     "--pid", str(server.pid), "--duration", str(int(args.seconds)), "--nonblocking"])
         for c in args.concurrency:
             before = [cpu_seconds(p) for p in (server.pid, sw.pid(), me)]
-            r = api_load(url, key, caps, args.seconds, c)
+            r = api_load(url, [key] * c, caps, args.seconds)
             used = [cpu_seconds(p) - b for p, b in zip((server.pid, sw.pid(), me), before)]
             per_req = [1e3 * u / max(r["n"], 1) for u in used]
             print(f"API, {c:2d} terminals      : {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
-                  f"  errors {r['errors']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
+                  f"  errors {r['errors']}  wrong {r['wrong']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
                   f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x")
             print(f"    CPU ms per request: API {per_req[0]:5.1f}, SeaweedFS {per_req[1]:5.1f}, "
                   f"load generator {per_req[2]:5.1f}")
