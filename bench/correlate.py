@@ -43,7 +43,7 @@ INSURED, OTHER = "obama.jpg", "biden.jpg"
 
 
 def scene_script(kind: str, rng: random.Random):
-    from ingest.simulator.footage import Event
+    from camsim.footage import Event
 
     x = round(rng.uniform(0.38, 0.62), 2)
     fw = rng.choice([130, 150, 170])
@@ -118,7 +118,7 @@ def main() -> None:
     from correlate.check import model_id
     from dualcheck.runtime import Runtime
     from ingest.cameras import add_camera
-    from ingest.simulator.footage import render
+    from camsim.footage import render
     from storage.db import migrate, session_scope
     from storage.models import EvidenceHold, FaceEvidence, Flag, FlagEvent, Settlement, SettlementCheck
     from storage.seaweed import LocalSeaweed

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import select  # noqa: E402
 
-from ingest.simulator import SimulatedCamera, render, scenario_short  # noqa: E402
+from camsim import SimulatedCamera, render, scenario_short  # noqa: E402
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope  # noqa: E402
 from storage.models import CameraLease, Organisation, RecordingGap, Segment  # noqa: E402
 from storage.seaweed import LocalSeaweed  # noqa: E402
@@ -54,7 +54,7 @@ class Cluster:
             filer_port=base + 3, access_key="fo" + secrets.token_hex(4), secret_key=secrets.token_urlsafe(24),
             extra_volume_ports=(vol,))
         if footage is None:
-            from ingest.simulator.footage import default_cache_dir
+            from camsim.footage import default_cache_dir
 
             footage = render(scenario_short(), cache_dir=default_cache_dir(),
                              testdata=testdata or REPO.parent / "shared" / "testdata", **FOOTAGE)

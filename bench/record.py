@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingest.simulator import SimulatedCamera, render, scenario_short  # noqa: E402
+from camsim import SimulatedCamera, render, scenario_short  # noqa: E402
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope  # noqa: E402
 from storage.models import Camera, Organisation, RecordingGap, Segment  # noqa: E402
 from storage.seaweed import LocalSeaweed  # noqa: E402

@@ -67,7 +67,7 @@ def main() -> None:
     from api.keys import add_organisation, add_service_key
     from dualcheck.settings import Settings
     from ingest.cameras import add_camera
-    from ingest.simulator.footage import render, scenario_short
+    from camsim.footage import render, scenario_short
     from storage.db import migrate, session_scope
     from storage.models import Segment
     from storage.retention import run_retention

@@ -96,7 +96,7 @@ def seed(rt: Runtime) -> dict:
 def start_cameras(rt: Runtime, creds: dict, data: Path) -> dict:
     """Start the simulated cameras and point the registry at them (their ports change per start)."""
     from ingest.cameras import add_camera
-    from ingest.simulator.camera import SimulatedCamera
+    from camsim.camera import SimulatedCamera
     from storage.models import Camera
 
     footage = render_all(data)

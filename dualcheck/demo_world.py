@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ingest.simulator.footage import Event
+from camsim.footage import Event
 
 log = logging.getLogger("dualcheck.demo")
 
@@ -93,7 +93,7 @@ CAMERAS = (
 
 def render_all(testdata: Path):
     """Encode each camera's loop once (cached under var/simulator)."""
-    from ingest.simulator.footage import render
+    from camsim.footage import render
 
     return {c.camera_id: render(c.script, width=640, height=360, fps=15, bitrate=500_000, keyint_s=2.0,
                                 testdata=testdata) for c in CAMERAS}

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import cv2
 import numpy as np
 
-from ingest.simulator.footage import Event, render
+from camsim.footage import Event, render
 
 INSURED = "obama.jpg"  # enrolled from obama2.jpg and obama3.jpg
 OTHER = "biden.jpg"

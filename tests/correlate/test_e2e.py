@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from correlate.jobs import InProcessWorker
-from ingest.simulator.footage import Event
+from camsim.footage import Event
 from storage.db import session_scope
 from storage.models import EvidenceHold, Settlement
 from tests.correlate import scenarios as sc

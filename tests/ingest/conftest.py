@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.simulator import camera as sim_camera
-from ingest.simulator.footage import default_cache_dir, render, scenario_short
+from camsim import camera as sim_camera
+from camsim.footage import default_cache_dir, render, scenario_short
 
 TEST_FOOTAGE = dict(width=640, height=360, fps=25, bitrate=800_000, keyint_s=2.0)
 

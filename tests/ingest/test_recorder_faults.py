@@ -253,7 +253,7 @@ def test_a_stalled_camera_is_a_recorded_gap_not_a_silent_hole(rec_env, sqlite_ur
     """The camera keeps the connection but sends nothing for 6 s (an encoder stall, a privacy
     shutter): the footage ends at the last frame, the gap is recorded with its times and reason,
     and recording goes on when the video comes back."""
-    from ingest.simulator.footage import scenario_outage
+    from camsim.footage import scenario_outage
 
     footage = render_footage(scenario_outage(), width=320, height=180, fps=25, bitrate=300_000, keyint_s=2.0)
     cam = camera_factory(footage)

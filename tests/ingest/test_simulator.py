@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ingest.simulator.footage import Event, render, scenario_short
+from camsim.footage import Event, render, scenario_short
 
 from tests.conftest import MODELS_CACHE
 

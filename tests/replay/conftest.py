@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ingest.simulator.footage import render, scenario_short
+from camsim.footage import render, scenario_short
 from tests.replay.segmenter import make_segments
 
 T0 = datetime(2025, 3, 1, 2, 0, 0, tzinfo=timezone.utc)
@@ -31,7 +31,7 @@ def q(t: datetime) -> str:
 
 @pytest.fixture(scope="session")
 def small_footage(testdata):
-    from ingest.simulator.footage import default_cache_dir
+    from camsim.footage import default_cache_dir
 
     return render(scenario_short(), width=320, height=180, fps=25, bitrate=300_000, keyint_s=2.0,
                   cache_dir=default_cache_dir(), testdata=testdata)

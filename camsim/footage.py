@@ -53,7 +53,7 @@ RENDER_VERSION = 4  # bump when the composition changes: invalidates the cache
 KINDS = ("face", "back_turned", "empty", "blur_face", "camera_off")
 PERSON_KINDS = ("face", "back_turned", "blur_face")
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def default_testdata() -> Path:

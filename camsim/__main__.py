@@ -1,4 +1,4 @@
-"""Demo: ``python -m ingest.simulator --cameras 3`` runs N simulated RTSP cameras and prints their URLs."""
+"""Demo: ``python -m camsim --cameras 3`` runs N simulated RTSP cameras and prints their URLs."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ from .footage import SCENARIOS, render
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ingest.simulator", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m camsim", description=__doc__)
     ap.add_argument("--cameras", "-n", type=int, default=2)
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="counter")
     ap.add_argument("--width", type=int, default=1280)

@@ -1,11 +1,11 @@
 """Camera simulator for tests and demos: synthetic clinic footage with known truth, served over RTSP.
 
-* :mod:`ingest.simulator.footage` composes and encodes the footage (venv side, numpy/OpenCV/PyAV).
-* :mod:`ingest.simulator.rtsp_server` is the GStreamer RTSP server; it runs under Debian's
+* :mod:`camsim.footage` composes and encodes the footage (venv side, numpy/OpenCV/PyAV).
+* :mod:`camsim.rtsp_server` is the GStreamer RTSP server; it runs under Debian's
   ``/usr/bin/python3`` (stdlib + gi only) and is never imported from the venv.
-* :mod:`ingest.simulator.camera` starts/stops one server process per camera (venv side).
+* :mod:`camsim.camera` starts/stops one server process per camera (venv side).
 
-Run ``python -m ingest.simulator --cameras 3`` for a demo.
+Run ``python -m camsim --cameras 3`` for a demo.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One simulated RTSP camera = one GStreamer server process (``rtsp_server.py`` under /usr/bin/python3).
 
->>> from ingest.simulator import render, scenario_short, SimulatedCamera
+>>> from camsim import render, scenario_short, SimulatedCamera
 >>> with SimulatedCamera(render(scenario_short(), width=640, height=360)) as cam:
 ...     print(cam.url, cam.truth_at(time.time()).kind)
 
