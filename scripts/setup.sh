@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # for `docker-compose config` (validates deploy/compose without a Docker engine; tests/deploy), nginx as
 # the local load balancer of bench/scale.py (run as a user process, never as the system service), a
 # Chinese font so the UI's default language renders in headless Chromium (screenshots, browser tests),
-# redis-server for the test of rate limits shared by API replicas (started by the test on a free port).
+# redis-server for the test of rate limits shared by API replicas (started by the test on a free port),
+# opencv-doc for OpenCV's sample video vtest.avi (real footage of people walking: camsim/realfootage.py).
 APT_PKGS="gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 gstreamer1.0-plugins-ugly gstreamer1.0-tools ffmpeg chromium docker-compose nginx fonts-wqy-microhei
-redis-server"
+redis-server opencv-doc"
 missing=""
 for p in $APT_PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
