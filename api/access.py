@@ -13,7 +13,7 @@ import uuid
 
 from fastapi import Request
 
-from dualcheck.observability import logs, metrics
+from kernel import logs, metrics
 
 log = logging.getLogger("dualcheck.api.access")
 

@@ -1,4 +1,5 @@
-"""The HTTP API: `create_app(settings)` builds it; `dualcheck serve` runs it under uvicorn."""
+"""The HTTP API: `build_app(services)` builds it around the parts the wiring made (api/services.py);
+`dualcheck serve` runs it under uvicorn (dualcheck/app.py)."""
 from __future__ import annotations
 
 import logging
@@ -6,26 +7,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from api import errors, web
+from api import errors
+from api.access import request_context
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
+from api.routes import cameras, exports, flags, health, holds, insured, metrics, settlements, verify
 from api.security import SecurityHeaders
-from api.access import request_context
-from api.routes import cameras, exports, flags, health, holds, insured, settlements, verify
-from api.routes import metrics
-from dualcheck.runtime import Runtime
-from dualcheck.settings import Settings, get_settings
+from api.services import Services
+from api.web.site import install as install_web
 
 log = logging.getLogger("dualcheck.api")
 
 
-def create_app(settings: Settings | None = None, *, preload_models: bool = True) -> FastAPI:
-    settings = settings or get_settings()
-    if not logging.getLogger().handlers:  # a uvicorn worker process (api_workers > 1) starts unconfigured
-        from dualcheck.observability import logs
-
-        logs.setup(settings.log_level, settings.log_format, "api")
-    rt = Runtime(settings)
+def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
+    settings = rt.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -66,7 +61,7 @@ def create_app(settings: Settings | None = None, *, preload_models: bool = True)
     app.include_router(exports.router)
     app.include_router(settlements.router)
     app.include_router(flags.router)
-    web.install(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
+    install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.api_hsts_max_age_s)
     return app

@@ -7,8 +7,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.errors import ApiError
 from api.keys import Principal, authenticate, key_id_of
 from api.ratelimit import check_rate
-from api.web.auth import SESSION_COOKIE
-from dualcheck.runtime import Runtime
+from api.services import Services
+from api.web.auth import CSRF_HEADER, SESSION_COOKIE, csrf_ok, find_session, principal_for
 from storage.db import session_scope
 from storage.models import ApiKey, utcnow
 
@@ -16,7 +16,7 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer dck_<i
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def runtime(request: Request) -> Runtime:
+def runtime(request: Request) -> Services:
     return request.app.state.runtime
 
 
@@ -25,7 +25,7 @@ def principal(
     bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
     header: str | None = Depends(_header),
 ) -> Principal:
-    rt: Runtime = request.app.state.runtime
+    rt: Services = request.app.state.runtime
     presented = (bearer.credentials if bearer else None) or header
     if not presented and request.cookies.get(SESSION_COOKIE):
         return browser_principal(request)  # a logged-in browser (a <video> element sends no API key)
@@ -62,9 +62,8 @@ def browser_principal(request: Request, *, check_csrf: bool = True) -> Principal
     """The Principal of the session cookie (api/web/auth.py). A state-changing request authenticated by
     the cookie must carry the session's CSRF token in ``X-CSRF-Token`` (forms of the web UI send it as a
     field; their routes check it themselves and call this with ``check_csrf=False``)."""
-    from api.web.auth import CSRF_HEADER, csrf_ok, find_session, principal_for
 
-    rt: Runtime = request.app.state.runtime
+    rt: Services = request.app.state.runtime
     with session_scope(rt.sessions) as db:  # commits the removal of an expired session
         found = find_session(db, request.cookies.get(SESSION_COOKIE))
         who = principal_for(db, found[1]) if found else None

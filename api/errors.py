@@ -15,6 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.access import route_template
+from api.security import SECURITY_HEADERS
+from kernel.errors import Refusal
 from storage.audit import audit
 from storage.db import session_scope
 
@@ -90,10 +93,19 @@ async def _respond(request: Request, status: int, code: str, reason: str, header
     return JSONResponse(error_body(code, reason, **extra), status_code=status, headers=headers)
 
 
+async def refusal_response(request: Request, exc: Refusal):
+    """A stage's refusal (kernel/errors.py) as the API's JSON error."""
+    return await _respond(request, exc.status, exc.code, exc.reason)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return await _respond(request, exc.status, exc.code, exc.reason, headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, exc: Refusal):
+        return await refusal_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -114,8 +126,6 @@ def install(app: FastAPI) -> None:
         # A bug or an outage nobody turned into a refusal. Starlette sends this from its outermost
         # middleware, outside SecurityHeaders and the request-id middleware, so the headers are set
         # here; the body names the request id (to find the traceback in the log) and nothing else.
-        from api.access import route_template
-        from api.security import SECURITY_HEADERS
 
         rid = getattr(request.state, "request_id", None)
         # the route template, not the path: paths carry insured ids

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 import anyio
-
 from starlette.exceptions import HTTPException
+
+from api.errors import audit_refusal
 
 
 def _message(limit: int, hint: str) -> str:
@@ -59,7 +60,6 @@ class BodySizeLimit:
 
 
 async def _reject(scope, send, limit: int, hint: str) -> None:
-    from api.errors import audit_refusal
 
     if "app" in scope:
         rid = (scope.get("state") or {}).get("request_id")

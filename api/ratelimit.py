@@ -19,7 +19,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from api.errors import ApiError
 from api.keys import Principal
-from dualcheck.settings import Settings
+from kernel.settings import Settings
 
 log = logging.getLogger("dualcheck.api")
 

@@ -22,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dualcheck.settings import Settings  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from vision.align import align  # noqa: E402
 from vision.image import decode_image  # noqa: E402
 from vision.pipeline import FacePipeline  # noqa: E402

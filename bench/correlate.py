@@ -76,7 +76,7 @@ OUTCOMES = ("verified_present", "ghost_visit", "impersonation", "inconclusive", 
 
 
 def _settings(tmp: Path, sw, interval: float):
-    from dualcheck.settings import Settings
+    from kernel.settings import Settings
 
     return Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'bench.db'}", s3_endpoint=sw["endpoint"],
                     s3_access_key=sw["access"], s3_secret_key=sw["secret"], bucket_footage="bench-footage",
@@ -100,7 +100,7 @@ def _check(sid: str) -> tuple[str, str, float]:
     from correlate.jobs import check_one
 
     t = time.perf_counter()
-    status = check_one(_RT, sid)
+    status = check_one(_RT.checker, sid)
     return sid, status, time.perf_counter() - t
 
 
@@ -115,16 +115,16 @@ def main() -> None:
     from sqlalchemy import delete, select, update
 
     from api.keys import add_organisation
-    from correlate.check import model_id
+    from camsim.footage import render
+    from correlate.settlements import Importer
     from dualcheck.runtime import Runtime
     from ingest.cameras import add_camera
-    from camsim.footage import render
     from storage.db import migrate, session_scope
     from storage.models import EvidenceHold, FaceEvidence, Flag, FlagEvent, Settlement, SettlementCheck
     from storage.seaweed import LocalSeaweed
     from tests.conftest import TESTDATA, _port_base
-    from tests.correlate.scenarios import cache_dir as default_cache_dir, enroll, write_block
-    from correlate.settlements import Importer
+    from tests.correlate.scenarios import cache_dir as default_cache_dir
+    from tests.correlate.scenarios import enroll, write_block
 
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="dualcheck-bench-corr-"))
@@ -180,7 +180,7 @@ def main() -> None:
             for n, r in enumerate(rows):
                 imp.add(n, r)
             assert not imp.result.errors, imp.result.errors
-        print(f"# {len(rows)} settlements, model {model_id(rt.pipeline)}, render {t_render:.0f} s", file=sys.stderr)
+        print(f"# {len(rows)} settlements, model {rt.pipeline.model_id}, render {t_render:.0f} s", file=sys.stderr)
         ids = [r["settlement_id"] for r in rows]
         for interval in intervals:
             with session_scope(rt.sessions) as db:  # reset: every settlement pending again

@@ -63,11 +63,11 @@ def main() -> None:
     ap.add_argument("--retention", type=int, default=10_000)
     args = ap.parse_args()
 
-    from api.app import create_app
     from api.keys import add_organisation, add_service_key
-    from dualcheck.settings import Settings
-    from ingest.cameras import add_camera
     from camsim.footage import render, scenario_short
+    from dualcheck.app import create_app
+    from ingest.cameras import add_camera
+    from kernel.settings import Settings
     from storage.db import migrate, session_scope
     from storage.models import Segment
     from storage.retention import run_retention

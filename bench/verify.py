@@ -26,9 +26,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dualcheck.settings import Settings  # noqa: E402
+from kernel.settings import Settings  # noqa: E402
 from tests.conftest import MODELS_CACHE, TESTDATA, _port_base, free_port  # noqa: E402
-
 
 EXPECTED = ["match", "match", "match", "mismatch"]  # the decision for each capture below (BENCH1 is Obama)
 
@@ -150,7 +149,6 @@ def enrolled_world(settings: Settings, terminals: int) -> list[str]:
     from api.keys import add_organisation, add_terminal
     from dualcheck.runtime import Runtime
     from storage.db import migrate, session_scope
-    from vision.enrollment import Enroller
 
     migrate(settings.effective_database_url)
     rt = Runtime(settings)
@@ -159,7 +157,7 @@ def enrolled_world(settings: Settings, terminals: int) -> list[str]:
             add_organisation(db, "BENCH-ORG")
             db.flush()
             keys = [add_terminal(db, "BENCH-ORG", f"BENCH-T{i + 1}")[1] for i in range(terminals)]
-        Enroller(rt).enroll("BENCH1", [("o.jpg", (TESTDATA / "faces/obama.jpg").read_bytes())], actor="bench")
+        rt.enroller.enroll("BENCH1", [("o.jpg", (TESTDATA / "faces/obama.jpg").read_bytes())], actor="bench")
     finally:
         rt.close()
     return keys

@@ -9,6 +9,7 @@ Run ``python -m camsim --cameras 3`` for a demo.
 """
 from __future__ import annotations
 
+from .camera import CameraError, SimulatedCamera  # noqa: F401
 from .footage import (  # noqa: F401
     Event,
     Footage,
@@ -19,11 +20,3 @@ from .footage import (  # noqa: F401
     scenario_impersonation,
     scenario_short,
 )
-
-
-def __getattr__(name: str):  # lazy: camera pulls in subprocess/av only when used
-    if name in ("SimulatedCamera", "CameraError"):
-        from . import camera
-
-        return getattr(camera, name)
-    raise AttributeError(name)

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import av
+
 from .footage import Event, Footage
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
@@ -38,7 +40,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def probe(url: str, packets: int = 3, timeout: float = 5.0) -> bool:
     """True when ``url`` answers over RTSP/TCP and delivers ``packets`` video packets."""
-    import av
 
     try:
         with av.open(url, options={"rtsp_transport": "tcp"}, timeout=timeout) as c:

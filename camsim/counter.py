@@ -51,6 +51,7 @@ import numpy as np
 from . import identities as ids
 from .footage import Footage, default_cache_dir, default_testdata
 from .h264 import H264Writer, cached_render
+from .realfootage import HallFrames
 
 RENDER_VERSION = 2  # bump when the composition changes: invalidates cached renders
 
@@ -317,7 +318,6 @@ class _Composer:
         self.plans = plan_queue(scene.visits)
         self.hall = None
         if scene.hall_window:
-            from .realfootage import HallFrames
 
             x0, y0, x1, y1 = self._window_px()
             self.hall = HallFrames(x1 - x0, y1 - y0)
@@ -616,7 +616,7 @@ def random_scene(kind: str, seed: int, *, window_s: tuple[float, float] = (24.0,
             visits.append(Visit(other(), pay_start + rng.uniform(-2, 10), rng.uniform(25, 40), shirt=shirt(),
                                 settle_for=""))
     elif kind == "ghost":
-        a, b = settle - before - 3, settle + after + 3
+        a = settle - before - 3
         if rng.random() < 0.5 and a > 14:
             visits.append(Visit(other(), 0.0, a - WALK_S - 2, shirt=shirt(), settle_for=""))
         ghosts.append((settle, insured))

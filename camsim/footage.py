@@ -32,22 +32,22 @@ Nothing here writes into the git tree except under ``var/`` (git-ignored).
 """
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import av
 import cv2
 import numpy as np
+
+from camsim.h264 import H264Writer, cached_render
 
 RENDER_VERSION = 4  # bump when the composition changes: invalidates the cache
 KINDS = ("face", "back_turned", "empty", "blur_face", "camera_off")
@@ -218,7 +218,6 @@ class Footage:
 
     def decode_at(self, t: float) -> np.ndarray:
         """Decode the frame at footage time ``t`` from the encoded file (BGR ndarray)."""
-        import av
 
         idx = self.frame_index()
         n = int(round((t % self.duration_s) * self.fps)) % len(idx)
@@ -236,7 +235,6 @@ class Footage:
 
     def write_mp4(self, path: str | os.PathLike) -> Path:
         """Remux (no re-encoding) the elementary stream into an MP4 at ``path``."""
-        import av
 
         path = Path(path)
         with av.open(str(self.h264_path), format="h264") as src, av.open(str(path), "w") as dst:
@@ -613,74 +611,26 @@ def render(
                duration_s=duration, profile=profile, preset=preset)
     key = _cache_key(events, cfg, td)
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / key
-    if (final / "truth.json").exists() and not force:
-        return Footage.load(final)
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (final / "truth.json").exists() and not force:
-            return Footage.load(final)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
-        try:
-            truth = _encode(events, tmp, td, duration=duration, keyint_frames=keyint_frames, **{
-                k: cfg[k] for k in ("width", "height", "fps", "bitrate", "profile", "preset")})
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return Footage(final, truth)
+
+    def make(tmp: Path) -> dict:
+        return _encode(events, tmp, td, duration=duration, keyint_frames=keyint_frames, **{
+            k: cfg[k] for k in ("width", "height", "fps", "bitrate", "profile", "preset")})
+
+    return Footage.load(cached_render(root, key, make, force=force))
 
 
 def _encode(events, out_dir: Path, testdata: Path, *, width, height, fps, bitrate, keyint_frames, duration,
             profile, preset) -> dict:
-    import av
 
     t_start = time.perf_counter()
     comp = _Composer(events, width, height, testdata)
     cv2.imwrite(str(out_dir / "background.png"), comp.bg)
     n_frames = int(round(duration * fps))
-    ctx = av.CodecContext.create("libx264", "w")
-    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
-    ctx.framerate = Fraction(fps)
-    ctx.time_base = Fraction(1, fps)
-    ctx.bit_rate = bitrate
-    ctx.gop_size = keyint_frames
-    ctx.max_b_frames = 0
-    kbps = max(1, bitrate // 1000)
-    ctx.options = {
-        "preset": preset,
-        "profile": profile,
-        # one slice per frame (no sliced threads), no B-frames, no lookahead: like a camera encoder
-        "x264-params": (f"keyint={keyint_frames}:min-keyint={keyint_frames}:scenecut=0:bframes=0:"
-                        "sliced-threads=0:rc-lookahead=0:sync-lookahead=0:"
-                        f"repeat-headers=1:aud=1:vbv-maxrate={int(kbps * 1.5)}:vbv-bufsize={kbps}"),
-    }
-    index: list[list] = []
-    offset = 0
-    with open(out_dir / "footage.h264", "wb") as f:
-
-        def write(packets):
-            nonlocal offset
-            for p in packets:
-                data = bytes(p)
-                f.write(data)
-                index.append([offset, len(data), bool(p.is_keyframe)])
-                offset += len(data)
-
-        for n in range(n_frames):
-            t = n / fps
-            bgr = comp.frame(n, t)
-            yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
-            vf = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-            vf.pts = n
-            write(ctx.encode(vf))
-        write(ctx.encode(None))
-    if len(index) != n_frames:
-        raise RuntimeError(f"encoder produced {len(index)} packets for {n_frames} frames")
-    (out_dir / "frames.json").write_text(json.dumps({"frames": index}, separators=(",", ":")))
+    enc = H264Writer(out_dir, width=width, height=height, fps=fps, bitrate=bitrate, keyint_frames=keyint_frames,
+                     profile=profile, preset=preset)
+    for n in range(n_frames):
+        enc.add(comp.frame(n, n / fps))
+    facts = enc.close()
     ev_json = []
     for i, e in enumerate(events):
         d = e.to_json()
@@ -691,23 +641,9 @@ def _encode(events, out_dir: Path, testdata: Path, *, width, height, fps, bitrat
         ev_json.append(d)
     truth = {
         "version": RENDER_VERSION,
-        "file": "footage.h264",
-        "index": "frames.json",
-        "codec": "h264",
-        "profile": profile,
-        "pix_fmt": "yuv420p",
-        "width": width,
-        "height": height,
-        "fps": fps,
-        "frames": n_frames,
-        "duration_s": n_frames / fps,
-        "keyint_s": keyint_frames / fps,
-        "keyint_frames": keyint_frames,
-        "bitrate": bitrate,
-        "bytes": offset,
+        **facts,
         "counter_top": comp.counter_top,
         "encode_seconds": round(time.perf_counter() - t_start, 2),
         "events": ev_json,
     }
-    (out_dir / "truth.json").write_text(json.dumps(truth, indent=1))
     return truth

@@ -18,6 +18,7 @@ face) and ``away`` (turned away from the camera: back of the head).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import zlib
 from dataclasses import dataclass
@@ -38,7 +39,6 @@ class Identity:
 
 
 def _pkg_file(module: str, rel: str) -> Path | None:
-    import importlib.util
 
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:

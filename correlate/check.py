@@ -29,17 +29,25 @@ from datetime import datetime, timedelta
 import cv2
 import numpy as np
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from correlate import footage as footage_mod
 from correlate import presence as presence_mod
+from correlate import rules
 from correlate.levels import RULE_VERSION
 from correlate.reasons import Reason
 from correlate.tracking import Detection, Track, Tracker, box_of
-from correlate.window import CameraWindow, iso, span, windows
+from correlate.window import CameraWindow, span, windows
+from facepay.templates import load_templates
+from kernel.settings import Settings
+from kernel.timefmt import iso_z
 from storage.db import session_scope
-from storage.models import (FaceEvidence, FaceTemplate, Organisation, Settlement, SettlementCheck, Verification,
-                            utcnow)
+from storage.holds import LegalHolds
+from storage.models import FaceEvidence, Organisation, Settlement, SettlementCheck, Verification, utcnow
+from storage.objects import ObjectStore
+from vision.image import decode_image
 from vision.matching import cosine_scores
+from vision.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -92,24 +100,17 @@ class Result:
     duration_ms: float = 0.0
 
 
-def model_id(pipeline) -> str:
-    info = pipeline.model_info
-    return f"{info['pack']}/{info['recognizer']}"
-
-
 class Checker:
-    def __init__(self, rt):
-        self.rt = rt
-        self.s = rt.settings
+    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore,
+                 pipeline: FacePipeline, legal: LegalHolds | None):
+        self.s, self.sessions, self.store, self.pipeline = settings, sessions, store, pipeline
+        self.legal = legal  # flags hold their evidence; holds are mirrored into the store through this
+
+    @property
+    def settings(self) -> Settings:
+        return self.s
 
     # --- inputs ---------------------------------------------------------------------------------
-    def _templates(self, db, insured_id: str, mid: str) -> tuple[np.ndarray, list[dict]]:
-        rows = db.execute(select(FaceTemplate.id, FaceTemplate.embedding, FaceTemplate.dim, FaceTemplate.photo_sha256)
-                          .where(FaceTemplate.insured_id == insured_id, FaceTemplate.model == mid)).all()
-        if not rows:
-            return np.zeros((0, 0), np.float32), []
-        embs = np.stack([np.frombuffer(e, dtype=np.float32, count=d) for _, e, d, _ in rows])
-        return embs, [{"template_id": i, "photo_sha256": sha} for i, _, _, sha in rows]
 
     def _verification(self, db, s: Settlement) -> Verification | None:
         if s.verification_id:
@@ -121,16 +122,13 @@ class Checker:
     def _capture_embedding(self, v: Verification | None) -> np.ndarray | None:
         if v is None or not v.capture_key:
             return None
-        from vision.image import decode_image
-
         try:
-            data = self.rt.store.get_bytes(self.s.bucket_biometrics, v.capture_key)
+            data = self.store.get_bytes(self.s.bucket_biometrics, v.capture_key)
             img = decode_image(data, max_bytes=self.s.max_upload_bytes * 2, max_pixels=self.s.max_image_pixels)
         except Exception as e:  # a capture past its retention, or unreadable: no comparison
             log.info("face-pay capture of verification %s not usable: %s", v.id, type(e).__name__)
             return None
-        faces = self.rt.pipeline.analyze(img, max_embed=1, detect_max_side=self.s.verify_detect_max_side) or \
-            self.rt.pipeline.analyze(img, max_embed=1)
+        faces = self.pipeline.analyze_closeup(img, max_embed=1, small_side=self.s.verify_detect_max_side)
         faces = [f for f in faces if f.embedding is not None]
         return faces[0].embedding if faces else None
 
@@ -138,14 +136,14 @@ class Checker:
     def _camera(self, cw: CameraWindow, rd: footage_mod.Readiness, templates: np.ndarray,
                 capture: np.ndarray | None, settled_at: datetime, thr: float, first_track: int) -> CameraResult:
         res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason)
-        frames = footage_mod.sample_frames(self.rt.store, self.s.bucket_footage, cw.camera_id, rd.segments,
+        frames = footage_mod.sample_frames(self.store, self.s.bucket_footage, cw.camera_id, rd.segments,
                                            cw.start, cw.end, self.s.correlate_sample_interval_s)
         res.frames = len(frames)
         res.blind = sum(f.blind for f in frames)
         if not frames:
             return res
         pres = presence_mod.analyze([f.image for f in frames], [f.blind for f in frames])
-        pipeline = self.rt.pipeline
+        pipeline = self.pipeline
         tracker = Tracker(cw.camera_id, thr, first_track)
         min_area = self.s.correlate_min_presence_area
         for i, (fr, p) in enumerate(zip(frames, pres)):
@@ -153,14 +151,16 @@ class Checker:
                 continue
             changed = p.present(min_area)
             faces = []
-            if (changed and i % 2 == 0) or i % DETECT_EVERY == 0:
+            searched = (changed and i % 2 == 0) or i % DETECT_EVERY == 0
+            if searched:
                 faces = detect_wide(pipeline, fr.image, self.s.correlate_detect_max_side)
             if faces:
                 res.face_frames += 1
                 res.images[i] = fr.image
             if changed or faces:
                 res.people_frames += 1
-            tracker.update(i, [Detection(i, fr.at, box_of(f), f, image_index=i) for f in faces])
+            if searched:  # the tracker counts a track's gap in searches, so only searched frames are given
+                tracker.update(i, [Detection(i, fr.at, box_of(f), f, image_index=i) for f in faces])
         # embed the best faces of each person, people nearest the settlement time first
         has_templates = templates.size > 0
 
@@ -169,9 +169,10 @@ class Checker:
 
         insured_seen = False
         for t in sorted(tracker.tracks, key=distance):
-            if insured_seen and capture is None:
-                break  # the insured person is there: the others do not change the outcome
-            for d in sorted(t.usable, key=lambda d: -d.rank)[: self.s.correlate_embed_per_track]:
+            # once the insured person is seen the others do not change the outcome, but one face each
+            # still tells merge_same_identity who is the same person, so people are not over-counted
+            per_track = 1 if insured_seen and capture is None else self.s.correlate_embed_per_track
+            for d in sorted(t.usable, key=lambda d: -d.rank)[:per_track]:
                 d.embedding = pipeline.recognizer.embed(d.face.aligned)
                 if has_templates:
                     d.insured_score = float(np.max(cosine_scores(d.embedding, templates)))
@@ -181,6 +182,7 @@ class Checker:
                     insured_seen = True
                     break
         tracker.split_on_identity()
+        tracker.merge_same_identity()
         res.tracks = tracker.tracks
         keep = {d.image_index for t in res.tracks for d in [t.representative()]}
         res.images = {k: v for k, v in res.images.items() if k in keep}
@@ -191,7 +193,7 @@ class Checker:
         t0 = time.perf_counter()
         now = now or utcnow()
         s = self.s
-        with session_scope(self.rt.sessions) as db:
+        with session_scope(self.sessions) as db:
             st = db.get(Settlement, settlement_id)
             if st is None:
                 raise LookupError(f"no settlement {settlement_id!r}")
@@ -206,9 +208,10 @@ class Checker:
                     return Waiting(settlement_id, now + timedelta(seconds=s.correlate_recheck_s), rd.reason)
                 ready[w.camera_id] = rd
             db.expunge_all()
-            pipeline = self.rt.pipeline
-            mid = model_id(pipeline)
-            templates, template_refs = self._templates(db, st.insured_id, mid)
+            pipeline = self.pipeline
+            mid = pipeline.model_id
+            tpl = load_templates(db, st.insured_id, mid)
+            templates, template_refs = tpl.embeddings, tpl.refs
             v = self._verification(db, st)
             org = db.get(Organisation, st.org_id)
             uses_face_pay = bool(org.uses_face_pay) if org else False
@@ -227,9 +230,7 @@ class Checker:
         win_a, win_b = span(wins, st.settled_at, s)
         duration_ms = (time.perf_counter() - t0) * 1e3
 
-        from correlate import rules
-
-        with session_scope(self.rt.sessions) as db:
+        with session_scope(self.sessions) as db:
             st = db.get(Settlement, settlement_id)
             old = db.scalar(select(SettlementCheck).where(SettlementCheck.settlement_id == settlement_id))
             if old is not None:
@@ -246,7 +247,7 @@ class Checker:
             ctx = rules.Context(settings=s, settlement=st, check=chk, cameras=cams, faces=faces,
                                 verification=db.get(Verification, v.id) if v is not None else None,
                                 uses_face_pay=uses_face_pay, threshold=thr, template_refs=template_refs,
-                                capture_embedding=capture, model=pipeline.model_info)
+                                capture_embedding=capture, model=pipeline.model_info, legal=self.legal)
             flags = rules.apply(db, ctx)
             st.status, st.outcome, st.checked_at, st.next_check_at = "done", outcome, utcnow(), None
             st.last_error = None
@@ -284,7 +285,7 @@ class Checker:
         if coverage < s.correlate_min_coverage:
             return "footage_missing", Reason.of("low_coverage", coverage=coverage)
         if people_frames == 0:
-            return "ghost_visit", Reason.of("nobody", frames=frames, start=iso(wins[0].start), end=iso(wins[0].end))
+            return "ghost_visit", Reason.of("nobody", frames=frames, start=iso_z(wins[0].start), end=iso_z(wins[0].end))
         if templates.size == 0:
             return "inconclusive", Reason.of("not_enrolled")
         if usable_faces >= MIN_IMPOSTOR_FACES:
@@ -311,12 +312,12 @@ class Checker:
             if not ok:
                 continue
             key = f"evidence/{st.org_id}/{st.settled_at:%Y/%m/%d}/{chk.id}/t{t.id}.jpg"
-            obj = self.rt.store.put_bytes(self.s.bucket_biometrics, key, jpg.tobytes(), "image/jpeg")
+            obj = self.store.put_bytes(self.s.bucket_biometrics, key, jpg.tobytes(), "image/jpeg")
             emb = t.mean_embedding()
             fe = FaceEvidence(check_id=chk.id, settlement_id=st.id, org_id=st.org_id, camera_id=c.window.camera_id,
                               seen_at=d.at, track=t.id, box=[round(v, 1) for v in d.box], crop_key=key,
                               crop_sha256=obj.sha256, insured_score=t.best_insured(), capture_score=t.best_capture(),
-                              is_insured=(t.best_insured() or -1) >= float(self.rt.pipeline.threshold),
+                              is_insured=(t.best_insured() or -1) >= float(self.pipeline.threshold),
                               quality=d.face.quality.to_dict(), model=mid,
                               dim=None if emb is None else int(emb.shape[0]),
                               embedding=None if emb is None else emb.astype(np.float32).tobytes())

@@ -17,19 +17,17 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from correlate.reasons import Reason, text_and_parts
-from dualcheck.observability import metrics
+from kernel import metrics
+from kernel.errors import Refusal
+from kernel.timefmt import iso_z
 from storage.audit import audit
+from storage.holds import LegalHolds, place_hold, release_hold
 from storage.models import EvidenceHold, Flag, FlagEvent, utcnow
 
 
-class FlagError(ValueError):
-    def __init__(self, status: int, code: str, reason: str):
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
+class FlagError(Refusal):
+    """A workflow step that does not apply to this flag now (wrong state, wrong role, bad decision)."""
 
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
 
 
 def _event(db: Session, flag: Flag, *, actor: str, role: str, action: str, from_status: str | None,
@@ -44,24 +42,15 @@ def _event(db: Session, flag: Flag, *, actor: str, role: str, action: str, from_
 
 
 def _hold(db: Session, flag: Flag, *, camera_id: str | None, start=None, end=None, verification_id=None,
-          actor: str) -> None:
-    try:
-        from storage.holds import place_hold
-    except ImportError:  # pragma: no cover - holds module not present
-        place_hold = None
-    reason = f"flag {flag.id}: {flag.type} (level {flag.level})"
-    if place_hold is not None:
-        place_hold(db, actor=actor, reason=reason, camera_id=camera_id, start=start, end=end,
-                   verification_id=verification_id, flag_id=flag.id)
-    else:  # pragma: no cover
-        db.add(EvidenceHold(camera_id=camera_id, start_at=start, end_at=end, verification_id=verification_id,
-                            org_id=flag.org_id, reason=reason, flag_id=flag.id, created_by=actor))
+          actor: str, legal: LegalHolds | None) -> None:
+    place_hold(db, actor=actor, reason=f"flag {flag.id}: {flag.type} (level {flag.level})", camera_id=camera_id,
+               start=start, end=end, verification_id=verification_id, flag_id=flag.id, legal=legal)
 
 
 def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, settlement_ids: list[str],
                occurred_at: datetime, reason: Reason | str, evidence: dict, model: dict, rule_version: str,
                dedup_key: str, holds: list[tuple[str, datetime, datetime]] = (), verification_id: str | None = None,
-               actor: str = "correlate") -> tuple[Flag, bool]:
+               actor: str = "correlate", legal: LegalHolds | None) -> tuple[Flag, bool]:
     """Create the flag (and its holds) unless one with ``dedup_key`` exists. Returns (flag, created)."""
     existing = db.scalar(select(Flag).where(Flag.dedup_key == dedup_key))
     if existing is not None:
@@ -74,9 +63,9 @@ def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, se
     db.flush()
     _event(db, flag, actor=actor, role="system", action="created", from_status=None, note=reason)
     for cam, a, b in holds:
-        _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor)
+        _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor, legal=legal)
     if verification_id:
-        _hold(db, flag, camera_id=None, verification_id=verification_id, actor=actor)
+        _hold(db, flag, camera_id=None, verification_id=verification_id, actor=actor, legal=legal)
     # counted when the flag is committed: a check rolled back and retried must not count it twice
     event.listen(db, "after_commit", lambda _s: metrics.FLAGS_RAISED.labels(type, str(level)).inc(), once=True)
     return flag, True
@@ -90,7 +79,7 @@ def _with_parts(reason: Reason | str, evidence: dict) -> tuple[str, dict]:
 
 def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence: dict, reason: Reason | str,
                 occurred_at: datetime, holds: list[tuple[str, datetime, datetime]] = (),
-                actor: str = "correlate") -> bool:
+                actor: str = "correlate", legal: LegalHolds | None) -> bool:
     """A group flag (one face many cards, repeated footage_missing) takes in new settlements."""
     new = [s for s in settlement_ids if s not in (flag.settlement_ids or [])]
     if not new:
@@ -104,7 +93,7 @@ def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence:
     _event(db, flag, actor=actor, role="system", action="evidence_added", from_status=flag.status,
            note=f"settlements added: {', '.join(new)[:400]}")
     for cam, a, b in holds:
-        _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor)
+        _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor, legal=legal)
     return True
 
 
@@ -134,7 +123,7 @@ def answer_inquiry(db: Session, flag: Flag, *, actor: str, role: str, note: str,
 
 
 def review(db: Session, flag: Flag, decision: str, *, actor: str, role: str, note: str,
-           request_id: str | None = None) -> Flag:
+           request_id: str | None = None, legal: LegalHolds | None) -> Flag:
     if decision not in ("confirm", "dismiss"):
         raise FlagError(400, "invalid_decision", "decision must be 'confirm' or 'dismiss'")
     if flag.status not in ("open", "inquiry"):
@@ -145,22 +134,16 @@ def review(db: Session, flag: Flag, decision: str, *, actor: str, role: str, not
     _event(db, flag, actor=actor, role=role, action=flag.status, from_status=before, note=note,
            request_id=request_id)
     if flag.status == "dismissed":
-        release_holds(db, flag, actor=actor, request_id=request_id)
+        release_holds(db, flag, actor=actor, request_id=request_id, legal=legal)
     return flag
 
 
-def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None = None) -> int:
+def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None = None,
+                  legal: LegalHolds | None) -> int:
     holds = list(db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == flag.id,
                                                        EvidenceHold.released_at.is_(None))))
-    try:
-        from storage.holds import release_hold
-    except ImportError:  # pragma: no cover
-        release_hold = None
     for h in holds:
-        if release_hold is not None:
-            release_hold(db, h.id, actor=actor, request_id=request_id, note=f"flag {flag.id} dismissed")
-        else:  # pragma: no cover
-            h.released_at, h.released_by = utcnow(), actor
+        release_hold(db, h.id, actor=actor, request_id=request_id, note=f"flag {flag.id} dismissed", legal=legal)
     return len(holds)
 
 
@@ -180,16 +163,16 @@ def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None =
     out = {
         "id": flag.id, "type": flag.type, "rule": flag.rule, "level": flag.level, "status": flag.status,
         "org_id": flag.org_id, "settlement_id": flag.settlement_id, "settlement_ids": flag.settlement_ids,
-        "occurred_at": _iso(flag.occurred_at), "reason": flag.reason, "evidence": ev,
-        "inquiry_state": flag.inquiry_state, "created_at": _iso(flag.created_at),
-        "updated_at": _iso(flag.updated_at), "closed_at": _iso(flag.closed_at),
+        "occurred_at": iso_z(flag.occurred_at), "reason": flag.reason, "evidence": ev,
+        "inquiry_state": flag.inquiry_state, "created_at": iso_z(flag.created_at),
+        "updated_at": iso_z(flag.updated_at), "closed_at": iso_z(flag.closed_at),
     }
     if evidence == "full":
         out["rule_version"], out["model"] = flag.rule_version, flag.model
     if events is not None:
-        out["events"] = [{"at": _iso(e.at), "actor": e.actor, "role": e.role, "action": e.action,
+        out["events"] = [{"at": iso_z(e.at), "actor": e.actor, "role": e.role, "action": e.action,
                           "from": e.from_status, "to": e.to_status, "note": e.note} for e in events]
     if holds is not None and evidence == "full":
-        out["holds"] = [{"id": h.id, "camera_id": h.camera_id, "start": _iso(h.start_at), "end": _iso(h.end_at),
+        out["holds"] = [{"id": h.id, "camera_id": h.camera_id, "start": iso_z(h.start_at), "end": iso_z(h.end_at),
                          "verification_id": h.verification_id, "active": h.released_at is None} for h in holds]
     return out

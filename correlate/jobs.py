@@ -18,11 +18,17 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from typing import Callable
 
-from sqlalchemy import select, text
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import Engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from correlate.check import Checker, Waiting
-from dualcheck.observability import metrics
+from kernel import metrics
+from kernel.settings import Settings
 from storage.db import session_scope
 from storage.models import Settlement, utcnow
 
@@ -37,23 +43,21 @@ def is_postgres(url: str) -> bool:
 
 
 def pg_conninfo(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     u = make_url(url).set(drivername="postgresql")
     return u.render_as_string(hide_password=False)
 
 
-def check_one(rt, settlement_id: str, *, raise_errors: bool = False) -> str:
+def check_one(checker: Checker, settlement_id: str, *, raise_errors: bool = False) -> str:
     """Run one check and record what happened on the settlement row. Returns the new status
     (``done``, ``waiting``, ``pending`` after an error, ``failed``, or ``missing``)."""
-    s = rt.settings
+    s, sessions = checker.settings, checker.sessions
     try:
-        res = Checker(rt).check(settlement_id)
+        res = checker.check(settlement_id)
     except LookupError:
         return "missing"
     except Exception as e:
         log.exception("check of settlement %s failed", settlement_id)
-        with session_scope(rt.sessions) as db:
+        with session_scope(sessions) as db:
             st = db.get(Settlement, settlement_id)
             st.attempts = (st.attempts or 0) + 1
             st.last_error = f"{type(e).__name__}: {e}"[:500]
@@ -68,7 +72,7 @@ def check_one(rt, settlement_id: str, *, raise_errors: bool = False) -> str:
             raise
         return status
     if isinstance(res, Waiting):
-        with session_scope(rt.sessions) as db:
+        with session_scope(sessions) as db:
             st = db.get(Settlement, settlement_id)
             st.status, st.next_check_at, st.last_error = "waiting", res.next_check_at, res.reason
         metrics.CHECKS.labels("waiting").inc()
@@ -77,8 +81,8 @@ def check_one(rt, settlement_id: str, *, raise_errors: bool = False) -> str:
     return "done"
 
 
-def due(rt, limit: int | None = None, include_future: bool = False) -> list[str]:
-    with session_scope(rt.sessions) as db:
+def due(sessions: sessionmaker[Session], limit: int | None = None, include_future: bool = False) -> list[str]:
+    with session_scope(sessions) as db:
         q = select(Settlement.id).where(Settlement.status.in_(("pending", "waiting")))
         if not include_future:
             q = q.where((Settlement.next_check_at.is_(None)) | (Settlement.next_check_at <= utcnow()))
@@ -88,11 +92,11 @@ def due(rt, limit: int | None = None, include_future: bool = False) -> list[str]
         return list(db.scalars(q))
 
 
-def run_pending(rt, limit: int | None = None, progress=None) -> dict[str, int]:
+def run_pending(checker: Checker, limit: int | None = None, progress=None) -> dict[str, int]:
     """Check every settlement that is due now, in this process (any database). Returns status counts."""
     counts: dict[str, int] = {}
-    for sid in due(rt, limit):
-        status = check_one(rt, sid)
+    for sid in due(checker.sessions, limit):
+        status = check_one(checker, sid)
         counts[status] = counts.get(status, 0) + 1
         if progress:
             progress(sid, status)
@@ -102,26 +106,26 @@ def run_pending(rt, limit: int | None = None, progress=None) -> dict[str, int]:
 class InProcessWorker(threading.Thread):
     """The embedded default's worker: polls the settlements table (SQLite has no job queue)."""
 
-    def __init__(self, rt):
+    def __init__(self, checker: Checker):
         super().__init__(name="correlate-worker", daemon=True)
-        self.rt = rt
+        self.checker = checker
         self.stop_evt = threading.Event()
         self.checked = 0
 
     def run(self) -> None:
         while not self.stop_evt.is_set():
             try:
-                ids = due(self.rt, limit=50)
+                ids = due(self.checker.sessions, limit=50)
             except Exception:
                 log.exception("could not read due settlements")
                 ids = []
             for sid in ids:
                 if self.stop_evt.is_set():
                     break
-                check_one(self.rt, sid)
+                check_one(self.checker, sid)
                 self.checked += 1
             if not ids:
-                self.stop_evt.wait(self.rt.settings.correlate_job_poll_s)
+                self.stop_evt.wait(self.checker.settings.correlate_job_poll_s)
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_evt.set()
@@ -132,16 +136,18 @@ class InProcessWorker(threading.Thread):
 
 
 class Jobs:
-    """The job queue of one process (``Runtime.jobs``). On SQLite, ``enqueue`` is a no-op (the poller
+    """The job queue of one process (built once per process by the wiring, dualcheck/runtime.py). On SQLite, ``enqueue`` is a no-op (the poller
     finds the rows).
 
     Two procrastinate apps: the worker's (tasks, run by ``run_worker``) and a deferrer for enqueueing,
     opened once and kept: opening one per ``POST /v1/settlements`` cost a pool of fresh PostgreSQL
     connections (and their TLS/auth round trips) on every request."""
 
-    def __init__(self, rt):
-        self.rt = rt
-        self.url = rt.settings.effective_database_url
+    def __init__(self, *, settings: Settings, engine: Engine, sessions: sessionmaker[Session],
+                 checker: Callable[[], Checker]):
+        # ``checker`` is called only when this process runs checks: enqueueing (the API) never loads models
+        self.settings, self.engine, self.sessions, self._checker = settings, engine, sessions, checker
+        self.url = settings.effective_database_url
         self._app = None
         self._deferrer = None
         self._lock = threading.Lock()
@@ -154,18 +160,16 @@ class Jobs:
     def app(self):
         with self._lock:
             if self._app is None:
-                import procrastinate
-
                 app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=pg_conninfo(self.url)))
-                rt = self.rt
-                max_attempts = rt.settings.correlate_max_attempts
+                settings, checker = self.settings, self._checker
+                max_attempts = settings.correlate_max_attempts
 
                 @app.task(name=TASK_NAME, queue=QUEUE, pass_context=False,
                           retry=procrastinate.RetryStrategy(max_attempts=max_attempts, exponential_wait=5))
                 def check_settlement(settlement_id: str) -> str:
-                    status = check_one(rt, settlement_id, raise_errors=True)
+                    status = check_one(checker(), settlement_id, raise_errors=True)
                     if status == "waiting":
-                        self._defer_sync(app, [settlement_id], delay_s=rt.settings.correlate_recheck_s)
+                        self._defer_sync(app, [settlement_id], delay_s=settings.correlate_recheck_s)
                     return status
 
                 self._app = app
@@ -175,8 +179,6 @@ class Jobs:
         """The enqueueing app, open (a small pool: enqueueing is one INSERT per settlement)."""
         with self._lock:
             if self._deferrer is None:
-                import procrastinate
-
                 app = procrastinate.App(connector=procrastinate.PsycopgConnector(
                     conninfo=pg_conninfo(self.url), min_size=1, max_size=4,
                     kwargs={"application_name": "dualcheck-enqueue"}))
@@ -193,7 +195,7 @@ class Jobs:
     def ensure_schema(self) -> None:
         if self._schema_ok:  # once per process: every POST /v1/settlements comes through here
             return
-        with self.rt.engine.connect() as c:
+        with self.engine.connect() as c:
             present = c.execute(text("select to_regclass('procrastinate_jobs')")).scalar()
         if present is None:
             app = self.app()
@@ -202,8 +204,6 @@ class Jobs:
         self._schema_ok = True
 
     def _defer_sync(self, app, ids: list[str], delay_s: float | None = None) -> int:
-        from procrastinate.exceptions import AlreadyEnqueued
-
         n = 0
         for sid in ids:
             try:
@@ -228,7 +228,7 @@ class Jobs:
         if not self.postgres:
             return 0
         self.ensure_schema()
-        return self._defer_sync(self.deferrer(), due(self.rt, include_future=True))
+        return self._defer_sync(self.deferrer(), due(self.sessions, include_future=True))
 
     def run_worker(self, concurrency: int = 1, wait: bool = True) -> None:
         """Blocking. PostgreSQL: a procrastinate worker; SQLite: the in-process poller until Ctrl-C."""
@@ -238,12 +238,12 @@ class Jobs:
             self.app().run_worker(queues=[QUEUE], concurrency=concurrency, wait=wait,
                                   delete_jobs="successful", install_signal_handlers=True)
             return
-        w = InProcessWorker(self.rt)
+        w = InProcessWorker(self._checker())
         w.start()
         try:
             while w.is_alive():
                 time.sleep(0.5)
-                if not wait and not due(self.rt):
+                if not wait and not due(self.sessions):
                     break
         except KeyboardInterrupt:
             pass

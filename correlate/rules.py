@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from correlate.flags import extend_flag, raise_flag
 from correlate.levels import RULE_VERSION, levels
 from correlate.reasons import Reason, stored_or_text
-from correlate.window import iso
+from kernel.timefmt import iso_z
+from storage.holds import LegalHolds
 from storage.models import FaceEvidence, Flag, Settlement, SettlementCheck, Verification
 from vision.matching import cosine_scores
 
@@ -50,15 +51,16 @@ class Context:
     template_refs: list[dict]
     capture_embedding: np.ndarray | None
     model: dict
+    legal: LegalHolds | None = None  # where flag holds are mirrored as S3 legal holds
 
 
 def _settlement_view(s: Settlement) -> dict:
-    return {"id": s.id, "insured_id": s.insured_id, "settled_at": iso(s.settled_at), "amount": s.amount,
+    return {"id": s.id, "insured_id": s.insured_id, "settled_at": iso_z(s.settled_at), "amount": s.amount,
             "type": s.type, "counter": s.counter, "terminal_id": s.terminal_id}
 
 
 def _face_view(f: FaceEvidence) -> dict:
-    return {"evidence_id": f.id, "settlement_id": f.settlement_id, "camera_id": f.camera_id, "seen_at": iso(f.seen_at),
+    return {"evidence_id": f.id, "settlement_id": f.settlement_id, "camera_id": f.camera_id, "seen_at": iso_z(f.seen_at),
             "box": f.box, "insured_score": None if f.insured_score is None else round(f.insured_score, 4),
             "capture_score": None if f.capture_score is None else round(f.capture_score, 4),
             "is_insured": f.is_insured, "usable": bool((f.quality or {}).get("usable")),
@@ -69,7 +71,7 @@ def _face_pay_view(v: Verification | None) -> dict | None:
     if v is None:
         return None
     return {"verification_id": v.id, "decision": v.decision, "score": v.score, "threshold": v.threshold,
-            "terminal_id": v.terminal_id, "at": iso(v.created_at), "insured_id": v.insured_id,
+            "terminal_id": v.terminal_id, "at": iso_z(v.created_at), "insured_id": v.insured_id,
             "capture": bool(v.capture_key), "capture_sha256": v.capture_sha256}
 
 
@@ -77,7 +79,7 @@ def base_evidence(ctx: Context) -> dict:
     return {
         "settlement": _settlement_view(ctx.settlement),
         "outcome": ctx.check.outcome,
-        "window": {"start": iso(ctx.check.window_start), "end": iso(ctx.check.window_end)},
+        "window": {"start": iso_z(ctx.check.window_start), "end": iso_z(ctx.check.window_end)},
         "cameras": [c.to_dict() for c in ctx.cameras],
         "coverage": (ctx.check.summary or {}).get("coverage"),
         "people_seen": {k: (ctx.check.summary or {}).get(k) for k in ("frames", "frames_with_people",
@@ -105,7 +107,7 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
         f, _ = raise_flag(db, type=type_, rule=type_, level=lv[level_key], org_id=s.org_id, settlement_ids=[s.id],
                           occurred_at=s.settled_at, reason=reason, evidence=evidence, model=ctx.model,
                           rule_version=RULE_VERSION, dedup_key=f"{type_}:{s.id}",
-                          holds=_holds(ctx) if holds else [], verification_id=vid if with_capture else None)
+                          holds=_holds(ctx) if holds else [], verification_id=vid if with_capture else None, legal=ctx.legal)
         out.append(f)
 
     face_check_failed = v is not None and v.decision in FAILED_DECISIONS
@@ -176,24 +178,24 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
         evidence = {
             "settlements": group, "count": len(insured), "insured_ids": sorted(insured),
             "faces": [_face_view(f)] + [{**_face_view(fe), "similarity": round(sim, 4)} for (fe, _, _), sim in hits],
-            "window": {"start": iso(min(times)), "end": iso(max(times))}, "threshold": ctx.threshold,
+            "window": {"start": iso_z(min(times)), "end": iso_z(max(times))}, "threshold": ctx.threshold,
         }
-        reason = Reason.of("one_face_many_cards", count=len(insured), org=s.org_id, start=iso(min(times)),
-                           end=iso(max(times)))
+        reason = Reason.of("one_face_many_cards", count=len(insured), org=s.org_id, start=iso_z(min(times)),
+                           end=iso_z(max(times)))
         existing = db.scalars(select(Flag).where(Flag.rule == "one_face_many_cards", Flag.org_id == s.org_id,
                                                  Flag.status.in_(("open", "inquiry")))).all()
         target = next((x for x in existing if set(x.settlement_ids or []) & set(group)), None)
         holds = [(c.window.camera_id, c.window.start, c.window.end) for c in ctx.cameras]
         if target is not None:
             extend_flag(db, target, settlement_ids=group, evidence=evidence, reason=reason, occurred_at=max(times),
-                        holds=holds)
+                        holds=holds, legal=ctx.legal)
             out.append(target)
         else:
             fl, _ = raise_flag(db, type="one_face_many_cards", rule="one_face_many_cards",
                                level=lv["one_face_many_cards"], org_id=s.org_id, settlement_ids=group,
                                occurred_at=max(times), reason=reason, evidence=evidence, model=ctx.model,
                                rule_version=RULE_VERSION, dedup_key=f"one_face_many_cards:{group[0]}:{f.id}",
-                               holds=holds)
+                               holds=holds, legal=ctx.legal)
             out.append(fl)
         break  # one group per settlement is enough
     return out
@@ -214,18 +216,18 @@ def repeated_footage_missing(db: Session, ctx: Context, lv: dict) -> list[Flag]:
     group = sorted(r[0] for r in rows)
     times = [r[2] for r in rows]
     evidence = {"settlements": group, "count": len(group),
-                "window": {"start": iso(min(times)), "end": iso(max(times))},
+                "window": {"start": iso_z(min(times)), "end": iso_z(max(times))},
                 "cameras": [c.to_dict() for c in ctx.cameras]}
-    reason = Reason.of("repeated_footage_missing", count=len(group), org=s.org_id, start=iso(min(times)),
-                       end=iso(max(times)))
+    reason = Reason.of("repeated_footage_missing", count=len(group), org=s.org_id, start=iso_z(min(times)),
+                       end=iso_z(max(times)))
     existing = db.scalar(select(Flag).where(Flag.rule == "repeated_footage_missing", Flag.org_id == s.org_id,
                                             Flag.status.in_(("open", "inquiry")),
                                             Flag.occurred_at >= s.settled_at - span))
     if existing is not None:
-        extend_flag(db, existing, settlement_ids=group, evidence=evidence, reason=reason, occurred_at=max(times))
+        extend_flag(db, existing, settlement_ids=group, evidence=evidence, reason=reason, occurred_at=max(times), legal=ctx.legal)
         return [existing]
     fl, _ = raise_flag(db, type="repeated_footage_missing", rule="repeated_footage_missing",
                        level=lv["repeated_footage_missing"], org_id=s.org_id, settlement_ids=group,
                        occurred_at=max(times), reason=reason, evidence=evidence, model=ctx.model,
-                       rule_version=RULE_VERSION, dedup_key=f"repeated_footage_missing:{s.org_id}:{group[0]}")
+                       rule_version=RULE_VERSION, dedup_key=f"repeated_footage_missing:{s.org_id}:{group[0]}", legal=ctx.legal)
     return [fl]

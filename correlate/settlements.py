@@ -20,13 +20,14 @@ from typing import Iterable, Iterator
 
 from sqlalchemy.orm import Session
 
+from kernel.ids import INSURED_ID_RE, SETTLEMENT_REF_RE
+from storage.audit import audit
+from storage.db import session_scope
 from storage.models import SETTLEMENT_TYPES, Organisation, Settlement, Terminal, Verification, utcnow
 
 FIELDS = ("settlement_id", "insured_id", "org_id", "counter", "terminal_id", "settled_at", "amount", "type",
           "verification_id")
 REQUIRED = ("settlement_id", "insured_id", "org_id", "settled_at", "amount", "type")
-SETTLEMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
-INSURED_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 COUNTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")
 MAX_FUTURE = timedelta(minutes=5)  # clock skew between the exchange and us
 MAX_AMOUNT = Decimal("100000000")
@@ -92,7 +93,7 @@ def validate(raw: dict, now: datetime | None = None) -> dict:
     missing = [n for n in REQUIRED if row[n] is None]
     if missing:
         raise RowInvalid(f"missing {', '.join(missing)}")
-    if not SETTLEMENT_ID_RE.match(row["settlement_id"]):
+    if not SETTLEMENT_REF_RE.match(row["settlement_id"]):
         raise RowInvalid("settlement_id must be 1-100 letters, digits or . _ : / -")
     if not INSURED_ID_RE.match(row["insured_id"]):
         raise RowInvalid("insured_id must be 1-64 letters, digits, '_' or '-'")
@@ -231,7 +232,6 @@ def count_lines(path: Path) -> int:
 
 def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=None) -> ImportResult:
     """Import a file in transactions of ``batch`` rows; ``progress(n_lines_done)`` after each batch."""
-    from storage.db import session_scope
 
     total = ImportResult()
     pending: list[tuple[int, dict | None, str | None]] = []
@@ -261,7 +261,6 @@ def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=
 
 
 def audit_import(db: Session, result: ImportResult, *, actor: str, source: str, request_id: str | None = None):
-    from storage.audit import audit
 
     audit(db, actor=actor, action="settlements.import", outcome="ok" if not result.errors else "partial",
           request_id=request_id, detail={"source": source, **result.summary()})

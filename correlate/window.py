@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kernel.timefmt import iso_z
 from storage.models import Camera, Settlement
 
 
@@ -24,11 +25,8 @@ class CameraWindow:
     end: datetime
 
     def to_dict(self) -> dict:
-        return {"camera_id": self.camera_id, "role": self.role, "start": iso(self.start), "end": iso(self.end)}
+        return {"camera_id": self.camera_id, "role": self.role, "start": iso_z(self.start), "end": iso_z(self.end)}
 
-
-def iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
 
 
 def window_for(settings, role: str, settled_at: datetime) -> tuple[datetime, datetime]:

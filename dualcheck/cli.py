@@ -2,18 +2,26 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
+from rich.progress import Progress
+from sqlalchemy.engine import make_url
 
-from api.cli import keys, orgs, serve, terminals
-from correlate.cli import correlate, settlements
-from api.users_cli import app as users
-from dualcheck.settings import get_settings
-from ingest.cli import cameras, record
-from storage.cli import db, services
-from storage.retention_cli import app as retention
-from vision.cli import app as models
+from dualcheck.commands.access import keys, orgs, serve, terminals
+from dualcheck.commands.cameras import cameras, record
+from dualcheck.commands.correlate import correlate, settlements
+from dualcheck.commands.models import app as models
+from dualcheck.commands.retention import app as retention
+from dualcheck.commands.services import db, services
+from dualcheck.commands.users import app as users
+from dualcheck.demo import run
+from dualcheck.runtime import Runtime
+from facepay.bulk_enroll import enroll_dir, plan
+from kernel import logs
+from kernel.settings import get_settings, settings_table
+from storage.db import migrate
 
 app = typer.Typer(help="dualcheck: video + data dual verification for medical-insurance fund supervision.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -41,12 +49,7 @@ def serve_cmd(host: str = typer.Option(None), port: int = typer.Option(None),
 @app.command("enroll")
 def enroll_cmd(directory: Path = typer.Argument(..., exists=True, file_okay=False, readable=True)) -> None:
     """Bulk-enroll photos: DIR/<insured_id>.jpg or DIR/<insured_id>/*.jpg. Safe to rerun."""
-    from rich.progress import Progress
 
-    from dualcheck.runtime import Runtime
-    from storage.db import migrate
-    from vision.bulk_enroll import enroll_dir, plan
-    from vision.enrollment import Enroller
 
     s = get_settings()
     migrate(s.effective_database_url)
@@ -68,7 +71,7 @@ def enroll_cmd(directory: Path = typer.Argument(..., exists=True, file_okay=Fals
             progress.console.print(f"{line} {fr.insured_id}  {fr.path.name}{why}", highlight=False)
             progress.advance(task)
 
-        enroll_dir(Enroller(rt), directory, actor="cli:enroll", on_file=on_file)
+        enroll_dir(rt.enroller, directory, actor="cli:enroll", on_file=on_file)
     rt.close()
     typer.echo(f"summary: {total} photo(s) of {len(groups)} person(s): {counts['enrolled']} enrolled, "
                f"{counts['duplicate']} already enrolled, {counts['refused']} refused, "
@@ -79,7 +82,6 @@ def enroll_cmd(directory: Path = typer.Argument(..., exists=True, file_okay=Fals
 @app.command("run")
 def run_cmd() -> None:
     """Run everything on the embedded default (SQLite, local SeaweedFS, demo data) until Ctrl-C."""
-    from dualcheck.demo import run
 
     run(get_settings())
 
@@ -88,7 +90,6 @@ def run_cmd() -> None:
 def config_cmd(docs: bool = typer.Option(False, "--docs", help="Print the Markdown table of all settings.")) -> None:
     """Print the effective settings (secrets masked)."""
     if docs:
-        from dualcheck.settings import settings_table
 
         typer.echo(settings_table(), nl=False)
         return
@@ -97,7 +98,6 @@ def config_cmd(docs: bool = typer.Option(False, "--docs", help="Print the Markdo
     if data.get("s3_secret_key"):
         data["s3_secret_key"] = "***"
     data["effective_database_url"] = s.effective_database_url
-    from sqlalchemy.engine import make_url
 
     # URLs may carry passwords (database, Redis of the rate limits): never printed
     for k in ("database_url", "effective_database_url", "rate_limit_storage_uri"):
@@ -114,9 +114,7 @@ _ROLES = {"record": "record", "serve": "api", "run": "demo", "worker": "worker",
 
 
 def main() -> None:
-    import sys
 
-    from dualcheck.observability import logs
 
     s = get_settings()
     words = [a for a in sys.argv[1:] if not a.startswith("-")]

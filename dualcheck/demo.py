@@ -13,11 +13,20 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dualcheck.runtime import Runtime
-from dualcheck.settings import Settings
-from storage.db import migrate, session_scope
+from api.keys import add_organisation, add_service_key, add_terminal
+from api.web.auth import add_user
+from camsim.camera import SimulatedCamera
+from correlate.jobs import InProcessWorker
+from dualcheck.commands.access import serve
 from dualcheck.demo_world import CAMERAS, Traffic, render_all
-from storage.models import InsuredPerson, Organisation, utcnow
+from dualcheck.runtime import Runtime
+from ingest.cameras import add_camera
+from ingest.recorder import Recorder
+from kernel.settings import Settings
+from storage.db import migrate, session_scope
+from storage.models import Camera, InsuredPerson, Organisation, User, utcnow
+from storage.seaweed import LocalSeaweed
+from vision.packs import ensure_default_pack
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,10 +60,6 @@ def _secret() -> str:
 
 def seed(rt: Runtime) -> dict:
     """Create the demo organisations, keys, users and enrolled people once; return the credentials."""
-    from api.keys import add_organisation, add_service_key, add_terminal
-    from api.web.auth import add_user
-    from storage.models import User
-    from vision.enrollment import Enroller
 
     creds_path = rt.settings.data_dir / "secrets" / "demo-credentials.json"
     creds = json.loads(creds_path.read_text()) if creds_path.exists() else {}
@@ -84,7 +89,7 @@ def seed(rt: Runtime) -> dict:
     if data is not None:
         with session_scope(rt.sessions) as db:
             have = set(db.scalars(select(InsuredPerson.id)))
-        enroller = Enroller(rt)
+        enroller = rt.enroller
         for insured_id, rel in DEMO_INSURED.items():
             if insured_id not in have and (data / rel).exists():
                 enroller.enroll(insured_id, [((data / rel).name, (data / rel).read_bytes())], actor="demo",
@@ -95,9 +100,6 @@ def seed(rt: Runtime) -> dict:
 
 def start_cameras(rt: Runtime, creds: dict, data: Path) -> dict:
     """Start the simulated cameras and point the registry at them (their ports change per start)."""
-    from ingest.cameras import add_camera
-    from camsim.camera import SimulatedCamera
-    from storage.models import Camera
 
     footage = render_all(data)
     sims = {}
@@ -119,10 +121,6 @@ def start_cameras(rt: Runtime, creds: dict, data: Path) -> dict:
 
 def run(settings: Settings) -> None:
     """Start everything, serve until Ctrl-C, stop everything (in reverse order)."""
-    from correlate.jobs import InProcessWorker
-    from ingest.recorder import Recorder
-    from storage.seaweed import LocalSeaweed
-    from vision.packs import ensure_default_pack
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     seaweed = LocalSeaweed.from_settings(settings)
@@ -147,7 +145,7 @@ def run(settings: Settings) -> None:
             stoppers.extend(sim.close for sim in sims.values())
         recorder = Recorder(settings).start()
         stoppers.append(recorder.stop)
-        worker = InProcessWorker(rt)
+        worker = InProcessWorker(rt.checker)
         worker.start()
         stoppers.append(worker.stop)
         if sims:
@@ -176,7 +174,6 @@ Try a face-pay check:  curl -H 'Authorization: Bearer {term_key}' -F insured_id=
         -F image=@{capture} {url}/v1/verify
 Ctrl-C stops everything; starting again keeps the data.
 """, flush=True)
-        from api.cli import serve
 
         serve(settings.api_host, settings.api_port, 1)
     finally:

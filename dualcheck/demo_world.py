@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from camsim.footage import Event
+from camsim.footage import Event, render
+from correlate.settlements import Importer
+from facepay.verification import Caller
+from storage.db import session_scope
 
 log = logging.getLogger("dualcheck.demo")
 
@@ -93,7 +96,6 @@ CAMERAS = (
 
 def render_all(testdata: Path):
     """Encode each camera's loop once (cached under var/simulator)."""
-    from camsim.footage import render
 
     return {c.camera_id: render(c.script, width=640, height=360, fps=15, bitrate=500_000, keyint_s=2.0,
                                 testdata=testdata) for c in CAMERAS}
@@ -128,9 +130,6 @@ class Traffic(threading.Thread):
                             log.exception("demo settlement failed")
 
     def settle(self, cam: DemoCamera, p: Planned, at: float) -> None:
-        from correlate.settlements import Importer
-        from storage.db import session_scope
-        from vision.verification import Caller, Verifier
 
         settled_at = datetime.fromtimestamp(at, timezone.utc)
         verification_id = None
@@ -138,7 +137,7 @@ class Traffic(threading.Thread):
             caller = Caller(org_id=cam.org_id, terminal_id=cam.terminal_id, actor=f"demo:{cam.terminal_id}")
             image = (self.testdata / "faces" / p.face_pay_capture).read_bytes()
             sid_hint = f"{cam.org_id}-{settled_at:%Y%m%d%H%M%S}"
-            verification_id = Verifier(self.rt).verify(caller, p.insured_id, image, sid_hint)["verification_id"]
+            verification_id = self.rt.verifier.verify(caller, p.insured_id, image, sid_hint)["verification_id"]
         row = {
             "settlement_id": f"{cam.org_id}-{settled_at:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:4]}",
             "insured_id": p.insured_id, "org_id": cam.org_id, "terminal_id": cam.terminal_id,

@@ -1,4 +1,8 @@
-"""Wiring: the long-lived parts one process needs, built once from the settings."""
+"""Wiring: the long-lived parts one process needs, built once from the settings.
+
+This is the composition root (top floor): it is the only place that knows every stage. Each stage
+gets just the parts it uses (a session factory, the store, the pipeline, the settings); nothing
+below this floor imports it."""
 from __future__ import annotations
 
 import os
@@ -9,9 +13,16 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from dualcheck.settings import Settings
+from correlate.check import Checker
+from correlate.jobs import Jobs
+from facepay.enrollment import Enroller
+from facepay.verification import Verifier
+from ingest.credentials import CredentialBox
+from kernel.settings import Settings
 from storage.db import make_engine, make_sessionmaker
+from storage.holds import LegalHolds
 from storage.objects import ObjectStore
+from vision.pipeline import FacePipeline
 
 
 @dataclass
@@ -25,10 +36,7 @@ class Runtime:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        factory = make_sessionmaker(self.engine)
-        # storage/holds.py mirrors evidence holds into S3 legal holds through the session's runtime
-        factory.configure(info={"runtime": self})
-        return factory
+        return make_sessionmaker(self.engine)
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -37,10 +45,13 @@ class Runtime:
         return store
 
     @cached_property
-    def credentials(self):
-        """Seals and opens camera passwords (ingest/credentials.py)."""
-        from ingest.credentials import CredentialBox
+    def legal_holds(self) -> LegalHolds:
+        """Evidence holds are mirrored into the store's legal holds (object-lock buckets) through this."""
+        return LegalHolds(self.store, self.settings)
 
+    @cached_property
+    def credentials(self) -> CredentialBox:
+        """Seals and opens camera passwords (ingest/credentials.py)."""
         return CredentialBox.from_settings(self.settings)
 
     @cached_property
@@ -49,18 +60,29 @@ class Runtime:
         return threading.BoundedSemaphore(self.settings.inference_concurrency or os.cpu_count() or 1)
 
     @cached_property
-    def pipeline(self):
-        from vision.pipeline import FacePipeline
-
+    def pipeline(self) -> FacePipeline:
         with self._lock:  # two first requests must not load the models twice
             return FacePipeline.from_settings(self.settings)
 
     @cached_property
-    def jobs(self):
-        """The check queue of this process (keeps its enqueueing connections open)."""
-        from correlate.jobs import Jobs
+    def verifier(self) -> Verifier:
+        return Verifier(settings=self.settings, sessions=self.sessions, store=self.store, pipeline=self.pipeline,
+                        inference_slots=self.inference_slots)
 
-        return Jobs(self)
+    @cached_property
+    def enroller(self) -> Enroller:
+        return Enroller(settings=self.settings, sessions=self.sessions, store=self.store, pipeline=self.pipeline)
+
+    @cached_property
+    def checker(self) -> Checker:
+        return Checker(settings=self.settings, sessions=self.sessions, store=self.store, pipeline=self.pipeline,
+                       legal=self.legal_holds)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        """The check queue of this process (keeps its enqueueing connections open); the checker, and so
+        the models, are built only if this process runs checks."""
+        return Jobs(settings=self.settings, engine=self.engine, sessions=self.sessions, checker=lambda: self.checker)
 
     def close(self) -> None:
         if "jobs" in self.__dict__:

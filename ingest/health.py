@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import CameraStatus, RecordingGap, Segment
-
-TOLERANCE_S = 0.5  # segment holes shorter than this are not gaps (timestamp rounding)
+from kernel.settings import get_settings
+from storage.gaps import reasons_over, recorded_reasons, uncovered
+from storage.models import CameraStatus, Segment
 
 
 def _utc(dt: datetime) -> datetime:
@@ -32,7 +32,6 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     ``camera_offline_after_s`` setting) that says online and a packet within that time.
     """
     if offline_after_s is None:
-        from dualcheck.settings import get_settings
 
         offline_after_s = get_settings().camera_offline_after_s
     start, end = _utc(start), _utc(end)
@@ -56,31 +55,15 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     ).all()
     last_seg = db.scalar(select(Segment.end_at).where(Segment.camera_id == camera_id)
                          .order_by(Segment.end_at.desc()).limit(1))
-    reasons = db.execute(
-        select(RecordingGap.start_at, RecordingGap.end_at, RecordingGap.reason)
-        .where(RecordingGap.camera_id == camera_id, RecordingGap.start_at < end,
-               (RecordingGap.end_at.is_(None)) | (RecordingGap.end_at > start))
-        .order_by(RecordingGap.start_at)
-    ).all()
+    reasons = recorded_reasons(db, camera_id, start, end)
 
     # holes of the index, clipped to the range; "now" bounds a range that reaches into the future
     horizon = min(end, now)
-    holes: list[list] = []
-    cursor = start
-    recorded = 0.0
-    for s, e in segs:
-        s, e = max(s, start), min(e, end)
-        if (s - cursor).total_seconds() > TOLERANCE_S:
-            holes.append([cursor, s])
-        if e > cursor:
-            recorded += (e - max(s, cursor)).total_seconds()
-            cursor = e
-    if cursor < horizon and (horizon - cursor).total_seconds() > TOLERANCE_S:
-        holes.append([cursor, horizon])
+    holes, recorded = uncovered(segs, start, horizon)
 
     gaps = []
     for hs, he in holes:
-        why = sorted({r for gs, ge, r in reasons if gs < he and (ge is None or ge > hs)})
+        why = reasons_over(reasons, hs, he)
         lasting = he == horizon and horizon == now and not online
         gaps.append({
             "start": hs.isoformat(), "end": None if lasting else he.isoformat(),
@@ -111,7 +94,6 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
 
 
 def _alert_ratio() -> float:
-    from dualcheck.settings import get_settings
 
     return get_settings().spool_alert_ratio
 

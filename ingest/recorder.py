@@ -38,17 +38,22 @@ from fractions import Fraction
 from urllib.parse import quote
 
 import av
+from sqlalchemy import insert, select, update
 
-from dualcheck.observability import metrics
-from dualcheck.settings import Settings
 from ingest import leases
-from ingest.clock import WallClock, ticks_to_us
+from ingest.cameras import RtspTarget, active_cameras
+from ingest.clock import WallClock
 from ingest.credentials import PREFIX as SEALED_PREFIX
 from ingest.credentials import CredentialBox, CredentialKeyError
 from ingest.segmenter import SegmentWriter
 from ingest.sharding import ALL, Shard
 from ingest.spool import GapOp, SegmentMeta, Spool, us_to_dt
 from ingest.uploader import Uploader
+from kernel import metrics
+from kernel.settings import Settings
+from storage.db import make_engine, make_sessionmaker, session_scope
+from storage.models import Camera, CameraStatus, utcnow
+from storage.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,6 @@ class CameraConfig:
     problem: str | None = None  # why the camera cannot be opened at all (e.g. its password cannot be unsealed)
 
     def open_url(self) -> str:
-        from ingest.cameras import RtspTarget
 
         return RtspTarget(self.url, self.username, self.password).with_credentials()
 
@@ -320,8 +324,6 @@ class Recorder:
     """
 
     def __init__(self, settings: Settings, shard: Shard = ALL, recorder_id: str | None = None):
-        from storage.db import make_engine, make_sessionmaker
-        from storage.objects import ObjectStore
 
         self.settings = settings
         self.shard = shard
@@ -425,7 +427,6 @@ class Recorder:
 
     # --- helpers -----------------------------------------------------------------------------
     def _session(self):
-        from storage.db import session_scope
 
         return session_scope(self.sessions)
 
@@ -451,7 +452,6 @@ class Recorder:
 
     # --- registry --------------------------------------------------------------------------
     def _load_registry(self, db) -> dict[str, CameraConfig]:
-        from ingest.cameras import active_cameras
 
         out = {}
         for c in active_cameras(db):
@@ -468,9 +468,7 @@ class Recorder:
     def _seal_clear_passwords(self, db) -> None:
         """Passwords stored in clear (before sealing existed) are sealed with the region's key; the
         UPDATE matches only if the value is still the one read, so a concurrent edit wins."""
-        from sqlalchemy import select, update
 
-        from storage.models import Camera
 
         rows = db.execute(select(Camera.id, Camera.rtsp_password).where(
             Camera.rtsp_password.is_not(None), Camera.rtsp_password.not_like(f"{SEALED_PREFIX}%"))).all()
@@ -576,9 +574,7 @@ class Recorder:
         """One row per camera, overwritten. Written as one bulk UPDATE (plus INSERTs for cameras never
         reported before): with the ORM's row-by-row get-and-update, these writes every few seconds were
         the largest fixed CPU cost of a recorder with few cameras (measured, docs/benchmarks.md)."""
-        from sqlalchemy import insert, select, update
 
-        from storage.models import CameraStatus, utcnow
 
         alert = self.spool.alert()
         up_err = self.uploader.last_error

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import av
 
+from ingest.clock import ticks_to_us
+from storage.objects import file_sha256
+
 log = logging.getLogger(__name__)
 
 RESUME_RATIO = 0.9
@@ -260,8 +263,6 @@ def salvage(part: Path) -> SegmentMeta | None:
 
     Returns the index row of the salvaged segment, or None when nothing usable is left.
     """
-    from ingest.clock import ticks_to_us
-    from storage.objects import file_sha256
 
     sidecar = part.with_name(part.name + ".json")
     try:

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from dualcheck.observability import metrics
 from ingest.sharding import shard_of
 from ingest.spool import GapOp, SegmentMeta, Spool, SpoolItem, us_to_dt
+from kernel import metrics
 from storage.db import session_scope
 from storage.holds import legal_hold_new_segment
 from storage.models import RecordingGap, Segment

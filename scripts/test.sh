@@ -13,6 +13,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   pg_isready -q -h 127.0.0.1 -p 5432 || { echo "test: PostgreSQL on 127.0.0.1:5432 is not running" >&2; exit 1; }
 fi
 
+# The floors (docs/architecture.md) and the import hygiene hold before anything runs: a later change
+# cannot quietly make a stage import one above it.
+.venv/bin/lint-imports --no-cache || { echo "test: an import breaks the floors (see above)" >&2; exit 1; }
+.venv/bin/ruff check --quiet . || { echo "test: ruff found unsorted or unused imports (ruff check --fix)" >&2; exit 1; }
+
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ $rc -eq 5 ]; then

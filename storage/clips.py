@@ -27,13 +27,15 @@ import bisect
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import RecordingGap, Segment
+from kernel.timefmt import iso_z
+from storage.gaps import reasons_over, recorded_reasons, uncovered
+from storage.models import Segment
 
 HEAD_READ = 16 * 1024
 TAIL_READ = 16
@@ -59,9 +61,6 @@ class BoxError(ClipError):
 # --- time ranges, index holes ---------------------------------------------------------------------
 
 
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
 
 def segments_in(db: Session, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
     """The camera's segments overlapping [start, end), in time order."""
@@ -75,28 +74,13 @@ def index_gaps(db: Session | None, camera_id: str, start: datetime, end: datetim
     """Holes in the index over [start, end): stretches no segment covers (shorter than
     ``tolerance_s`` ignored), each with the reason of an overlapping RecordingGap when one is known."""
     segs = segments if segments is not None else segments_in(db, camera_id, start, end)
-    holes: list[tuple[datetime, datetime]] = []
-    cursor = start
-    for s in segs:
-        if s.start_at > cursor:
-            holes.append((cursor, min(s.start_at, end)))
-        cursor = max(cursor, s.end_at)
-        if cursor >= end:
-            break
-    if cursor < end:
-        holes.append((cursor, end))
-    tol = timedelta(seconds=tolerance_s)
-    holes = [h for h in holes if h[1] - h[0] > tol]
-    reasons: list[RecordingGap] = []
-    if holes and db is not None:
-        reasons = list(db.scalars(select(RecordingGap).where(
-            RecordingGap.camera_id == camera_id, RecordingGap.start_at < end,
-            (RecordingGap.end_at.is_(None)) | (RecordingGap.end_at > start))))
+    holes, _ = uncovered(((s.start_at, s.end_at) for s in segs), start, end, tolerance_s)
+    reasons = recorded_reasons(db, camera_id, start, end) if holes and db is not None else []
     out = []
     for a, b in holes:
-        why = next((g.reason for g in reasons if g.start_at < b and (g.end_at is None or g.end_at > a)), None)
-        out.append({"start": iso(a), "end": iso(b), "seconds": round((b - a).total_seconds(), 3),
-                    "reason": why or "no_footage_indexed"})
+        why = reasons_over(reasons, a, b)
+        out.append({"start": iso_z(a), "end": iso_z(b), "seconds": round((b - a).total_seconds(), 3),
+                    "reason": why[0] if why else "no_footage_indexed"})
     return out
 
 
@@ -140,15 +124,13 @@ class Init:
 
     @classmethod
     def parse(cls, head: bytes) -> "Init":
-        ftyp = moov = None
+        moov = None
         first_frag = None
         for t, o, s, h in boxes(head):
             if t == b"moov":
                 if o + s > len(head):
                     raise BoxError("moov larger than the head read")
                 moov = (o, s, h)
-            elif t == b"ftyp":
-                ftyp = (o, s, h)
             elif t in (b"moof", b"mdat", b"mfra"):
                 first_frag = o
                 break
@@ -301,10 +283,10 @@ class ClipPlan:
     def describe(self) -> dict:
         return {
             "camera_id": self.camera_id, "org_id": self.org_id,
-            "requested": {"start": iso(self.requested_start), "end": iso(self.requested_end)},
-            "clip_start": iso(self.clip_start), "clip_end": iso(self.clip_end),
+            "requested": {"start": iso_z(self.requested_start), "end": iso_z(self.requested_end)},
+            "clip_start": iso_z(self.clip_start), "clip_end": iso_z(self.clip_end),
             "duration_s": round(self.duration_s, 3), "bytes": self.size, "gaps": self.gaps,
-            "segments": [{"id": s.id, "key": s.object_key, "start_at": iso(s.start_at), "end_at": iso(s.end_at),
+            "segments": [{"id": s.id, "key": s.object_key, "start_at": iso_z(s.start_at), "end_at": iso_z(s.end_at),
                           "bytes": s.bytes, "sha256": s.sha256} for s in self.segments],
         }
 
@@ -429,7 +411,7 @@ def plan_clip(db: Session, store, bucket: str, camera_id: str, org_id: str, star
     segs = segments_in(db, camera_id, start, end)
     gaps = index_gaps(db, camera_id, start, end, segs)
     if not segs:
-        raise ClipError("no_footage", f"no footage of camera {camera_id} between {iso(start)} and {iso(end)}",
+        raise ClipError("no_footage", f"no footage of camera {camera_id} between {iso_z(start)} and {iso_z(end)}",
                         gaps)
     fetch = fetch or (lambda s: store.get_bytes(bucket, s.object_key))
     ends = {segs[0].id: segs[0], segs[-1].id: segs[-1]}

@@ -5,7 +5,7 @@ import json
 import os
 import secrets
 
-from dualcheck.settings import Settings
+from kernel.settings import Settings
 
 
 def s3_credentials(settings: Settings) -> tuple[str, str]:

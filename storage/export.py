@@ -26,8 +26,9 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kernel.timefmt import iso_z
 from storage.audit import audit
-from storage.clips import ClipError, iso, plan_clip
+from storage.clips import ClipError, plan_clip
 from storage.models import AuditEvent, Camera, Organisation, Segment, utcnow
 from storage.objects import file_sha256
 
@@ -100,7 +101,7 @@ def build_package(db: Session, store, bucket: str, camera: Camera, start: dateti
         manifest = {
             "format": FORMAT,
             "export_id": export_id,
-            "created_at": iso(utcnow()),
+            "created_at": iso_z(utcnow()),
             "created_by": actor,
             "reason": reason,
             "organisation": {"id": camera.org_id, "name": org.name if org else None,

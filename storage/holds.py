@@ -14,6 +14,7 @@ the caller commits: if the store fails, the hold is not placed (HoldError 503).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from minio.error import S3Error
@@ -21,6 +22,9 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 from urllib3.exceptions import HTTPError
 
+from kernel.errors import Refusal
+from kernel.settings import Settings
+from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.models import (
     Camera,
@@ -31,36 +35,40 @@ from storage.models import (
     Verification,
     utcnow,
 )
+from storage.objects import ObjectStore
 
 log = logging.getLogger("dualcheck.holds")
 
 
-class HoldError(ValueError):
-    def __init__(self, status: int, code: str, reason: str):
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
+@dataclass(frozen=True)
+class LegalHolds:
+    """Where holds are mirrored as S3 legal holds: the store and the buckets named by the settings."""
+    store: ObjectStore
+    settings: Settings
 
 
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
+class HoldError(Refusal):
+    """A hold that cannot be placed or released (bad range, unknown camera, store unavailable)."""
+
 
 
 def view(h: EvidenceHold) -> dict:
     return {
-        "id": h.id, "org_id": h.org_id, "camera_id": h.camera_id, "start": _iso(h.start_at), "end": _iso(h.end_at),
+        "id": h.id, "org_id": h.org_id, "camera_id": h.camera_id, "start": iso_z(h.start_at), "end": iso_z(h.end_at),
         "verification_id": h.verification_id, "flag_id": h.flag_id, "reason": h.reason,
-        "created_by": h.created_by, "created_at": _iso(h.created_at), "released_at": _iso(h.released_at),
+        "created_by": h.created_by, "created_at": iso_z(h.created_at), "released_at": iso_z(h.released_at),
         "released_by": h.released_by, "active": h.released_at is None,
     }
 
 
 def place_hold(db: Session, *, actor: str, reason: str, camera_id: str | None = None,
                start: datetime | None = None, end: datetime | None = None, verification_id: str | None = None,
-               flag_id: str | None = None, request_id: str | None = None, store=None,
-               settings=None) -> EvidenceHold:
+               flag_id: str | None = None, request_id: str | None = None,
+               legal: LegalHolds | None) -> EvidenceHold:
     """Hold a camera over [start, end) or one verification's capture.
 
-    ``store``/``settings`` default to those of the Runtime whose session ``db`` is (see _legal)."""
+    ``legal`` mirrors the hold into the object store's legal holds (object-lock buckets); it is a
+    required argument so that no caller forgets the store by accident (None: the index only)."""
     reason = (reason or "").strip()
     if not reason:
         raise HoldError(400, "missing_reason", "a hold needs a reason (the case it is for)")
@@ -86,28 +94,28 @@ def place_hold(db: Session, *, actor: str, reason: str, camera_id: str | None = 
                         org_id=org_id, reason=reason, flag_id=flag_id, created_by=actor)
     db.add(hold)
     db.flush()
-    legal = _set_legal_holds(db, hold, True, store, settings)
+    legal_n = _set_legal_holds(db, hold, True, legal)
     audit(db, actor=actor, action="hold.place", outcome="ok", org_id=org_id, subject=f"hold:{hold.id}",
-          request_id=request_id, detail={"camera_id": camera_id, "start": _iso(start), "end": _iso(end),
+          request_id=request_id, detail={"camera_id": camera_id, "start": iso_z(start), "end": iso_z(end),
                                          "verification_id": verification_id, "flag_id": flag_id,
-                                         "legal_holds_on": legal},
+                                         "legal_holds_on": legal_n},
           note=reason)
     return hold
 
 
 def release_hold(db: Session, hold_id: str, *, actor: str, request_id: str | None = None,
-                 note: str | None = None, store=None, settings=None) -> EvidenceHold:
+                 note: str | None = None, legal: LegalHolds | None) -> EvidenceHold:
     hold = db.get(EvidenceHold, hold_id)
     if hold is None:
         raise HoldError(404, "not_found", f"no hold {hold_id!r}")
     if hold.released_at is not None:
-        raise HoldError(409, "already_released", f"hold {hold_id} was released at {_iso(hold.released_at)}")
+        raise HoldError(409, "already_released", f"hold {hold_id} was released at {iso_z(hold.released_at)}")
     hold.released_at, hold.released_by = utcnow(), actor
     db.flush()  # the "still held by another hold" queries below must not count this one
-    legal = _set_legal_holds(db, hold, False, store, settings)
+    legal_n = _set_legal_holds(db, hold, False, legal)
     audit(db, actor=actor, action="hold.release", outcome="ok", org_id=hold.org_id, subject=f"hold:{hold.id}",
           request_id=request_id, detail={"camera_id": hold.camera_id, "verification_id": hold.verification_id,
-                                         "legal_holds_off": legal},
+                                         "legal_holds_off": legal_n},
           note=note)
     return hold
 
@@ -145,17 +153,6 @@ def is_held(db: Session, camera_id: str, start: datetime, end: datetime) -> bool
 
 
 # --- store-side legal holds (object-lock buckets) --------------------------------------------------
-
-
-def _legal(db: Session, store, settings):
-    """The store and settings to mirror holds into: given, or the Runtime's that made this session
-    (Runtime.sessions puts itself in ``Session.info``, so every caller - API, flags, CLI - gets it)."""
-    if store is None or settings is None:
-        rt = db.info.get("runtime")
-        if rt is None:
-            return None
-        store, settings = store or rt.store, settings or rt.settings
-    return store, settings
 
 
 def _covered(db: Session, hold: EvidenceHold, settings) -> dict[str, set[str]]:
@@ -199,12 +196,11 @@ def _still_held(db: Session, bucket_keys: dict[str, set[str]], settings) -> dict
     return {settings.bucket_footage: keep_f, settings.bucket_biometrics: keep_b}
 
 
-def _set_legal_holds(db: Session, hold: EvidenceHold, on: bool, store, settings) -> int:
+def _set_legal_holds(db: Session, hold: EvidenceHold, on: bool, legal: LegalHolds | None) -> int:
     """Mirror placing (on) or releasing (off) the hold into S3 legal holds. Returns versions changed."""
-    legal = _legal(db, store, settings)
     if legal is None:
         return 0
-    store, settings = legal
+    store, settings = legal.store, legal.settings
     covered = _covered(db, hold, settings)
     if not on:
         still = _still_held(db, covered, settings)

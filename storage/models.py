@@ -421,7 +421,7 @@ class FlagEvent(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-# --- web users and browser sessions (api/web/, api/users_cli.py) ---------------------------------
+# --- web users and browser sessions (api/web/, dualcheck/commands/users.py) ---------------------------------
 
 USER_ROLES = ("inspector", "institution", "operator", "admin")
 

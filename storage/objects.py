@@ -20,7 +20,8 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from dualcheck.settings import Settings
+from kernel.settings import Settings
+from storage.credentials import s3_credentials
 
 SHA_META = "sha256"
 _CHUNK = 256 * 1024
@@ -53,7 +54,6 @@ class ObjectStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ObjectStore:
-        from storage.credentials import s3_credentials
 
         access, secret = s3_credentials(settings)
         client = Minio(

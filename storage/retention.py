@@ -28,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from dualcheck.observability import metrics
+from kernel import metrics
 from storage.audit import audit
 from storage.db import session_scope
 from storage.holds import capture_held, segment_held
@@ -104,8 +104,10 @@ def run_retention(sessions: sessionmaker[Session], store, settings, *, dry_run: 
                 counts["captures_to_delete"] = db.scalar(select(func.count()).select_from(Verification)
                                                          .where(expired_cap, ~capture_held())) or 0
         if not dry_run:
-            _segments(sessions, store, settings.bucket_footage, expired_seg, batch, counts, after_objects_deleted)
-            _captures(sessions, store, settings.bucket_biometrics, expired_cap, batch, counts, after_objects_deleted)
+            _sweep(sessions, store, settings.bucket_footage, _SEGMENTS, expired_seg, batch, counts,
+                   after_objects_deleted)
+            _sweep(sessions, store, settings.bucket_biometrics, _CAPTURES, expired_cap, batch, counts,
+                   after_objects_deleted)
     except BaseException as e:
         with session_scope(sessions) as db:
             run = db.get(RetentionRun, run_id)
@@ -141,51 +143,51 @@ def _delete(store, bucket, keys, counts, kind) -> dict[str, str]:
     return failures
 
 
-def _segments(sessions, store, bucket, expired, batch, counts, hook) -> None:
-    last_id = 0
+@dataclass(frozen=True)
+class _Sweep:
+    """One kind of expiring object: segments (row deleted) or face-pay captures (key cleared)."""
+    name: str  # "segments" | "captures": the counts' and the hook's word
+    id: ColumnElement
+    key: ColumnElement
+    size: ColumnElement  # bytes freed per object (0 where the index does not keep it)
+    first_id: object  # below every id
+    held: ColumnElement
+    forget: Callable[[list, ColumnElement], object]  # the statement that drops these ids from the index
+    deleted_metric: object
+
+
+_SEGMENTS = _Sweep("segments", Segment.id, Segment.object_key, Segment.bytes, 0, segment_held(),
+                   lambda ids, expired: delete(Segment).where(Segment.id.in_(ids), expired, ~segment_held()),
+                   metrics.RETENTION_SEGMENTS)
+_CAPTURES = _Sweep("captures", Verification.id, Verification.capture_key, literal(0), "", capture_held(),
+                   lambda ids, expired: update(Verification).where(Verification.id.in_(ids), expired,
+                                                                   ~capture_held()).values(capture_key=None),
+                   metrics.RETENTION_CAPTURES)
+
+
+def _sweep(sessions, store, bucket, kind: _Sweep, expired, batch, counts, hook) -> None:
+    """Delete expired objects batch by batch: objects first, then their rows (a crash in between leaves
+    rows whose objects are gone, which the next run deletes again; never an object without a row)."""
+    last_id = kind.first_id
     while True:
         with session_scope(sessions) as db:
-            rows = db.execute(select(Segment.id, Segment.object_key, Segment.bytes)
-                              .where(Segment.id > last_id, expired, ~segment_held())
-                              .order_by(Segment.id).limit(batch)).all()
+            rows = db.execute(select(kind.id, kind.key, kind.size).where(kind.id > last_id, expired, ~kind.held)
+                              .order_by(kind.id).limit(batch)).all()
         if not rows:
             return
-        last_id = rows[-1].id
-        keys = [r.object_key for r in rows]
-        failures = _delete(store, bucket, keys, counts, "segments")
+        last_id = rows[-1][0]
+        keys = [r[1] for r in rows]
+        failures = _delete(store, bucket, keys, counts, kind.name)
         if hook:
-            hook("segments", keys)
-        ids = [r.id for r in rows if r.object_key not in failures]
+            hook(kind.name, keys)
+        ids = [r[0] for r in rows if r[1] not in failures]
         with session_scope(sessions) as db:
             # re-check in the same statement: a row held meanwhile stays in the index
-            res = db.execute(delete(Segment).where(Segment.id.in_(ids), expired, ~segment_held())
-                             .execution_options(synchronize_session=False))
-            counts["segments_deleted"] += res.rowcount or 0
-        freed = sum(r.bytes for r in rows if r.object_key not in failures)
-        counts["segment_bytes_deleted"] += freed
-        metrics.RETENTION_SEGMENTS.inc(res.rowcount or 0)  # per batch: a crashed run's deletions count too
-        metrics.RETENTION_BYTES.inc(freed)
-        counts["batches"] += 1
-
-
-def _captures(sessions, store, bucket, expired, batch, counts, hook) -> None:
-    last_id = ""
-    while True:
-        with session_scope(sessions) as db:
-            rows = db.execute(select(Verification.id, Verification.capture_key)
-                              .where(Verification.id > last_id, expired, ~capture_held())
-                              .order_by(Verification.id).limit(batch)).all()
-        if not rows:
-            return
-        last_id = rows[-1].id
-        keys = [r.capture_key for r in rows]
-        failures = _delete(store, bucket, keys, counts, "captures")
-        if hook:
-            hook("captures", keys)
-        ids = [r.id for r in rows if r.capture_key not in failures]
-        with session_scope(sessions) as db:
-            res = db.execute(update(Verification).where(Verification.id.in_(ids), expired, ~capture_held())
-                             .values(capture_key=None).execution_options(synchronize_session=False))
-            counts["captures_deleted"] += res.rowcount or 0
-        metrics.RETENTION_CAPTURES.inc(res.rowcount or 0)
+            n = db.execute(kind.forget(ids, expired).execution_options(synchronize_session=False)).rowcount or 0
+        counts[f"{kind.name}_deleted"] += n
+        kind.deleted_metric.inc(n)  # per batch: a crashed run's deletions count too
+        if kind is _SEGMENTS:
+            freed = sum(r[2] for r in rows if r[1] not in failures)
+            counts["segment_bytes_deleted"] += freed
+            metrics.RETENTION_BYTES.inc(freed)
         counts["batches"] += 1

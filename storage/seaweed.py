@@ -18,7 +18,7 @@ from pathlib import Path
 import urllib3
 from minio import Minio
 
-from dualcheck.settings import Settings
+from kernel.settings import Settings
 from storage.credentials import s3_credentials
 
 

@@ -119,7 +119,7 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def make_settings(tmp_path, seaweed, models_dir):
     """Settings for a process of the product pointed at the test services."""
-    from dualcheck.settings import Settings
+    from kernel.settings import Settings
 
     def make(database_url: str, **overrides):
         bucket_suffix = uuid.uuid4().hex[:8]

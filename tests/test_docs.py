@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dualcheck.settings import settings_table
+from kernel.settings import settings_table
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

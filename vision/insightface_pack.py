@@ -91,6 +91,7 @@ class ScrfdDetector(Detector):
 
 
 def load_insightface_pack(directory: Path, *, threads: int = 1, max_side: int = 640) -> tuple[Detector, Recognizer]:
+    # optional heavy dependency: InsightFace's model zoo is loaded only when such a pack is configured
     from insightface.model_zoo import model_zoo
     from insightface.model_zoo.arcface_onnx import ArcFaceONNX
     from insightface.model_zoo.scrfd import SCRFD

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from kernel.settings import get_settings
+
 from .align import align
 from .base import Detector, Face, Recognizer
+from .insightface_pack import load_insightface_pack
 from .packs import DEFAULT_PACK, PACKS, ModelError, read_verified
 from .quality import Quality, QualityThresholds, assess_quality
+from .sface import sface
+from .yunet import YuNetDetector
 
 
 @dataclass
@@ -41,8 +46,6 @@ def load_models(settings) -> tuple[str, Detector, Recognizer]:
     pack = settings.model_pack
     threads = settings.onnx_threads
     if pack in PACKS:
-        from .sface import sface
-        from .yunet import YuNetDetector
 
         spec = PACKS[pack]
         models_dir = settings.effective_models_dir
@@ -53,7 +56,6 @@ def load_models(settings) -> tuple[str, Detector, Recognizer]:
         return pack, detector, recognizer
     path = Path(pack).expanduser()
     if path.is_dir():
-        from .insightface_pack import load_insightface_pack
 
         detector, recognizer = load_insightface_pack(path, threads=threads, max_side=settings.detect_max_side)
         return str(path.resolve()), detector, recognizer
@@ -78,8 +80,6 @@ class FacePipeline:
     @classmethod
     def from_settings(cls, settings=None) -> "FacePipeline":
         if settings is None:
-            from dualcheck.settings import get_settings
-
             settings = get_settings()
         pack, detector, recognizer = load_models(settings)
         return cls(
@@ -93,6 +93,11 @@ class FacePipeline:
     @property
     def threshold(self) -> float:
         return self._match_threshold if self._match_threshold is not None else self.recognizer.default_threshold
+
+    @property
+    def model_id(self) -> str:
+        """The key templates are stored under: an embedding only compares with one of the same model."""
+        return f"{self.pack}/{self.recognizer.name}"
 
     @property
     def model_info(self) -> dict:
@@ -135,6 +140,13 @@ class FacePipeline:
             timings.update(detect_ms=(t1 - t0) * 1e3, align_ms=t_align * 1e3,
                            quality_ms=t_quality * 1e3, embed_ms=t_embed * 1e3)
         return out
+
+    def analyze_closeup(self, img_bgr: np.ndarray, *, max_embed: int | None = 1,
+                        small_side: int | None = None) -> list[AnalyzedFace]:
+        """A terminal capture or a photo where the face is large: detect on a small copy first (fast)
+        and search at full working size only when that finds nothing (a small face in a big image)."""
+        return (self.analyze(img_bgr, max_embed=max_embed, detect_max_side=small_side)
+                or self.analyze(img_bgr, max_embed=max_embed))
 
     def embed_face(self, img_bgr: np.ndarray, face: Face) -> np.ndarray:
         return self.recognizer.embed(align(img_bgr, face, self.recognizer.input_size))

@@ -6,7 +6,10 @@ never re-read from a path that could have changed in between.
 """
 from __future__ import annotations
 
+import numpy as np
+import onnx
 import onnxruntime as ort
+from onnx import helper, numpy_helper
 
 # Keep ORT's own warnings out of the service log.
 ort.set_default_logger_severity(3)
@@ -30,8 +33,6 @@ def constant_initializers(model: bytes) -> bytes:
     Older exporters (SFace among them) list every weight as an overridable input, which stops
     ONNX Runtime from folding constants and fusing layers. Nothing ever feeds those inputs, so
     dropping them changes no output and makes SFace about a quarter faster on this CPU."""
-    import onnx
-
     m = onnx.load_from_string(model)
     inits = {i.name for i in m.graph.initializer}
     if not any(i.name in inits for i in m.graph.input):
@@ -50,9 +51,6 @@ def branchless_prelu(model: bytes) -> bytes:
     time here (15 of 30 ms; 8 ms on smooth inputs). Where every slope of a layer lies in [0, 1],
     ``max(x, slope*x)`` equals PRelu exactly; elsewhere ``relu(x) + slope*min(x, 0)`` does. Both run
     as vectorised kernels. Models without PRelu (YuNet) come back unchanged."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
 
     m = onnx.load_from_string(model)
     g = m.graph

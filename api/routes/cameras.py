@@ -21,12 +21,13 @@ from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
 from api.scope import can_see_camera_health, can_see_org
-from ingest.health import camera_health
-from dualcheck.runtime import Runtime
+from api.services import Services
 from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera
 from ingest.credentials import CredentialKeyError
+from ingest.health import camera_health
+from kernel.timefmt import iso_z
 from storage.audit import audit
-from storage.clips import ClipError, iso, plan_clip, segment_layout, segments_in, store_reader
+from storage.clips import ClipError, index_gaps, plan_clip, segment_layout, segments_in, store_reader
 from storage.db import session_scope
 from storage.models import Camera, Segment
 
@@ -91,7 +92,7 @@ class CameraIn(BaseModel):
 
 
 @router.get("/cameras")
-def list_cameras(org_id: str | None = None, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+def list_cameras(org_id: str | None = None, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """Active cameras the caller may see (never their credentials)."""
     with session_scope(rt.sessions) as db:
         cams = active_cameras(db, [org_id] if org_id else None)
@@ -99,7 +100,7 @@ def list_cameras(org_id: str | None = None, rt: Runtime = Depends(runtime), who:
 
 
 @router.post("/cameras", status_code=201)
-def create_camera(body: CameraIn, request: Request, rt: Runtime = Depends(runtime),
+def create_camera(body: CameraIn, request: Request, rt: Services = Depends(runtime),
                   who: Principal = Depends(require("admin"))):
     with session_scope(rt.sessions) as db:
         try:
@@ -117,7 +118,7 @@ def create_camera(body: CameraIn, request: Request, rt: Runtime = Depends(runtim
 
 
 @router.get("/cameras/{camera_id}")
-def get_camera(camera_id: str, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+def get_camera(camera_id: str, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id)
         if cam.removed_at is not None:
@@ -126,7 +127,7 @@ def get_camera(camera_id: str, rt: Runtime = Depends(runtime), who: Principal = 
 
 
 @router.delete("/cameras/{camera_id}")
-def delete_camera(camera_id: str, request: Request, rt: Runtime = Depends(runtime),
+def delete_camera(camera_id: str, request: Request, rt: Services = Depends(runtime),
                   who: Principal = Depends(require("admin"))):
     """Stop recording the camera. Its footage stays until retention removes it."""
     with session_scope(rt.sessions) as db:
@@ -141,7 +142,7 @@ def delete_camera(camera_id: str, request: Request, rt: Runtime = Depends(runtim
 
 @router.get("/cameras/{camera_id}/health")
 def camera_health_route(camera_id: str, start: str | None = None, end: str | None = None,
-                        rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+                        rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """Recording health over [start, end) (default: the last hour): recorded time and holes."""
     now = datetime.now(timezone.utc)
     a = parse_time(start, "start") if start else now - timedelta(hours=1)
@@ -156,7 +157,7 @@ def camera_health_route(camera_id: str, start: str | None = None, end: str | Non
 # --- replay: one MP4 -------------------------------------------------------------------------------
 
 
-def _plan(rt: Runtime, who: Principal, camera_id: str, start: str | None, end: str | None):
+def _plan(rt: Services, who: Principal, camera_id: str, start: str | None, end: str | None):
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id)
         a, b = time_range(start, end, rt.settings.clip_max_seconds)
@@ -166,7 +167,7 @@ def _plan(rt: Runtime, who: Principal, camera_id: str, start: str | None, end: s
             raise clip_error(e) from None
 
 
-def footage_store(rt: Runtime):
+def footage_store(rt: Services):
     if not getattr(rt, "_footage_bucket_ok", False):
         rt.store.ensure_bucket(rt.settings.bucket_footage)
         rt._footage_bucket_ok = True
@@ -194,7 +195,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @router.get("/cameras/{camera_id}/clip")
 def clip(camera_id: str, request: Request, start: str | None = Query(None, description="ISO 8601 with zone"),
-         end: str | None = Query(None, description="ISO 8601 with zone"), rt: Runtime = Depends(runtime),
+         end: str | None = Query(None, description="ISO 8601 with zone"), rt: Services = Depends(runtime),
          who: Principal = Depends(principal)):
     """One playable MP4 of the camera over [start, end): remuxed from the segments (no transcoding),
     from the keyframe at or before ``start``, streamed, with HTTP Range support.
@@ -206,18 +207,18 @@ def clip(camera_id: str, request: Request, start: str | None = Query(None, descr
     size = plan.size
     rng = _byte_range(request.headers.get("range"), size)
     first, last = rng if rng else (0, size - 1)
-    etag = hashlib.sha256(json.dumps([s.sha256 for s in plan.segments] + [iso(plan.clip_start), iso(plan.clip_end)])
+    etag = hashlib.sha256(json.dumps([s.sha256 for s in plan.segments] + [iso_z(plan.clip_start), iso_z(plan.clip_end)])
                           .encode()).hexdigest()[:32]
     with session_scope(rt.sessions) as db:
         audit(db, actor=who.actor, action="clip.view", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
               request_id=request.state.request_id,
-              detail={"camera_id": cam.id, "start": iso(plan.requested_start), "end": iso(plan.requested_end),
-                      "clip_start": iso(plan.clip_start), "clip_end": iso(plan.clip_end),
+              detail={"camera_id": cam.id, "start": iso_z(plan.requested_start), "end": iso_z(plan.requested_end),
+                      "clip_start": iso_z(plan.clip_start), "clip_end": iso_z(plan.clip_end),
                       "bytes": [first, last] if rng else None, "gaps": len(plan.gaps)})
     headers = {
         "Accept-Ranges": "bytes", "Content-Length": str(last - first + 1), "ETag": f'"{etag}"',
-        "Cache-Control": "private, no-store", "X-Dualcheck-Clip-Start": iso(plan.clip_start),
-        "X-Dualcheck-Clip-End": iso(plan.clip_end), "X-Dualcheck-Gaps": json.dumps(plan.gaps, separators=(",", ":")),
+        "Cache-Control": "private, no-store", "X-Dualcheck-Clip-Start": iso_z(plan.clip_start),
+        "X-Dualcheck-Clip-End": iso_z(plan.clip_end), "X-Dualcheck-Gaps": json.dumps(plan.gaps, separators=(",", ":")),
         "Content-Disposition": f'inline; filename="{cam.id}_{plan.clip_start:%Y%m%dT%H%M%SZ}.mp4"',
     }
     if rng:
@@ -227,7 +228,7 @@ def clip(camera_id: str, request: Request, start: str | None = Query(None, descr
 
 
 @router.get("/cameras/{camera_id}/clip.json")
-def clip_info(camera_id: str, start: str | None = None, end: str | None = None, rt: Runtime = Depends(runtime),
+def clip_info(camera_id: str, start: str | None = None, end: str | None = None, rt: Services = Depends(runtime),
               who: Principal = Depends(principal)):
     """What ``/clip`` would send for the same range: clip start/end, bytes, segments and gaps."""
     _, plan = _plan(rt, who, camera_id, start, end)
@@ -239,7 +240,7 @@ def clip_info(camera_id: str, start: str | None = None, end: str | None = None, 
 
 @router.get("/cameras/{camera_id}/hls.m3u8")
 def hls_playlist(camera_id: str, request: Request, start: str | None = None, end: str | None = None,
-                 rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+                 rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """A VOD HLS playlist over the camera's segments in [start, end) for in-browser seeking.
 
     Each recorded segment is one HLS media segment (fMP4): its own init (``EXT-X-MAP``: the segment's
@@ -251,13 +252,12 @@ def hls_playlist(camera_id: str, request: Request, start: str | None = None, end
         a, b = time_range(start, end, rt.settings.hls_max_seconds)
         segs = segments_in(db, cam.id, a, b)
         if not segs:
-            from storage.clips import index_gaps
 
-            raise ApiError(404, "no_footage", f"no footage of camera {cam.id} between {iso(a)} and {iso(b)}",
+            raise ApiError(404, "no_footage", f"no footage of camera {cam.id} between {iso_z(a)} and {iso_z(b)}",
                            gaps=index_gaps(db, cam.id, a, b, segs))
         audit(db, actor=who.actor, action="hls.view", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
               request_id=request.state.request_id,
-              detail={"camera_id": cam.id, "start": iso(a), "end": iso(b), "segments": len(segs)})
+              detail={"camera_id": cam.id, "start": iso_z(a), "end": iso_z(b), "segments": len(segs)})
     target = max(math.ceil(s.duration_s) for s in segs)
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-PLAYLIST-TYPE:VOD",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-DISCONTINUITY-SEQUENCE:0"]
@@ -276,7 +276,7 @@ def hls_playlist(camera_id: str, request: Request, start: str | None = None, end
                     headers={"Cache-Control": "private, no-store"})
 
 
-def _hls_segment(rt: Runtime, who: Principal, camera_id: str, segment_id: int) -> tuple[Camera, Segment]:
+def _hls_segment(rt: Services, who: Principal, camera_id: str, segment_id: int) -> tuple[Camera, Segment]:
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id)
         seg = db.get(Segment, segment_id)
@@ -286,21 +286,21 @@ def _hls_segment(rt: Runtime, who: Principal, camera_id: str, segment_id: int) -
 
 
 @router.get("/cameras/{camera_id}/hls/{segment_id}/init.mp4")
-def hls_init(camera_id: str, segment_id: int, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+def hls_init(camera_id: str, segment_id: int, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     _, seg = _hls_segment(rt, who, camera_id, segment_id)
     init, _ = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
     return Response(init.data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/cameras/{camera_id}/hls/{segment_id}/media.m4s")
-def hls_media(camera_id: str, segment_id: int, request: Request, rt: Runtime = Depends(runtime),
+def hls_media(camera_id: str, segment_id: int, request: Request, rt: Services = Depends(runtime),
               who: Principal = Depends(principal)):
     cam, seg = _hls_segment(rt, who, camera_id, segment_id)
     init, frag_end = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
     with session_scope(rt.sessions) as db:
         audit(db, actor=who.actor, action="hls.segment", outcome="ok", org_id=cam.org_id,
               subject=f"camera:{cam.id}", request_id=request.state.request_id,
-              detail={"camera_id": cam.id, "segment_id": seg.id, "start": iso(seg.start_at), "end": iso(seg.end_at)})
+              detail={"camera_id": cam.id, "segment_id": seg.id, "start": iso_z(seg.start_at), "end": iso_z(seg.end_at)})
     body = rt.store.stream(rt.settings.bucket_footage, seg.object_key, offset=init.length,
                            length=frag_end - init.length)
     return StreamingResponse(body, media_type="video/iso.segment",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import principal, runtime
@@ -11,7 +11,7 @@ from api.errors import ApiError
 from api.keys import Principal
 from api.routes.cameras import clip_error, footage_store, time_range, visible_camera
 from api.scope import can_see_org
-from dualcheck.runtime import Runtime
+from api.services import Services
 from storage.audit import audit
 from storage.clips import ClipError
 from storage.db import session_scope
@@ -28,7 +28,7 @@ class ExportIn(BaseModel):
 
 
 @router.post("/exports", status_code=201)
-async def create_export(body: ExportIn, request: Request, rt: Runtime = Depends(runtime),
+async def create_export(body: ExportIn, request: Request, rt: Services = Depends(runtime),
                         who: Principal = Depends(principal)):
     """Build an evidence package for a camera and range; it is kept in the store and downloadable.
     The package's SHA-256 is in ``X-Dualcheck-Package-SHA256`` and in the export's audit record."""
@@ -45,7 +45,6 @@ async def create_export(body: ExportIn, request: Request, rt: Runtime = Depends(
                 raise clip_error(e) from None
 
     r = await run_in_threadpool(build)
-    from fastapi.responses import JSONResponse
 
     return JSONResponse(
         {"export_id": r.export_id, "sha256": r.sha256, "bytes": r.size, "clip_sha256": r.clip_sha256,
@@ -54,7 +53,7 @@ async def create_export(body: ExportIn, request: Request, rt: Runtime = Depends(
 
 
 @router.get("/exports/{export_id}")
-def download_export(export_id: str, request: Request, rt: Runtime = Depends(runtime),
+def download_export(export_id: str, request: Request, rt: Services = Depends(runtime),
                     who: Principal = Depends(principal)):
     """Download a package (zip). Each download is an audit event."""
     with session_scope(rt.sessions) as db:

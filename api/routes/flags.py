@@ -18,10 +18,10 @@ from api.errors import ApiError
 from api.keys import Principal
 from api.routes.cameras import parse_time
 from api.scope import can_see_flag, can_see_org, evidence_level, visible_orgs
-from correlate.flags import FlagError, answer_inquiry, review, send_inquiry, view
+from api.services import Services
+from correlate.flags import answer_inquiry, review, send_inquiry, view
 from correlate.levels import DEFAULT_LEVELS
 from correlate.stats import flag_stats
-from dualcheck.runtime import Runtime
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, FaceTemplate, Flag, FlagEvent, Verification
@@ -67,7 +67,7 @@ def list_flags(request: Request, org_id: str | None = None,
                level: int | None = Query(None, ge=1, le=5), min_level: int | None = Query(None, ge=1, le=5),
                status: str | None = None, date_from: str | None = Query(None, alias="from"),
                date_to: str | None = Query(None, alias="to"), limit: int = Query(100, ge=1, le=1000),
-               offset: int = Query(0, ge=0), rt: Runtime = Depends(runtime), who: Principal = Depends(_viewer)):
+               offset: int = Query(0, ge=0), rt: Services = Depends(runtime), who: Principal = Depends(_viewer)):
     """Flags the caller may see, newest settlement first. ``from``/``to`` filter on the settlement time
     (ISO 8601 with zone, or a date YYYY-MM-DD)."""
     if status is not None and status not in FLAG_STATES:
@@ -115,7 +115,7 @@ def _when(v: str, name: str, end: bool = False) -> datetime:
 
 @router.get("/flags/stats")
 def stats(request: Request, date_from: str | None = Query(None, alias="from"),
-          date_to: str | None = Query(None, alias="to"), rt: Runtime = Depends(runtime),
+          date_to: str | None = Query(None, alias="to"), rt: Services = Depends(runtime),
           who: Principal = Depends(_viewer)):
     """Per rule and organisation: flagged, open, inquiry, confirmed, dismissed, confirmation rate
     (confirmed / decided)."""
@@ -128,7 +128,7 @@ def stats(request: Request, date_from: str | None = Query(None, alias="from"),
 
 
 @router.get("/flags/{flag_id}")
-def get_flag(flag_id: str, request: Request, rt: Runtime = Depends(runtime), who: Principal = Depends(_viewer)):
+def get_flag(flag_id: str, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(_viewer)):
     with session_scope(rt.sessions) as db:
         f = _get(db, flag_id, who)
         events = list(db.scalars(select(FlagEvent).where(FlagEvent.flag_id == f.id).order_by(FlagEvent.id)))
@@ -150,28 +150,22 @@ class InquiryIn(BaseModel):
     note: str = Field(..., min_length=1, max_length=4000, description="The question or the answer.")
 
 
-def _flag_err(e: FlagError) -> ApiError:
-    return ApiError(e.status, e.code, e.reason)
-
 
 @router.post("/flags/{flag_id}/review")
-def post_review(flag_id: str, body: ReviewIn, request: Request, rt: Runtime = Depends(runtime),
+def post_review(flag_id: str, body: ReviewIn, request: Request, rt: Services = Depends(runtime),
                 who: Principal = Depends(_viewer)):
     """Confirm or dismiss (inspector or admin). Dismissal releases the flag's evidence holds."""
     if who.role not in ("inspector", "admin"):
         raise ApiError(403, "forbidden", "only an inspector decides a flag")
     with session_scope(rt.sessions) as db:
         f = _get(db, flag_id, who)
-        try:
-            review(db, f, body.decision, actor=who.actor, role=who.role, note=body.note.strip(),
-                   request_id=request.state.request_id)
-        except FlagError as e:
-            raise _flag_err(e) from None
+        review(db, f, body.decision, actor=who.actor, role=who.role, note=body.note.strip(),
+               request_id=request.state.request_id, legal=rt.legal_holds)
         return view(f, evidence=evidence_level(who))
 
 
 @router.post("/flags/{flag_id}/inquiry")
-def post_inquiry(flag_id: str, body: InquiryIn, request: Request, rt: Runtime = Depends(runtime),
+def post_inquiry(flag_id: str, body: InquiryIn, request: Request, rt: Services = Depends(runtime),
                  who: Principal = Depends(_viewer)):
     """``send``: an inspector sends the online inquiry to the institution (flag -> inquiry).
     ``answer``: the institution's user answers it (the inspector then confirms or dismisses)."""
@@ -181,16 +175,13 @@ def post_inquiry(flag_id: str, body: InquiryIn, request: Request, rt: Runtime = 
         raise ApiError(403, "forbidden", "only the institution answers an inquiry")
     with session_scope(rt.sessions) as db:
         f = _get(db, flag_id, who)
-        try:
-            fn = send_inquiry if body.action == "send" else answer_inquiry
-            fn(db, f, actor=who.actor, role=who.role, note=body.note.strip(), request_id=request.state.request_id)
-        except FlagError as e:
-            raise _flag_err(e) from None
+        fn = send_inquiry if body.action == "send" else answer_inquiry
+        fn(db, f, actor=who.actor, role=who.role, note=body.note.strip(), request_id=request.state.request_id)
         return view(f, evidence=evidence_level(who))
 
 
 @router.get("/flags/{flag_id}/faces/{evidence_id}")
-def face_crop(flag_id: str, evidence_id: str, request: Request, rt: Runtime = Depends(runtime),
+def face_crop(flag_id: str, evidence_id: str, request: Request, rt: Services = Depends(runtime),
               who: Principal = Depends(_viewer)):
     """A face crop of the flag's evidence (JPEG). Biometric: inspectors of the region and admins only;
     every view is audited."""
@@ -208,7 +199,7 @@ def face_crop(flag_id: str, evidence_id: str, request: Request, rt: Runtime = De
 
 
 @router.get("/flags/{flag_id}/capture")
-def face_pay_capture(flag_id: str, request: Request, rt: Runtime = Depends(runtime),
+def face_pay_capture(flag_id: str, request: Request, rt: Services = Depends(runtime),
                      who: Principal = Depends(_viewer)):
     """The face-pay capture of the flag's settlement (biometric; audited)."""
     with session_scope(rt.sessions) as db:
@@ -224,7 +215,7 @@ def face_pay_capture(flag_id: str, request: Request, rt: Runtime = Depends(runti
 
 
 @router.get("/flags/{flag_id}/photos/{template_id}")
-def enrolled_photo(flag_id: str, template_id: str, request: Request, rt: Runtime = Depends(runtime),
+def enrolled_photo(flag_id: str, template_id: str, request: Request, rt: Services = Depends(runtime),
                    who: Principal = Depends(_viewer)):
     """An enrolled photo (参保人照片) of the flag's insured person, listed in its evidence (biometric;
     inspectors of the region and admins only; audited)."""
@@ -240,7 +231,7 @@ def enrolled_photo(flag_id: str, template_id: str, request: Request, rt: Runtime
     return _image(rt, key, "the enrolled photo is no longer stored (erased)")
 
 
-def _image(rt: Runtime, key: str, gone: str) -> Response:
+def _image(rt: Services, key: str, gone: str) -> Response:
     """A biometric image from the store; never cached by the browser; 410 once it was deleted."""
     try:
         data = rt.store.get_bytes(rt.settings.bucket_biometrics, key)

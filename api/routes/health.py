@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import text
 
 from api.deps import runtime
-from dualcheck.runtime import Runtime
+from api.services import Services
 
 router = APIRouter(tags=["health"])
 
@@ -15,7 +15,7 @@ def healthz() -> dict:
 
 
 @router.get("/readyz")
-def readyz(rt: Runtime = Depends(runtime)) -> dict:
+def readyz(rt: Services = Depends(runtime)) -> dict:
     """Ready when the index and the object store answer and the models are loaded."""
     with rt.engine.connect() as conn:
         conn.execute(text("SELECT 1"))

@@ -9,9 +9,9 @@ from api.errors import ApiError
 from api.keys import Principal
 from api.routes.cameras import parse_time
 from api.scope import can_see_org
-from dualcheck.runtime import Runtime
+from api.services import Services
 from storage.db import session_scope
-from storage.holds import HoldError, list_holds, place_hold, release_hold, view
+from storage.holds import list_holds, place_hold, release_hold, view
 from storage.models import Camera, EvidenceHold, Verification
 
 router = APIRouter(prefix="/v1", tags=["holds"])
@@ -30,12 +30,9 @@ class ReleaseIn(BaseModel):
     note: str | None = Field(None, max_length=500)
 
 
-def _err(e: HoldError) -> ApiError:
-    return ApiError(e.status, e.code, e.reason)
-
 
 @router.post("/holds", status_code=201)
-def create_hold(body: HoldIn, request: Request, rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+def create_hold(body: HoldIn, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """Place a hold: footage of ``camera_id`` overlapping [start, end) - or the capture of
     ``verification_id`` - is not deleted by retention while the hold is active."""
     start = parse_time(body.start, "start") if body.start is not None else None
@@ -50,34 +47,28 @@ def create_hold(body: HoldIn, request: Request, rt: Runtime = Depends(runtime), 
             org = v.org_id if v else None
         if org is not None and not can_see_org(who, org):
             raise ApiError(404, "not_found", "no such camera or verification")
-        try:
-            hold = place_hold(db, actor=who.actor, reason=body.reason, camera_id=body.camera_id, start=start,
-                              end=end, verification_id=body.verification_id, flag_id=body.flag_id,
-                              request_id=request.state.request_id)
-        except HoldError as e:
-            raise _err(e) from None
+        hold = place_hold(db, actor=who.actor, reason=body.reason, camera_id=body.camera_id, start=start,
+                          end=end, verification_id=body.verification_id, flag_id=body.flag_id,
+                          request_id=request.state.request_id, legal=rt.legal_holds)
         return view(hold)
 
 
 @router.delete("/holds/{hold_id}")
-def delete_hold(hold_id: str, request: Request, body: ReleaseIn | None = None, rt: Runtime = Depends(runtime),
+def delete_hold(hold_id: str, request: Request, body: ReleaseIn | None = None, rt: Services = Depends(runtime),
                 who: Principal = Depends(principal)):
     """Release a hold (it stays on record with who released it and when)."""
     with session_scope(rt.sessions) as db:
         h = db.get(EvidenceHold, hold_id)
         if h is None or not can_see_org(who, h.org_id):
             raise ApiError(404, "not_found", f"no hold {hold_id!r}")
-        try:
-            hold = release_hold(db, hold_id, actor=who.actor, request_id=request.state.request_id,
-                                note=body.note if body else None)
-        except HoldError as e:
-            raise _err(e) from None
+        hold = release_hold(db, hold_id, actor=who.actor, request_id=request.state.request_id,
+                            note=body.note if body else None, legal=rt.legal_holds)
         return view(hold)
 
 
 @router.get("/holds")
 def get_holds(camera_id: str | None = None, org_id: str | None = None, active: bool | None = None,
-              rt: Runtime = Depends(runtime), who: Principal = Depends(principal)):
+              rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """Holds the caller may see; filter by camera, organisation, active (true/false)."""
     with session_scope(rt.sessions) as db:
         holds = list_holds(db, camera_id=camera_id, org_id=org_id, active=active)

@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.services import Services
 from api.uploads import read_upload
-from dualcheck.runtime import Runtime
-from vision.enrollment import Enroller, InvalidInsuredId, check_insured_id
+from kernel.ids import InvalidInsuredId, check_insured_id
 
 router = APIRouter(prefix="/v1/insured", tags=["enrollment"])
 
@@ -27,7 +27,7 @@ async def enroll_photos(
     insured_id: str,
     request: Request,
     photos: list[UploadFile] = File(..., description="One or more JPEG/PNG photos of the insured person."),
-    rt: Runtime = Depends(runtime),
+    rt: Services = Depends(runtime),
     who: Principal = Depends(require("ingest", "admin")),
 ):
     """Enroll photos. Each photo is judged alone: one without exactly one usable face is refused
@@ -40,7 +40,7 @@ async def enroll_photos(
     items = [(p.filename or f"photo{i + 1}", await read_upload(p, rt.settings.max_upload_bytes))
              for i, p in enumerate(photos)]
     results = await run_in_threadpool(
-        Enroller(rt).enroll, insured_id, items, actor=who.actor, request_id=request.state.request_id)
+        rt.enroller.enroll, insured_id, items, actor=who.actor, request_id=request.state.request_id)
     body = {
         "insured_id": insured_id,
         "enrolled": sum(r.status == "enrolled" for r in results),
@@ -56,13 +56,13 @@ async def enroll_photos(
 async def erase(
     insured_id: str,
     request: Request,
-    rt: Runtime = Depends(runtime),
+    rt: Services = Depends(runtime),
     who: Principal = Depends(require("ingest", "admin")),
 ):
     """Right to erasure: every enrolled photo and template of the person is deleted; an audit
     record (ids and counts only) remains. 404 when nothing was enrolled under that id."""
     _checked_id(insured_id)
-    result = await run_in_threadpool(Enroller(rt).erase, insured_id, actor=who.actor,
+    result = await run_in_threadpool(rt.enroller.erase, insured_id, actor=who.actor,
                                      request_id=request.state.request_id)
     if not result["found"] and result["photos_deleted"] == 0:
         raise ApiError(404, "not_enrolled", f"nothing is enrolled under insured id {insured_id}")

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from dualcheck.observability import metrics
+from kernel import metrics
+from storage.db_metrics import DbCollector
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +28,7 @@ async def get_metrics(request: Request) -> Response:
             raise ApiError(401, "unauthenticated", "metrics need 'Authorization: Bearer <DUALCHECK_METRICS_TOKEN>'")
     collector = getattr(request.app.state, "db_collector", None)
     if collector is None:
-        collector = metrics.DbCollector(rt.sessions)
+        collector = DbCollector(rt.sessions)
         request.app.state.db_collector = collector
     body, ctype = await run_in_threadpool(metrics.render, metrics.registry_for(collector))  # DB queries
     return Response(body, media_type=ctype)

@@ -13,10 +13,9 @@ from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
 from api.scope import can_ingest_for
+from api.services import Services
 from correlate.settlements import Importer, audit_import
-from dualcheck.runtime import Runtime
 from storage.db import session_scope
-
 
 router = APIRouter(prefix="/v1", tags=["settlements"])
 
@@ -25,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["settlements"])
 def post_settlements(request: Request, rows: list = Body(..., description="Settlement objects: settlement_id, "
                      "insured_id, org_id, counter or terminal_id, settled_at (ISO 8601 with zone), amount, type "
                      "(outpatient|inpatient|pharmacy), optional verification_id."),
-                     rt: Runtime = Depends(runtime), who: Principal = Depends(require("ingest", "admin"))):
+                     rt: Services = Depends(runtime), who: Principal = Depends(require("ingest", "admin"))):
     if not rows:
         raise ApiError(422, "empty", "the list of settlements is empty")
     if len(rows) > rt.settings.correlate_import_max_rows:

@@ -1,7 +1,6 @@
 """Face verification for face-pay terminals."""
 from __future__ import annotations
 
-import re
 import time
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -10,16 +9,18 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.services import Services
 from api.uploads import read_upload
-from dualcheck.observability import metrics
-from dualcheck.runtime import Runtime
-from vision.enrollment import InvalidInsuredId
+from facepay.verification import Caller
+from kernel import metrics
+from kernel.ids import InvalidInsuredId, is_settlement_ref
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import Verification
 from vision.image import ImageRejected
-from vision.verification import Caller, Verifier
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
-SETTLEMENT_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
 _IMAGE_STATUS = {"too_large": 413, "too_many_pixels": 413, "unsupported_format": 415}
 
 
@@ -29,7 +30,7 @@ async def verify(
     insured_id: str = Form(..., description="The insured person's id."),
     image: UploadFile = File(..., description="The live capture, JPEG or PNG."),
     settlement_ref: str | None = Form(None, description="The settlement this check belongs to."),
-    rt: Runtime = Depends(runtime),
+    rt: Services = Depends(runtime),
     who: Principal = Depends(require("terminal")),
 ):
     """Is the person in front of the terminal the insured person?
@@ -38,7 +39,7 @@ async def verify(
     `not_enrolled`; `score` is the best cosine similarity over the person's templates. Every call
     that gets a decision is recorded with its capture; refused calls (4xx) store nothing.
     """
-    if settlement_ref is not None and not SETTLEMENT_REF_RE.match(settlement_ref):
+    if settlement_ref is not None and not is_settlement_ref(settlement_ref):
         raise ApiError(400, "invalid_settlement_ref", "settlement_ref must be 1-100 characters: letters, digits, "
                        "'.', '_', ':', '/' or '-'")
     data = await read_upload(image, rt.settings.max_upload_bytes)
@@ -46,7 +47,7 @@ async def verify(
                     request_id=request.state.request_id)
     t0 = time.perf_counter()
     try:
-        result = await run_in_threadpool(Verifier(rt).verify, caller, insured_id, data, settlement_ref)
+        result = await run_in_threadpool(rt.verifier.verify, caller, insured_id, data, settlement_ref)
     except InvalidInsuredId as e:
         metrics.VERIFY_REFUSED.labels("invalid_insured_id").inc()
         raise ApiError(400, "invalid_insured_id", str(e)) from None
@@ -62,14 +63,11 @@ async def verify(
 def get_verification(
     verification_id: str,
     request: Request,
-    rt: Runtime = Depends(runtime),
+    rt: Services = Depends(runtime),
     who: Principal = Depends(require("terminal", "admin")),
 ):
     """A recorded verification (decision, score, model, time; never the capture). A terminal sees
     only its own organisation's records."""
-    from storage.audit import audit
-    from storage.db import session_scope
-    from storage.models import Verification
 
     with session_scope(rt.sessions) as db:
         v = db.get(Verification, verification_id)

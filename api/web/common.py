@@ -7,15 +7,19 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from api.errors import audit_refusal, refusal_response
 from api.keys import Principal
 from api.ratelimit import check_rate
-from api.scope import can_see_camera_health
+from api.scope import can_see_camera_health, visible_orgs
 from api.web.auth import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, csrf_ok, find_session, principal_for
 from api.web.i18n import LANGS, Translator
+from kernel.errors import Refusal
 from storage.db import session_scope
 from storage.models import Organisation, WebSession
 
@@ -114,7 +118,6 @@ def login_redirect(request: Request, expired: bool = False) -> RedirectResponse:
 
 def orgs_visible(db, who: Principal) -> list[Organisation]:
     """Organisations whose flags and evidence the person may see (api.scope.visible_orgs)."""
-    from api.scope import visible_orgs
 
     ids = visible_orgs(who)
     q = select(Organisation).order_by(Organisation.id)
@@ -131,7 +134,6 @@ def camera_health_orgs(db, who: Principal) -> list[Organisation]:
 
 def install(app) -> None:
     """Static files, friendly error pages, login redirects."""
-    from fastapi.staticfiles import StaticFiles
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -139,11 +141,16 @@ def install(app) -> None:
     async def _login(request: Request, exc: LoginRequired):
         return login_redirect(request, exc.expired)
 
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, exc: Refusal):
+        # one handler per exception class per app: this one serves the JSON API's paths too
+        if request.url.path.startswith("/v1/"):
+            return await refusal_response(request, exc)
+        return await _web_error(request, WebError(exc.status, "bad_request", exc.reason))
+
     @app.exception_handler(WebError)
     async def _web_error(request: Request, exc: WebError):
-        from fastapi.concurrency import run_in_threadpool
 
-        from api.errors import audit_refusal
 
         if exc.status in (401, 403):
             await run_in_threadpool(audit_refusal, request.app, getattr(request.state, "request_id", None),

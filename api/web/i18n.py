@@ -9,6 +9,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from correlate.reasons import ENGLISH, Reason
+
 LANGS = ("zh", "en")
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -183,7 +185,6 @@ class Translator:
     def reason(self, text: str | None, holder: dict | None = None) -> str:
         """A check's or flag's reason in this language: from the parts stored beside the English text
         (``holder`` is the check's summary or the flag's evidence); the stored text when there are none."""
-        from correlate.reasons import ENGLISH, Reason
 
         r = Reason.stored((holder or {}).get("reason_parts"))
         if r is None:

@@ -10,14 +10,41 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
-from api.web.auth import (LANG_COOKIE, SESSION_COOKIE, check_password, end_session, find_session, start_session)
-from api.web.common import (Ctx, WebError, camera_health_orgs, form_checked, need_role, render, translator,
-                            orgs_visible, web_ctx)
+from api.routes.cameras import footage_store
+from api.scope import can_see_flag, can_see_org
+from api.web import charts
+from api.web.auth import LANG_COOKIE, SESSION_COOKIE, check_password, end_session, find_session, start_session
+from api.web.common import (
+    Ctx,
+    WebError,
+    camera_health_orgs,
+    form_checked,
+    need_role,
+    orgs_visible,
+    render,
+    translator,
+    web_ctx,
+)
 from api.web.i18n import FLAG_TYPES, LANGS
+from correlate.flags import answer_inquiry, review, send_inquiry, view
+from correlate.window import windows
+from ingest.health import camera_health
+from kernel.timefmt import iso_z
 from storage.audit import audit
+from storage.clips import ClipError
 from storage.db import session_scope
-from storage.models import (Camera, Flag, FlagEvent, Organisation, Settlement, SettlementCheck, User, Verification,
-                            utcnow)
+from storage.export import build_package
+from storage.models import (
+    Camera,
+    Flag,
+    FlagEvent,
+    Organisation,
+    Settlement,
+    SettlementCheck,
+    User,
+    Verification,
+    utcnow,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,9 +52,6 @@ REVIEWERS = ("inspector", "admin")
 STATUS_FILTERS = ("active", "open", "inquiry", "confirmed", "dismissed", "all")
 QUEUE_LIMIT = 200
 
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t else None
 
 
 def _safe_next(nxt: str | None) -> str:
@@ -196,7 +220,6 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
 
 def visible_flag(db, ctx: Ctx, flag_id: str) -> Flag:
     """The flag if the person may see it; otherwise 404 (never a hint that it exists)."""
-    from api.scope import can_see_flag
 
     flag = db.get(Flag, flag_id[:64])
     if flag is None or not can_see_flag(ctx.who, flag.org_id, flag.inquiry_state):
@@ -221,7 +244,6 @@ def camera_windows(db, settings, flag: Flag, s: Settlement | None, check: Settle
             wins.append({"camera_id": c["camera_id"], "role": c.get("role"), "start": a, "end": b,
                          "coverage": c.get("coverage")})
     if not wins and s is not None:
-        from correlate.window import windows
 
         wins = [{"camera_id": w.camera_id, "role": w.role, "start": w.start, "end": w.end, "coverage": None}
                 for w in windows(db, settings, s)]
@@ -235,7 +257,7 @@ def camera_windows(db, settings, flag: Flag, s: Settlement | None, check: Settle
 
 
 def _clip_urls(w: dict) -> dict:
-    q = urlencode({"start": _iso(w["start"]), "end": _iso(w["end"])})
+    q = urlencode({"start": iso_z(w["start"]), "end": iso_z(w["end"])})
     return {"clip": f"/v1/cameras/{w['camera_id']}/clip?{q}", "info": f"/v1/cameras/{w['camera_id']}/clip.json?{q}"}
 
 
@@ -264,10 +286,10 @@ def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
                                  .order_by(Settlement.settled_at)))
     org = db.get(Organisation, flag.org_id)
     player = {
-        "settled_at": _iso(s.settled_at if s else flag.occurred_at),
-        "cameras": [{"id": w["camera_id"], "name": w["name"], "start": _iso(w["start"]), "end": _iso(w["end"]),
+        "settled_at": iso_z(s.settled_at if s else flag.occurred_at),
+        "cameras": [{"id": w["camera_id"], "name": w["name"], "start": iso_z(w["start"]), "end": iso_z(w["end"]),
                      **_clip_urls(w)} for w in wins],
-        "faces": [{"id": f["evidence_id"], "camera_id": f.get("camera_id"), "seen_at": _iso(f["seen"])} for f in faces],
+        "faces": [{"id": f["evidence_id"], "camera_id": f.get("camera_id"), "seen_at": iso_z(f["seen"])} for f in faces],
         "labels": {"gap": ctx.t("gaps"), "no_footage": ctx.t("no_footage")},
         "tz": ctx.rt.settings.web_timezone,
     }
@@ -304,20 +326,16 @@ async def flag_action(flag_id: str, ctx: Ctx = Depends(web_ctx)):
         raise WebError(400, "bad_request", "action must be confirm, dismiss or inquiry")
     if not note:
         return RedirectResponse(f"/flags/{flag_id}?error=note_required", status_code=303)
-    from correlate.flags import FlagError, review, send_inquiry
 
     def go():
         with session_scope(ctx.rt.sessions) as db:
             flag = visible_flag(db, ctx, flag_id)
-            try:
-                if action == "inquiry":
-                    send_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
-                                 request_id=ctx.request.state.request_id)
-                else:
-                    review(db, flag, action, actor=ctx.who.actor, role=ctx.who.role, note=note,
-                           request_id=ctx.request.state.request_id)
-            except FlagError as e:
-                raise WebError(e.status, "bad_request", e.reason) from None
+            if action == "inquiry":
+                send_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
+                             request_id=ctx.request.state.request_id)
+            else:
+                review(db, flag, action, actor=ctx.who.actor, role=ctx.who.role, note=note,
+                       request_id=ctx.request.state.request_id, legal=ctx.rt.legal_holds)
             return flag.id
 
     fid = await run_in_threadpool(go)
@@ -330,9 +348,6 @@ async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
     need_role(ctx, *REVIEWERS)
     form = await form_checked(ctx)
     camera_id = str(form.get("camera_id") or "")
-    from api.routes.cameras import footage_store
-    from storage.clips import ClipError
-    from storage.export import build_package
 
     def go():
         with session_scope(ctx.rt.sessions) as db:
@@ -385,8 +400,6 @@ def inquiry_page(flag_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", erro
     """The institution's view of one inquiry: the question, the evidence it may see (no face images),
     its footage when api.scope lets it see its own cameras, and the reply form."""
     need_role(ctx, "institution", "admin")
-    from api.scope import can_see_org
-    from correlate.flags import view
 
     with session_scope(ctx.rt.sessions) as db:
         flag = _inquiry_flag(db, ctx, flag_id)
@@ -406,16 +419,12 @@ async def inquiry_reply(flag_id: str, ctx: Ctx = Depends(web_ctx)):
     note = str(form.get("note") or "").strip()[:4000]
     if not note:
         return RedirectResponse(f"/inquiries/{flag_id}?error=note_required", status_code=303)
-    from correlate.flags import FlagError, answer_inquiry
 
     def go():
         with session_scope(ctx.rt.sessions) as db:
             flag = _inquiry_flag(db, ctx, flag_id)
-            try:
-                answer_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
-                               request_id=ctx.request.state.request_id)
-            except FlagError as e:
-                raise WebError(e.status, "bad_request", e.reason) from None
+            answer_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
+                           request_id=ctx.request.state.request_id)
             return flag.id
 
     fid = await run_in_threadpool(go)
@@ -428,7 +437,6 @@ async def inquiry_reply(flag_id: str, ctx: Ctx = Depends(web_ctx)):
 @router.get("/cameras")
 def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = ""):
     """Every camera the person may watch: online/offline, last segment, and the chosen day's timeline."""
-    from ingest.health import camera_health
 
     t = ctx.t
     today = datetime.now(t.tz).date()
@@ -481,7 +489,6 @@ def _day_bar(h: dict, a: datetime, b: datetime) -> dict:
 @router.get("/overview")
 def overview(ctx: Ctx = Depends(web_ctx), weeks: int = 8):
     need_role(ctx, *REVIEWERS)
-    from api.web import charts
 
     weeks = max(1, min(int(weeks), 52))
     t = ctx.t

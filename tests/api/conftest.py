@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.keys import add_organisation, add_service_key, add_terminal
+from dualcheck.app import create_app
 from storage.db import migrate, session_scope
 
 
 @pytest.fixture(scope="session")
 def shared_pipeline(models_dir):
     """Models load once per test session; every app in the tests shares them."""
-    from dualcheck.settings import Settings
+    from kernel.settings import Settings
     from vision.pipeline import FacePipeline
 
     return FacePipeline.from_settings(Settings(models_dir=models_dir))

@@ -139,6 +139,7 @@ def test_no_biometric_data_in_logs(enrolled, testdata, caplog):
     with session_scope(api.rt.sessions) as db:
         emb = db.scalars(select(FaceTemplate.embedding)).first()
     import base64
+
     import numpy as np
 
     vec = np.frombuffer(emb, np.float32)

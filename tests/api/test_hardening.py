@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.app import create_app
 from api.keys import add_service_key, rotate_terminal_key
 from api.web.auth import add_user
+from dualcheck.app import create_app
 from storage.db import session_scope
 from storage.models import AuditEvent, Verification
 from tests.api import images
@@ -188,7 +188,7 @@ def test_an_unreachable_limit_storage_lets_requests_through(limited):
 def test_a_malformed_limit_is_refused_at_start():
     from pydantic import ValidationError
 
-    from dualcheck.settings import Settings
+    from kernel.settings import Settings
 
     with pytest.raises(ValidationError, match="rate_limit_user"):
         Settings(rate_limit_user="lots")
@@ -272,7 +272,7 @@ def test_hsts_only_over_https_when_configured(tmp_path, make_settings, shared_pi
 def test_s3_credentials_from_mounted_secret_files(tmp_path, seaweed, monkeypatch):
     """A Kubernetes Secret volume: one file per setting, with the trailing newline editors and
     `kubectl create secret --from-file` leave; the store works with them. The environment wins."""
-    from dualcheck.settings import Settings
+    from kernel.settings import Settings
     from storage.objects import ObjectStore
 
     secrets = tmp_path / "secrets"

@@ -104,7 +104,7 @@ def test_records_survive_a_restart_and_are_scoped_by_organisation(api, testdata,
     # a new process on the same database and store
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from dualcheck.app import create_app
 
     app = create_app(api.settings, preload_models=False)
     app.state.runtime.__dict__["pipeline"] = shared_pipeline

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from camsim.camera import SimulatedCamera, probe
-from camsim.counter import (EXPECTED, ZONES, CounterScene, Passer, Visit, bench_scenes, random_scene,
-                            render_counter)
+from camsim.counter import EXPECTED, ZONES, CounterScene, Passer, Visit, bench_scenes, random_scene, render_counter
 from camsim.realfootage import RealFootageMissing, hall_footage
 from tests.replay.segmenter import write_segments
 
@@ -83,7 +82,7 @@ def test_cashier_in_every_frame_on_the_staff_side(scene, matched):
 
 
 def test_truth_boxes_agree_with_detections(scene, matched):
-    w, h = scene.width, scene.height
+    w = scene.width
     claimed = found = 0
     for n, (truth, dets) in enumerate(matched):
         for p in truth:

@@ -48,7 +48,7 @@ class World:
     def run_jobs(self):
         from correlate.jobs import run_pending
 
-        return run_pending(self.rt)
+        return run_pending(self.rt.checker)
 
     def flags(self, who="admin", **params):
         r = self.client.get("/v1/flags", params=params, headers=self.h(who))

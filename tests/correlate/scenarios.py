@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -70,7 +70,6 @@ def write_block(db, store, bucket, footage, *, org_id: str, camera_id: str, star
 
 def enroll(db, pipeline, testdata, insured_id: str, photos=("obama2.jpg", "obama3.jpg")) -> None:
     """Templates straight from the pipeline (the enrollment API is tested elsewhere)."""
-    from correlate.check import model_id
     from storage.models import FaceTemplate, InsuredPerson
 
     if db.get(InsuredPerson, insured_id) is None:
@@ -81,7 +80,7 @@ def enroll(db, pipeline, testdata, insured_id: str, photos=("obama2.jpg", "obama
         face = pipeline.analyze(img, max_embed=1)[0]
         emb = np.asarray(face.embedding, np.float32)
         db.add(FaceTemplate(insured_id=insured_id, photo_key=f"test/{insured_id}/{p}", photo_sha256=(p * 8)[:64],
-                            model=model_id(pipeline), dim=int(emb.shape[0]), embedding=emb.tobytes(),
+                            model=pipeline.model_id, dim=int(emb.shape[0]), embedding=emb.tobytes(),
                             quality={}, source="test"))
     db.flush()
 

@@ -10,13 +10,17 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from correlate.jobs import InProcessWorker
 from camsim.footage import Event
+from correlate.jobs import InProcessWorker
 from storage.db import session_scope
 from storage.models import EvidenceHold, Settlement
 from tests.correlate import scenarios as sc
 from tests.ingest.conftest import (  # noqa: F401  (fixtures)
-    camera_factory, gst_server_available, render_footage, sim_footage, sim_footage_cache,
+    camera_factory,
+    gst_server_available,
+    render_footage,
+    sim_footage,
+    sim_footage_cache,
 )
 from tests.ingest.conftest_recorder import FAST
 
@@ -48,7 +52,7 @@ def test_rtsp_recorder_import_jobs_flags(make_settings, shared_pipeline, testdat
                    url=cam.url, covers=["counter-9"], box=rt.credentials)
         sc.enroll(db, shared_pipeline, testdata, "P-OBAMA")
     rec = Recorder(settings).start()
-    worker = InProcessWorker(rt)
+    worker = InProcessWorker(rt.checker)
     worker.start()
     try:
         t0 = time.time() + 3.0  # recording has started by then

@@ -31,14 +31,14 @@ def test_waits_for_footage_still_uploading_then_decides(world_sqlite, testdata):
                             updated_at=utcnow()))
     settled = start + timedelta(seconds=sc.SETTLE_AT)
     assert w.post([sc.settlement("W-1", "P-OBAMA", "CLINIC-A", settled, terminal="CLINIC-A-T1")]).status_code == 200
-    assert check_one(w.rt, "W-1") == "waiting"
+    assert check_one(w.rt.checker, "W-1") == "waiting"
     assert _status(w, "W-1") == ("waiting", None)
     assert not [f for f in w.flags() if f["settlement_id"] == "W-1"]
     # the rest of the footage arrives: the check runs and decides on the whole window
     with session_scope(w.rt.sessions) as db:
         sc.write_block(db, w.rt.store, w.settings.bucket_footage, foot, org_id="CLINIC-A", camera_id="CAM-A",
                        start=start + timedelta(seconds=20), total_s=20)
-    assert check_one(w.rt, "W-1") == "done"
+    assert check_one(w.rt.checker, "W-1") == "done"
     assert _status(w, "W-1") == ("done", "ghost_visit")
 
 
@@ -52,7 +52,7 @@ def test_camera_offline_does_not_wait_forever(world_sqlite, testdata):
         db.add(CameraStatus(camera_id="CAM-A", recorder_id="rec-1", state="offline",
                             last_packet_at=sc.at(10), updated_at=utcnow() - timedelta(hours=1)))
     w.post([sc.settlement("O-1", "P-OBAMA", "CLINIC-A", sc.at(sc.SETTLE_AT), terminal="CLINIC-A-T1")])
-    assert check_one(w.rt, "O-1") == "done"
+    assert check_one(w.rt.checker, "O-1") == "done"
     assert _status(w, "O-1") == ("done", "footage_missing")  # 10 s of a 32 s window: not a ghost visit
 
 
@@ -65,11 +65,11 @@ def test_a_failing_check_is_retried_then_marked_failed(world_sqlite):
 
         db.add(Segment(camera_id="CAM-A", org_id="CLINIC-A", start_at=sc.at(0), end_at=sc.at(60), duration_s=60,
                        bytes=1, sha256="0" * 64, object_key="CLINIC-A/CAM-A/missing.mp4"))
-    assert check_one(w.rt, "E-1") == "pending"
+    assert check_one(w.rt.checker, "E-1") == "pending"
     with session_scope(w.rt.sessions) as db:
         s = db.get(Settlement, "E-1")
         assert s.attempts == 1 and "S3Error" in s.last_error and s.next_check_at > utcnow()
-    assert check_one(w.rt, "E-1") == "failed"
+    assert check_one(w.rt.checker, "E-1") == "failed"
 
 
 @pytest.mark.postgres
@@ -103,7 +103,7 @@ def test_procrastinate_worker_runs_checks_and_restart_requeues(make_settings, sh
 
             Importer(db, actor="test").add(1, sc.settlement("Q-3", "P-OBAMA", "CLINIC-A", b3.settled_at,
                                                              terminal="CLINIC-A-T1"))
-        assert due(w.rt) == ["Q-3"]
+        assert due(w.rt.sessions) == ["Q-3"]
         w.rt.jobs.run_worker(wait=False)
         assert _status(w, "Q-3") == ("done", "impersonation")
         flags = {f["settlement_id"]: f["rule"] for f in w.flags() if f["rule"] in ("ghost_visit", "impersonation")}

@@ -19,9 +19,20 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from dualcheck.cli import app as cli_app
-from dualcheck.settings import Settings
-from tests.deploy.manifests import (COMPOSE, DEPLOY, ENV_EXAMPLE, K8S, SCHEMAS, by_kind_name, compose_config,
-                                    compose_processes, k8s_documents, k8s_processes, pod_spec)
+from kernel.settings import Settings
+from tests.deploy.manifests import (
+    COMPOSE,
+    DEPLOY,
+    ENV_EXAMPLE,
+    K8S,
+    SCHEMAS,
+    by_kind_name,
+    compose_config,
+    compose_processes,
+    k8s_documents,
+    k8s_processes,
+    pod_spec,
+)
 
 K8S_VERSION = "1.30"
 # Kinds that are CRDs (not in kubernetes-validate's built-in schemas): validated against the minimal

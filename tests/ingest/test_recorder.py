@@ -16,7 +16,12 @@ from ingest.sharding import Shard, parse_shard, shard_of
 from storage.db import session_scope
 from storage.objects import ObjectStore
 from tests.ingest.conftest_recorder import (  # noqa: F401  (fixtures)
-    assert_back_to_back, footage_frame_hashes, open_segment, rec_env, ts, wait_for,
+    assert_back_to_back,
+    footage_frame_hashes,
+    open_segment,
+    rec_env,
+    ts,
+    wait_for,
 )
 
 KEY_RE = re.compile(r"^org1/cam-a/\d{4}/\d{2}/\d{2}/\d{2}/\d{8}T\d{6}\.\d{3}Z\.mp4$")

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from camsim.footage import Event, render, scenario_short
-
 from tests.conftest import MODELS_CACHE
 
 TCP = {"rtsp_transport": "tcp"}

@@ -29,7 +29,7 @@ class JsonLogs:
 @pytest.fixture
 def json_logs():
     """Everything this process logs, at DEBUG, through dualcheck's JSON setup (role 'api')."""
-    from dualcheck.observability import logs
+    from kernel import logs
 
     root = logging.getLogger()
     level = root.level
@@ -41,8 +41,12 @@ def json_logs():
     logs.set_role("cli")
 
 
+from tests.correlate.conftest import world, world_sqlite  # noqa: E402,F401  (settlements, flags, API)
 from tests.ingest.conftest import (  # noqa: E402,F401  (fixtures: real RTSP cameras)
-    camera_factory, gst_server_available, render_footage, sim_footage, sim_footage_cache,
+    camera_factory,
+    gst_server_available,
+    render_footage,
+    sim_footage,
+    sim_footage_cache,
 )
 from tests.ingest.conftest_recorder import rec_env  # noqa: E402,F401
-from tests.correlate.conftest import world, world_sqlite  # noqa: E402,F401  (settlements, flags, API)

@@ -19,7 +19,7 @@ def test_credentials_blobs_and_embeddings_are_redacted_from_json_logs(json_logs)
         raise OSError("av.open('rtsp://admin:Hik-pw-123@10.0.0.7/s') failed")
     except OSError:
         log.exception("recorder error")
-    with_rid = __import__("dualcheck.observability.logs", fromlist=["request_id"]).request_id
+    with_rid = __import__("kernel.logs", fromlist=["request_id"]).request_id
     token = with_rid.set("r-42")
     log.info("inside a request")
     with_rid.reset(token)

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ingest.cameras import add_camera
+from kernel import metrics
 from storage.db import session_scope
+from storage.db_metrics import DbCollector
 from storage.models import Segment
 from storage.retention import run_retention
 from tests.observability.scrape import scrape_client
@@ -63,13 +65,12 @@ def _exprs(node):
 
 
 def test_dashboard_charts_only_exported_metrics():
-    from dualcheck.observability import metrics
 
     dash = json.loads(DASHBOARD.read_text())
     exprs = list(_exprs(dash))
     assert len(exprs) >= 10
     used = {m for e in exprs for m in re.findall(r"\b(?:dualcheck|process)_[a-z0-9_]+\b", e)}
-    exported = metrics.all_metric_names(metrics.DbCollector(None))
+    exported = metrics.all_metric_names(DbCollector(None))
     assert used - exported == set(), f"the dashboard charts metrics nobody exports: {sorted(used - exported)}"
     # every area of the issue has a panel
     titles = " ".join(p.get("title", "") for p in dash["panels"]).lower()
@@ -82,10 +83,9 @@ def test_dashboard_charts_only_exported_metrics():
 
 
 def test_exported_names_follow_the_rules():
-    from dualcheck.observability import metrics
 
     fams = [f for f in metrics.REGISTRY.collect() if f.name.startswith("dualcheck_")]
-    fams += list(metrics.DbCollector(None).describe())
+    fams += list(DbCollector(None).describe())
     assert len(fams) >= 25
     for f in fams:
         assert re.fullmatch(r"dualcheck_[a-z0-9_]+", f.name)
@@ -94,6 +94,6 @@ def test_exported_names_follow_the_rules():
     from prometheus_client.metrics import MetricWrapperBase
 
     labels = {n for m in vars(metrics).values() if isinstance(m, MetricWrapperBase) for n in m._labelnames}
-    labels |= {n for f in metrics.DbCollector(None).describe() for n in getattr(f, "_labelnames", ())}
+    labels |= {n for f in DbCollector(None).describe() for n in getattr(f, "_labelnames", ())}
     assert labels and labels <= {"camera", "org", "reason", "decision", "code", "status", "type", "level",
                                  "method", "route", "outcome", "shard"}, labels  # never a person or a settlement

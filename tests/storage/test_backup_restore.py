@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from api.app import create_app
+from dualcheck.app import create_app
 from storage.db import session_scope
 from storage.models import Segment
 from tests.api.conftest import shared_pipeline  # noqa: F401  (fixture)

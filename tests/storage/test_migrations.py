@@ -6,7 +6,6 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory

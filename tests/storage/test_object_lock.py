@@ -75,8 +75,8 @@ def test_a_held_version_cannot_be_deleted_through_the_store(world):
     rt, s, keys = world
     assert rt.store.locked(s.bucket_footage) and rt.store.locked(s.bucket_biometrics)
     with session_scope(rt.sessions) as db:
-        place_hold(db, actor="test", reason="case 1", camera_id="CAM", start=HOLD[0], end=HOLD[1])
-        place_hold(db, actor="test", reason="case 2", verification_id="v1")
+        place_hold(db, actor="test", reason="case 1", camera_id="CAM", start=HOLD[0], end=HOLD[1], legal=rt.legal_holds)
+        place_hold(db, actor="test", reason="case 2", verification_id="v1", legal=rt.legal_holds)
     c = rt.store.client
     for key in keys[2:4]:
         (vid,) = _versions(rt, s.bucket_footage, key)
@@ -107,7 +107,7 @@ class HoldArrivesMidBatch(ObjectStore):
         if not self.placed and bucket == self.rt.settings.bucket_footage:
             self.placed = True
             with session_scope(self.rt.sessions) as db:
-                place_hold(db, actor="inspector", reason="late case", camera_id="CAM", start=HOLD[0], end=HOLD[1])
+                place_hold(db, actor="inspector", reason="late case", camera_id="CAM", start=HOLD[0], end=HOLD[1], legal=self.rt.legal_holds)
         return super().delete_many(bucket, keys)
 
 
@@ -132,7 +132,7 @@ def test_a_hold_placed_after_retention_picked_its_batch_keeps_the_footage(build,
     # released: the next run deletes them from the store and the index
     with session_scope(rt.sessions) as db:
         (h,) = db.scalars(select(EvidenceHold)).all()
-        release_hold(db, h.id, actor="inspector")
+        release_hold(db, h.id, actor="inspector", legal=rt.legal_holds)
     res = run_retention(rt.sessions, rt.store, s, now=NOW)
     assert res.counts["segments_deleted"] == 2 and res.counts["segments_held_by_store"] == 0
     assert list(rt.store.list_keys(s.bucket_footage)) == []
@@ -142,17 +142,17 @@ def test_a_hold_placed_after_retention_picked_its_batch_keeps_the_footage(build,
 def test_release_unlocks_only_what_no_other_hold_covers(world):
     rt, s, keys = world
     with session_scope(rt.sessions) as db:
-        wide = place_hold(db, actor="a", reason="case A", camera_id="CAM", start=OLD, end=HOLD[1]).id
-        narrow = place_hold(db, actor="b", reason="case B", camera_id="CAM", start=HOLD[0], end=HOLD[1]).id
+        wide = place_hold(db, actor="a", reason="case A", camera_id="CAM", start=OLD, end=HOLD[1], legal=rt.legal_holds).id
+        narrow = place_hold(db, actor="b", reason="case B", camera_id="CAM", start=HOLD[0], end=HOLD[1], legal=rt.legal_holds).id
     held = lambda k: rt.store.legal_hold(s.bucket_footage, k)
     assert [held(k) for k in keys] == [True, True, True, True, False, False]
     with session_scope(rt.sessions) as db:
-        release_hold(db, wide, actor="a")
+        release_hold(db, wide, actor="a", legal=rt.legal_holds)
     assert [held(k) for k in keys] == [False, False, True, True, False, False]
     res = run_retention(rt.sessions, rt.store, s, now=NOW)
     assert res.counts["segments_deleted"] == 4 and set(rt.store.list_keys(s.bucket_footage)) == set(keys[2:4])
     with session_scope(rt.sessions) as db:
-        release_hold(db, narrow, actor="b")
+        release_hold(db, narrow, actor="b", legal=rt.legal_holds)
     assert not any(held(k) for k in keys[2:4])
     assert run_retention(rt.sessions, rt.store, s, now=NOW).counts["segments_deleted"] == 2
 
@@ -161,7 +161,7 @@ def test_footage_indexed_later_inside_an_active_hold_is_locked_too(world, tmp_pa
     rt, s, _ = world
     late = NOW - timedelta(hours=1)
     with session_scope(rt.sessions) as db:  # a hold over the last two hours, placed before the footage arrives
-        place_hold(db, actor="test", reason="ongoing case", camera_id="CAM", start=NOW - timedelta(hours=2), end=NOW)
+        place_hold(db, actor="test", reason="ongoing case", camera_id="CAM", start=NOW - timedelta(hours=2), end=NOW, legal=rt.legal_holds)
     spool = Spool(tmp_path / "spool", 10**8)
     items, new_keys = [], []
     for i, t in enumerate([late, NOW + timedelta(minutes=5)]):  # inside the hold, after it

@@ -63,11 +63,11 @@ def world(tmp_path, make_settings, db_url):
                        end_at=NOW + timedelta(seconds=30), duration_s=60, bytes=4, sha256="0" * 64,
                        object_key="ORG-B/B1/live.mp4"))
         objects.append(("ORG-B/B1/live.mp4", b"live"))
-        place_hold(db, actor="test", reason="case 17", camera_id="A1", start=HOLD[0], end=HOLD[1])
+        place_hold(db, actor="test", reason="case 17", camera_id="A1", start=HOLD[0], end=HOLD[1], legal=rt.legal_holds)
         released = place_hold(db, actor="test", reason="closed case", camera_id="B1",
-                              start=NOW - timedelta(days=100), end=NOW - timedelta(days=90))
+                              start=NOW - timedelta(days=100), end=NOW - timedelta(days=90), legal=rt.legal_holds)
         db.flush()
-        release_hold(db, released.id, actor="test")
+        release_hold(db, released.id, actor="test", legal=rt.legal_holds)
         # face-pay captures: expired, not yet, expired but held
         caps = []
         for i, (age, held) in enumerate([(200, False), (190, False), (100, False), (250, True)]):
@@ -79,7 +79,7 @@ def world(tmp_path, make_settings, db_url):
             caps.append((f"captures/v{i}.jpg", b"jpg"))
             if held:
                 db.flush()
-                place_hold(db, actor="test", reason="impersonation case", verification_id=v.id)
+                place_hold(db, actor="test", reason="impersonation case", verification_id=v.id, legal=rt.legal_holds)
     _put_all(rt.store, s.bucket_footage, objects)
     _put_all(rt.store, s.bucket_biometrics, caps)
     yield rt, s, {k for k, _ in objects}
@@ -146,7 +146,7 @@ def test_retention_keeps_exactly_what_it_must(world):
     # releasing the hold lets the next run take the footage it kept
     with session_scope(rt.sessions) as db:
         h = db.scalars(select(EvidenceHold).where(EvidenceHold.camera_id == "A1")).one()
-        release_hold(db, h.id, actor="test")
+        release_hold(db, h.id, actor="test", legal=rt.legal_holds)
     res = run_retention(rt.sessions, rt.store, s, now=NOW)
     assert res.counts["segments_deleted"] == 40
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dualcheck.settings import Settings
+from kernel.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,9 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from vision.image import ImageRejected, decode_image

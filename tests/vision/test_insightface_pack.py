@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dualcheck.settings import Settings
+from kernel.settings import Settings
 from vision.insightface_pack import ScrfdDetector
 from vision.matching import cosine_scores, decide_verification
 from vision.packs import YUNET_SFACE, ModelError, ModelIntegrityError

@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dualcheck.settings import Settings
-from vision.cli import app
+from dualcheck.commands.models import app
+from kernel.settings import Settings
 from vision.packs import (
-    YUNET_SFACE, ModelError, ModelIntegrityError, check_file, fetch, read_verified, verify_pack,
+    YUNET_SFACE,
+    ModelError,
+    ModelIntegrityError,
+    check_file,
+    fetch,
+    read_verified,
+    verify_pack,
 )
 from vision.pipeline import FacePipeline
 
@@ -120,7 +126,7 @@ def test_missing_models_message(tmp_path):
 
 
 def _cli(monkeypatch, models: Path, *args: str):
-    from dualcheck.settings import get_settings
+    from kernel.settings import get_settings
 
     monkeypatch.setenv("DUALCHECK_MODELS_DIR", str(models))
     get_settings.cache_clear()

@@ -9,7 +9,10 @@ import pytest
 
 from vision.base import Face
 from vision.matching import (
-    EnrollmentRefused, cosine_scores, decide_verification, select_enrollment_face,
+    EnrollmentRefused,
+    cosine_scores,
+    decide_verification,
+    select_enrollment_face,
 )
 from vision.quality import assess_quality
 

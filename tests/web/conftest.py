@@ -31,7 +31,7 @@ def add_users(rt) -> None:
 
 
 def test_settings(tmp, seaweed, models_dir, **overrides):
-    from dualcheck.settings import Settings
+    from kernel.settings import Settings
 
     suffix = uuid.uuid4().hex[:8]
     values = dict(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'web.db'}", s3_endpoint=seaweed.endpoint,

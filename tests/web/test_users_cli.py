@@ -12,8 +12,8 @@ DUALCHECK = str(Path(sys.executable).parent / "dualcheck")
 
 
 def test_users_cli_adds_lists_and_disables_without_showing_the_password(tmp_path, seaweed, models_dir):
-    from api.app import create_app
     from api.keys import add_organisation
+    from dualcheck.app import create_app
     from storage.db import make_engine, make_sessionmaker, migrate, session_scope
     from tests.web.conftest import test_settings
 

@@ -6,36 +6,21 @@ same person is recognised by its SHA-256 and skipped, so bulk imports can be rer
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from dualcheck.runtime import Runtime
+from kernel.ids import check_insured_id
+from kernel.settings import Settings
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FaceTemplate, InsuredPerson, utcnow
+from storage.objects import ObjectStore
 from vision.image import ImageRejected, decode_image, image_kind
 from vision.matching import EnrollmentRefused, select_enrollment_face
-
-INSURED_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-class InvalidInsuredId(ValueError):
-    pass
-
-
-def check_insured_id(insured_id: str) -> str:
-    if not INSURED_ID_RE.match(insured_id or ""):
-        raise InvalidInsuredId(
-            "insured id must be 1-64 characters: letters, digits, '_' or '-', starting with a letter or digit")
-    return insured_id
-
-
-def model_id(pipeline) -> str:
-    info = pipeline.model_info
-    return f"{info['pack']}/{info['recognizer']}"
+from vision.pipeline import FacePipeline
 
 
 @dataclass
@@ -52,15 +37,16 @@ class PhotoResult:
 
 
 class Enroller:
-    def __init__(self, rt: Runtime):
-        self.rt = rt
+    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore,
+                 pipeline: FacePipeline):
+        self.settings, self.sessions, self.store, self.pipeline = settings, sessions, store, pipeline
 
     def enroll(self, insured_id: str, photos: list[tuple[str, bytes]], *, actor: str,
                request_id: str | None = None, source: str = "api") -> list[PhotoResult]:
         check_insured_id(insured_id)
-        s = self.rt.settings
-        pipeline = self.rt.pipeline
-        mid = model_id(pipeline)
+        s = self.settings
+        pipeline = self.pipeline
+        mid = pipeline.model_id
         results: list[PhotoResult] = []
         for name, data in photos:
             try:
@@ -70,7 +56,7 @@ class Enroller:
                 results.append(PhotoResult(name, "refused", e.code, e.reason))
                 continue
             sha = hashlib.sha256(data).hexdigest()
-            with session_scope(self.rt.sessions) as db:
+            with session_scope(self.sessions) as db:
                 existing = db.scalar(select(FaceTemplate).where(
                     FaceTemplate.insured_id == insured_id, FaceTemplate.photo_sha256 == sha))
                 if existing is not None:
@@ -82,10 +68,10 @@ class Enroller:
             key = f"photos/{insured_id}/{sha}{ext}"
             # Object first, row second: a crash in between leaves an orphan object under the
             # person's prefix, which erasure removes by prefix too, never a row without its photo.
-            self.rt.store.put_bytes(s.bucket_biometrics, key, data, ctype)
+            self.store.put_bytes(s.bucket_biometrics, key, data, ctype)
             emb = np.asarray(face.embedding, dtype=np.float32)
             quality = face.quality.to_dict()
-            with session_scope(self.rt.sessions) as db:
+            with session_scope(self.sessions) as db:
                 if db.get(InsuredPerson, insured_id) is None:
                     db.add(InsuredPerson(id=insured_id))
                     db.flush()
@@ -95,7 +81,7 @@ class Enroller:
                 db.add(tpl)
                 db.flush()
                 results.append(PhotoResult(name, "enrolled", template_id=tpl.id, quality=quality))
-        with session_scope(self.rt.sessions) as db:
+        with session_scope(self.sessions) as db:
             counts = {st: sum(r.status == st for r in results) for st in ("enrolled", "duplicate", "refused")}
             audit(db, actor=actor, action="enroll", outcome="ok" if counts["refused"] == 0 else "partial",
                   subject=f"insured:{insured_id}", request_id=request_id,
@@ -107,16 +93,16 @@ class Enroller:
         """Delete every photo and template of a person. Objects go first: if the store fails,
         the rows stay and the call can be repeated; nothing biometric is left half-erased."""
         check_insured_id(insured_id)
-        s = self.rt.settings
-        with session_scope(self.rt.sessions) as db:
+        s = self.settings
+        with session_scope(self.sessions) as db:
             keys = set(db.scalars(select(FaceTemplate.photo_key).where(FaceTemplate.insured_id == insured_id)))
             known = db.get(InsuredPerson, insured_id) is not None
-        keys |= set(self.rt.store.list_keys(s.bucket_biometrics, prefix=f"photos/{insured_id}/"))
-        failures = self.rt.store.delete_many(s.bucket_biometrics, sorted(keys))
+        keys |= set(self.store.list_keys(s.bucket_biometrics, prefix=f"photos/{insured_id}/"))
+        failures = self.store.delete_many(s.bucket_biometrics, sorted(keys))
         if failures:
             raise RuntimeError(f"object store refused to delete {len(failures)} photo(s); nothing was erased "
                                "from the index, retry")
-        with session_scope(self.rt.sessions) as db:
+        with session_scope(self.sessions) as db:
             n_templates = len(db.scalars(select(FaceTemplate.id).where(
                 FaceTemplate.insured_id == insured_id)).all())
             person = db.get(InsuredPerson, insured_id)

@@ -4,8 +4,14 @@ from __future__ import annotations
 import json
 
 import typer
+from sqlalchemy import select
 
-from dualcheck.settings import get_settings
+from dualcheck.runtime import Runtime
+from kernel import metrics
+from kernel.settings import get_settings
+from storage.db import migrate, session_scope
+from storage.models import RetentionRun
+from storage.retention import run_retention
 
 app = typer.Typer(help="Retention: delete footage and face-pay captures past their retention.", no_args_is_help=True)
 
@@ -16,11 +22,7 @@ def run_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Count what wo
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Delete segments older than their organisation's retention and expired captures, except held ones.
     Safe to rerun (a crashed run is finished by the next) and safe while recording runs."""
-    from dualcheck.runtime import Runtime
-    from storage.db import migrate
-    from storage.retention import run_retention
 
-    from dualcheck.observability import metrics
 
     s = get_settings()
     migrate(s.effective_database_url)
@@ -52,11 +54,7 @@ def run_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Count what wo
 @app.command("history")
 def history_cmd(limit: int = typer.Option(10)) -> None:
     """The last retention runs with their counts."""
-    from sqlalchemy import select
 
-    from dualcheck.runtime import Runtime
-    from storage.db import session_scope
-    from storage.models import RetentionRun
 
     rt = Runtime(get_settings())
     with session_scope(rt.sessions) as db:

@@ -2,19 +2,26 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from dualcheck.settings import get_settings
+from correlate.jobs import run_pending
+from correlate.settlements import audit_import, count_lines, import_file
+from correlate.stats import flag_stats
+from dualcheck.runtime import Runtime
+from kernel import metrics
+from kernel.settings import get_settings
+from storage.db import migrate, session_scope
+from storage.db_metrics import DbCollector
 
 settlements = typer.Typer(help="Settlement records (结算记录) from the insurance data exchange.", no_args_is_help=True)
 correlate = typer.Typer(help="Cross-check settlements against footage and face-pay records.", no_args_is_help=True)
 
 
 def _runtime():
-    from dualcheck.runtime import Runtime
-    from storage.db import migrate
 
     s = get_settings()
     migrate(s.effective_database_url)
@@ -28,10 +35,7 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
                no_enqueue: bool = typer.Option(False, "--no-enqueue", help="Do not queue the checks.")) -> None:
     """Import settlements (idempotent by settlement_id). Good rows are kept; every bad row is listed
     with its line number. Exit code 0 when all rows were accepted, 3 when some were refused."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from correlate.settlements import audit_import, count_lines, import_file
-    from storage.db import session_scope
 
     rt = _runtime()
     total = max(1, count_lines(file))
@@ -61,14 +65,12 @@ def worker_cmd(concurrency: int = typer.Option(1, help="Checks run at once (Post
                ) -> None:
     """Run background checks until stopped: procrastinate on PostgreSQL, an in-process poller on SQLite.
     Pending and waiting settlements are re-enqueued at start."""
-    import logging
 
-    from dualcheck.observability import metrics
 
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     rt = _runtime()
     # /metrics: this process's checks and flags, plus the queue depth/age and open flags from the DB
-    server = metrics.serve(rt.settings.metrics_port, rt.settings.metrics_addr, metrics.DbCollector(rt.sessions))
+    server = metrics.serve(rt.settings.metrics_port, rt.settings.metrics_addr, DbCollector(rt.sessions))
     try:
         rt.jobs.run_worker(concurrency=concurrency, wait=not once)
     finally:
@@ -81,10 +83,9 @@ def worker_cmd(concurrency: int = typer.Option(1, help="Checks run at once (Post
 def run_pending_cmd(limit: int = typer.Option(None, help="Check at most this many."),
                     as_json: bool = typer.Option(False, "--json")) -> None:
     """Check every settlement that is due now, in this process, then exit."""
-    from correlate.jobs import run_pending
 
     rt = _runtime()
-    counts = run_pending(rt, limit)
+    counts = run_pending(rt.checker, limit)
     rt.close()
     typer.echo(json.dumps(counts) if as_json else ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
                or "nothing due")
@@ -93,8 +94,6 @@ def run_pending_cmd(limit: int = typer.Option(None, help="Check at most this man
 @correlate.command("stats")
 def stats_cmd(org: str = typer.Option(None, "--org"), as_json: bool = typer.Option(False, "--json")) -> None:
     """Flags per rule and organisation: flagged, confirmed, dismissed, confirmation rate."""
-    from correlate.stats import flag_stats
-    from storage.db import session_scope
 
     rt = _runtime()
     with session_scope(rt.sessions) as db:

@@ -5,20 +5,24 @@ retention: later cross-checks of settlements read both as evidence.
 """
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
-import numpy as np
-from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from dualcheck.runtime import Runtime
+from facepay.templates import load_templates
+from kernel.ids import check_insured_id
+from kernel.settings import Settings
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import FaceTemplate, Verification, new_id, utcnow
-from vision.enrollment import check_insured_id, model_id
+from storage.models import Verification, new_id, utcnow
+from storage.objects import ObjectStore
 from vision.image import decode_image, image_kind
 from vision.matching import decide_verification
+from vision.pipeline import FacePipeline
 
 
 @dataclass(frozen=True)
@@ -30,33 +34,26 @@ class Caller:
 
 
 class Verifier:
-    def __init__(self, rt: Runtime):
-        self.rt = rt
-
-    def templates(self, insured_id: str, model: str) -> np.ndarray:
-        with session_scope(self.rt.sessions) as db:
-            rows = db.execute(select(FaceTemplate.embedding, FaceTemplate.dim).where(
-                FaceTemplate.insured_id == insured_id, FaceTemplate.model == model)).all()
-        if not rows:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([np.frombuffer(e, dtype=np.float32, count=d) for e, d in rows])
+    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore,
+                 pipeline: FacePipeline, inference_slots: threading.BoundedSemaphore | None = None):
+        self.settings, self.sessions, self.store, self.pipeline = settings, sessions, store, pipeline
+        # at most this many analyses at once across a process's request threads (more only thrash caches)
+        self.inference_slots = inference_slots or nullcontext()
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None) -> dict:
         """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored."""
         t0 = time.perf_counter()
-        s = self.rt.settings
+        s = self.settings
         check_insured_id(insured_id)
         img = decode_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
-        pipeline = self.rt.pipeline
-        mid = model_id(pipeline)
+        pipeline = self.pipeline
+        mid = pipeline.model_id
         threshold = pipeline.threshold
-        templates = self.templates(insured_id, mid)
-        # Only the largest face can be the subject: embed one. Terminals send close-ups, so detect
-        # on a small copy first and search at full working size only when that finds nothing.
-        with self.rt.inference_slots:
-            faces = pipeline.analyze(img, max_embed=1, detect_max_side=s.verify_detect_max_side)
-            if not faces:
-                faces = pipeline.analyze(img, max_embed=1)
+        with session_scope(self.sessions) as db:
+            templates = load_templates(db, insured_id, mid).embeddings
+        # Only the largest face can be the subject: embed one.
+        with self.inference_slots:
+            faces = pipeline.analyze_closeup(img, max_embed=1, small_side=s.verify_detect_max_side)
         if templates.shape[0] == 0:
             decision, score, reason, subject = "not_enrolled", None, "no enrolled photo for this insured id " \
                 "with the current model", (faces[0] if faces else None)
@@ -69,9 +66,9 @@ class Verifier:
         now = utcnow()
         ext, ctype = image_kind(image)
         key = f"captures/{caller.org_id}/{now:%Y/%m/%d}/{vid}{ext}"
-        stored = self.rt.store.put_bytes(s.bucket_biometrics, key, image, ctype)
+        stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype)
         latency_ms = (time.perf_counter() - t0) * 1000
-        with session_scope(self.rt.sessions) as db:
+        with session_scope(self.sessions) as db:
             db.add(Verification(
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=decision,

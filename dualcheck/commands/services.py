@@ -4,8 +4,12 @@ from __future__ import annotations
 import json
 
 import typer
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import make_url
 
-from dualcheck.settings import get_settings
+from kernel.settings import get_settings
+from storage.db import make_engine, migrate
+from storage.seaweed import LocalSeaweed, SeaweedError
 
 services = typer.Typer(help="Local embedded services (SeaweedFS S3 server).", no_args_is_help=True)
 db = typer.Typer(help="The index database (SQLite or PostgreSQL).", no_args_is_help=True)
@@ -14,7 +18,6 @@ db = typer.Typer(help="The index database (SQLite or PostgreSQL).", no_args_is_h
 @services.command("up")
 def services_up() -> None:
     """Start the local SeaweedFS S3 server and wait until it answers."""
-    from storage.seaweed import LocalSeaweed, SeaweedError
 
     sw = LocalSeaweed.from_settings(get_settings())
     try:
@@ -28,7 +31,6 @@ def services_up() -> None:
 @services.command("down")
 def services_down() -> None:
     """Stop the local SeaweedFS server."""
-    from storage.seaweed import LocalSeaweed
 
     stopped = LocalSeaweed.from_settings(get_settings()).down()
     typer.echo("seaweedfs: stopped" if stopped else "seaweedfs: was not running")
@@ -37,7 +39,6 @@ def services_down() -> None:
 @services.command("status")
 def services_status(as_json: bool = typer.Option(False, "--json")) -> None:
     """Show whether the local services run and answer. Exit code 1 when they do not."""
-    from storage.seaweed import LocalSeaweed
 
     st = LocalSeaweed.from_settings(get_settings()).status()
     if as_json:
@@ -51,7 +52,6 @@ def services_status(as_json: bool = typer.Option(False, "--json")) -> None:
 @db.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply Alembic migrations up to REVISION (default: head)."""
-    from storage.db import migrate
 
     url = get_settings().effective_database_url
     migrate(url, revision)
@@ -61,15 +61,12 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the schema revision of the database."""
-    from alembic.runtime.migration import MigrationContext
 
-    from storage.db import make_engine
 
     with make_engine(get_settings().effective_database_url).connect() as conn:
         typer.echo(MigrationContext.configure(conn).get_current_revision() or "empty")
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SecretsSettingsSource, SettingsConfigDict
 
@@ -66,7 +67,8 @@ class Settings(BaseSettings):
         None, description="Lowest detector score. Default: the detector's own (YuNet 0.9, SCRFD 0.5)."
     )
     quality_min_sharpness: float = Field(
-        8.0, description="Variance of the Laplacian on the aligned 112x112 grey face, contrast-normalised, x100."
+        47.0, description="Detail left in the aligned 112x112 grey face, 0-100: 100 x (1 - Crete-Roffet blur "
+        "metric, worse axis); calibrated on H.264 CCTV faces vs blurred ones (docs/face-accuracy.md)."
     )
     quality_max_yaw: float = Field(0.45, description="Landmark-based yaw ratio beyond which a face is 'turned away'.")
     quality_max_roll_deg: float = Field(45.0, description="Largest head tilt (angle of the eye line), degrees.")
@@ -200,7 +202,7 @@ class Settings(BaseSettings):
     api_workers: int = Field(1, description="API processes (uvicorn workers); each loads the models once.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
-    # --- observability (dualcheck/observability/, docs/observability.md) -------------------------
+    # --- observability (kernel/logs.py, kernel/metrics.py, docs/observability.md) -------------------------
     log_format: Literal["text", "json"] = Field(
         "text", description="'json': one JSON object per line (timestamp, level, logger, message, role, "
         "request_id) for log collectors, as deployed; 'text' for a terminal.")
@@ -245,7 +247,6 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_terminal", "rate_limit_user")
     @classmethod
     def _rate(cls, v: str) -> str:
-        from limits import parse_many
 
         if v.strip():
             parse_many(v)  # refuse a malformed limit at start-up, not at the first request

@@ -5,15 +5,19 @@ import json
 
 import typer
 
-from dualcheck.settings import get_settings
+from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera, seal_credentials
+from ingest.credentials import CredentialBox, CredentialKeyError, new_key
+from ingest.recorder import Recorder
+from ingest.sharding import parse_shard
+from ingest.spool import SpoolLockedError
+from kernel.settings import get_settings
+from storage.audit import audit
+from storage.db import make_engine, make_sessionmaker, migrate, session_scope
 
 cameras = typer.Typer(help="The camera registry.", no_args_is_help=True)
 
 
 def _run(fn):
-    from ingest.cameras import CameraError
-    from ingest.credentials import CredentialKeyError
-    from storage.db import make_engine, make_sessionmaker, migrate, session_scope
 
     url = get_settings().effective_database_url
     migrate(url)
@@ -26,7 +30,6 @@ def _run(fn):
 
 
 def _box():
-    from ingest.credentials import CredentialBox, CredentialKeyError
 
     try:
         return CredentialBox.from_settings(get_settings())
@@ -47,8 +50,6 @@ def cameras_add(
     segment_seconds: int = typer.Option(None, "--segment-seconds", help="10-300; default the setting."),
 ) -> None:
     """Register a camera. Credentials in the URL are stored apart (the password sealed) and never shown again."""
-    from ingest.cameras import add_camera
-    from storage.audit import audit
 
     box = _box()
 
@@ -65,8 +66,6 @@ def cameras_add(
 @cameras.command("remove")
 def cameras_remove(camera_id: str) -> None:
     """Stop recording a camera (its footage stays until retention)."""
-    from ingest.cameras import remove_camera
-    from storage.audit import audit
 
     def go(db):
         cam = remove_camera(db, camera_id)
@@ -79,7 +78,6 @@ def cameras_remove(camera_id: str) -> None:
 
 @cameras.command("list")
 def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.Option(False, "--json")) -> None:
-    from ingest.cameras import active_cameras, public_view
 
     rows = _run(lambda db: [public_view(c) for c in active_cameras(db, [org] if org else None)])
     if as_json:
@@ -93,7 +91,6 @@ def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.O
 def cameras_new_key() -> None:
     """Print a new key for DUALCHECK_CAMERA_CREDENTIALS_KEY (put it in the region's secrets, not in a file
     beside the database)."""
-    from ingest.credentials import new_key
 
     typer.echo(new_key())
 
@@ -102,8 +99,6 @@ def cameras_new_key() -> None:
 def cameras_seal() -> None:
     """Re-seal every camera password with the first key of DUALCHECK_CAMERA_CREDENTIALS_KEY (after adding a
     new key in front), sealing any stored in clear. All or nothing: stops if one cannot be opened."""
-    from ingest.cameras import seal_credentials
-    from storage.audit import audit
 
     box = _box()
 
@@ -124,10 +119,6 @@ def record(
 ) -> None:
     """Record this recorder's fair share of the cameras (leases shared with the other live recorders)
     into the footage bucket until SIGTERM/SIGINT."""
-    from ingest.recorder import Recorder
-    from ingest.sharding import parse_shard
-    from ingest.spool import SpoolLockedError
-    from storage.db import migrate
 
     try:
         sh = parse_shard(shard)

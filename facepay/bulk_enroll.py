@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from vision.enrollment import Enroller, InvalidInsuredId, PhotoResult, check_insured_id
+from facepay.enrollment import Enroller, PhotoResult
+from kernel.ids import InvalidInsuredId, check_insured_id
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 

@@ -2,9 +2,22 @@
 from __future__ import annotations
 
 import typer
+import uvicorn
 from sqlalchemy import select
 
-from dualcheck.settings import get_settings
+from api.keys import (
+    KeyError_,
+    add_organisation,
+    add_service_key,
+    add_terminal,
+    revoke_key,
+    revoke_terminal,
+    rotate_terminal_key,
+)
+from kernel.settings import get_settings
+from storage.audit import audit
+from storage.db import make_engine, make_sessionmaker, migrate, session_scope
+from storage.models import ApiKey, Organisation, Terminal
 
 orgs = typer.Typer(help="Designated institutions (定点医药机构).", no_args_is_help=True)
 terminals = typer.Typer(help="Face-pay terminals and their API keys.", no_args_is_help=True)
@@ -12,7 +25,6 @@ keys = typer.Typer(help="Service API keys (data exchange, admin).", no_args_is_h
 
 
 def _sessions():
-    from storage.db import make_engine, make_sessionmaker, migrate
 
     url = get_settings().effective_database_url
     migrate(url)
@@ -21,8 +33,6 @@ def _sessions():
 
 def _run(fn):
     """Run fn(session) in a transaction; a domain error becomes a clear message and exit 2."""
-    from api.keys import KeyError_
-    from storage.db import session_scope
 
     try:
         with session_scope(_sessions()) as db:
@@ -36,8 +46,6 @@ def _run(fn):
 def orgs_add(org_id: str, name: str = typer.Option(None), region: str = typer.Option("default"),
              face_pay: bool = typer.Option(True, "--face-pay/--no-face-pay")) -> None:
     """Register an organisation (idempotent)."""
-    from api.keys import add_organisation
-    from storage.audit import audit
 
     def go(db):
         add_organisation(db, org_id, name, region, face_pay)
@@ -49,7 +57,6 @@ def orgs_add(org_id: str, name: str = typer.Option(None), region: str = typer.Op
 
 @orgs.command("list")
 def orgs_list() -> None:
-    from storage.models import Organisation
 
     def go(db):
         for o in db.scalars(select(Organisation).order_by(Organisation.id)):
@@ -63,8 +70,6 @@ def terminals_add(org: str = typer.Option(..., "--org", help="Organisation the t
                   terminal_id: str = typer.Option(None, "--id", help="Terminal id (default: generated)."),
                   counter: str = typer.Option(None, help="The counter the terminal stands at.")) -> None:
     """Register a terminal and print its API key. The key is shown once and stored only hashed."""
-    from api.keys import add_terminal
-    from storage.audit import audit
 
     def go(db):
         term, key = add_terminal(db, org, terminal_id, counter)
@@ -79,8 +84,6 @@ def terminals_add(org: str = typer.Option(..., "--org", help="Organisation the t
 @terminals.command("rotate")
 def terminals_rotate(terminal_id: str) -> None:
     """Issue an additional key; revoke the old one with `keys revoke` once the terminal switched."""
-    from api.keys import rotate_terminal_key
-    from storage.audit import audit
 
     def go(db):
         key = rotate_terminal_key(db, terminal_id)
@@ -96,8 +99,6 @@ def terminals_rotate(terminal_id: str) -> None:
 @terminals.command("revoke")
 def terminals_revoke(terminal_id: str) -> None:
     """Revoke a terminal and all its keys at once."""
-    from api.keys import revoke_terminal
-    from storage.audit import audit
 
     def go(db):
         n = revoke_terminal(db, terminal_id)
@@ -113,7 +114,6 @@ def terminals_revoke(terminal_id: str) -> None:
 def terminals_keys(terminal_id: str) -> None:
     """The keys of a terminal: id, created, last used, revoked. After `rotate`, the old key's last use
     stops advancing once the terminal switched: then `keys revoke OLD_ID`."""
-    from storage.models import ApiKey
 
     def go(db):
         rows = list(db.scalars(select(ApiKey).where(ApiKey.terminal_id == terminal_id).order_by(ApiKey.created_at)))
@@ -130,7 +130,6 @@ def terminals_keys(terminal_id: str) -> None:
 
 @terminals.command("list")
 def terminals_list(org: str = typer.Option(None, "--org")) -> None:
-    from storage.models import Terminal
 
     def go(db):
         q = select(Terminal).order_by(Terminal.org_id, Terminal.id)
@@ -150,8 +149,6 @@ def keys_add(role: str = typer.Option(..., help="ingest (data exchange), admin, 
              region: list[str] = typer.Option(None, "--region", help="inspector (or ingest): the regions it "
                                                                      "covers; repeatable.")) -> None:
     """Create a service key and print it once."""
-    from api.keys import add_service_key
-    from storage.audit import audit
 
     def go(db):
         key = add_service_key(db, role, label, org_id=org, regions=list(region) if region else None)
@@ -165,8 +162,6 @@ def keys_add(role: str = typer.Option(..., help="ingest (data exchange), admin, 
 @keys.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke one key by its id (the part after 'dck_')."""
-    from api.keys import revoke_key
-    from storage.audit import audit
 
     def go(db):
         revoke_key(db, key_id)
@@ -177,9 +172,8 @@ def keys_revoke(key_id: str) -> None:
 
 
 def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
-    import uvicorn
 
     s = get_settings()
-    uvicorn.run("api.app:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
+    uvicorn.run("dualcheck.app:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
                 workers=workers or s.api_workers, log_level=s.log_level.lower(), access_log=False,
                 log_config=None)  # keep dualcheck's logging (JSON or text); the API logs its own access lines

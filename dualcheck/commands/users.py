@@ -10,13 +10,16 @@ import sys
 import typer
 from sqlalchemy import select
 
+from api.web.auth import UserError, add_user, set_disabled
+from dualcheck.commands.access import _sessions
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import User
+
 app = typer.Typer(help="Web UI users (inspectors, institution users, operators, admins).", no_args_is_help=True)
 
 
 def _run(fn):
-    from api.cli import _sessions
-    from api.web.auth import UserError
-    from storage.db import session_scope
 
     try:
         with session_scope(_sessions()) as db:
@@ -34,8 +37,6 @@ def add(username: str = typer.Argument(..., help="Login name."),
         name: str = typer.Option(None, "--name", help="Display name (e.g. 张三)."),
         password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin.")) -> None:
     """Create a user."""
-    from api.web.auth import add_user
-    from storage.audit import audit
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -56,7 +57,6 @@ def add(username: str = typer.Argument(..., help="Login name."),
 @app.command("list")
 def list_() -> None:
     """Users, their role and scope (never password hashes)."""
-    from storage.models import User
 
     def go(db):
         for u in db.scalars(select(User).order_by(User.username)):
@@ -69,8 +69,6 @@ def list_() -> None:
 
 
 def _set(username: str, disabled: bool) -> None:
-    from api.web.auth import set_disabled
-    from storage.audit import audit
 
     def go(db):
         set_disabled(db, username, disabled)

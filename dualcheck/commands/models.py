@@ -6,13 +6,14 @@ from typing import Optional
 
 import typer
 
-from .packs import DEFAULT_PACK, ModelError, ModelIntegrityError, fetch, verify_pack
+from kernel.settings import get_settings
+from vision.insightface_pack import SUMS_FILE, read_sums
+from vision.packs import DEFAULT_PACK, ModelError, ModelIntegrityError, check_file, fetch, verify_pack
 
 app = typer.Typer(help="Face models: fetch and verify.", no_args_is_help=True)
 
 
 def _models_dir() -> Path:
-    from dualcheck.settings import get_settings
 
     return get_settings().effective_models_dir
 
@@ -55,13 +56,10 @@ def fetch_cmd(
 @app.command("verify")
 def verify_cmd() -> None:
     """Check the installed model files against their pinned SHA-256 (exit 2 if any is bad or missing)."""
-    from dualcheck.settings import get_settings
 
     settings = get_settings()
     models_dir = settings.effective_models_dir
     if settings.model_pack != DEFAULT_PACK:
-        from .insightface_pack import SUMS_FILE, read_sums
-        from .packs import check_file
 
         directory = Path(settings.model_pack).expanduser()
         typer.echo(f"pack dir: {directory}")

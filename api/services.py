@@ -1,0 +1,36 @@
+"""What the HTTP API needs from the process that serves it, and nothing more.
+
+The composition root (dualcheck/runtime.py) builds these parts and hands them to ``create_app``; the
+API never builds a stage itself, so it never imports the wiring (the floors: docs/architecture.md)."""
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from correlate.jobs import Jobs
+from facepay.enrollment import Enroller
+from facepay.verification import Verifier
+from ingest.credentials import CredentialBox
+from kernel.settings import Settings
+from storage.holds import LegalHolds
+from storage.objects import ObjectStore
+from vision.pipeline import FacePipeline
+
+
+class Services(Protocol):
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    legal_holds: LegalHolds
+    credentials: CredentialBox
+    inference_slots: threading.BoundedSemaphore
+    pipeline: FacePipeline
+    verifier: Verifier
+    enroller: Enroller
+    jobs: Jobs
+
+    def close(self) -> None: ...
