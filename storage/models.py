@@ -132,6 +132,73 @@ class FaceTemplate(Base):
     __table_args__ = (Index("ix_face_templates_insured_sha", "insured_id", "photo_sha256", unique=True),)
 
 
+STAFF_ROLES = ("doctor", "pharmacist", "cashier", "nurse", "other")
+
+
+class StaffMember(Base):
+    """Someone who works at an organisation (医保医师, 药师, cashier...): seen at the counter all day,
+    never a customer. Recognised by their photos' templates; a staff member paying for themselves is
+    still checked as the insured person (identity comes from the templates, not the role)."""
+
+    __tablename__ = "staff_members"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    staff_id: Mapped[str] = mapped_column(String(64))  # the organisation's own id (工号)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    role: Mapped[str] = mapped_column(String(32), default="other")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    templates: Mapped[list["StaffTemplate"]] = relationship(back_populates="member", cascade="all, delete-orphan",
+                                                            passive_deletes=True)
+
+    __table_args__ = (Index("ix_staff_members_org_staff", "org_id", "staff_id", unique=True),)
+
+
+class StaffTemplate(Base):
+    """One photo of a staff member and its embedding (biometric: scoped to the organisation)."""
+
+    __tablename__ = "staff_templates"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    member_id: Mapped[str] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    photo_key: Mapped[str] = mapped_column(String(300))
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(100))
+    dim: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    quality: Mapped[dict] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(32), default="api")  # api | cli | ui | suggestion
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    member: Mapped[StaffMember] = relationship(back_populates="templates")
+
+    __table_args__ = (Index("ix_staff_templates_member_sha", "member_id", "photo_sha256", unique=True),)
+
+
+class StaffSuggestion(Base):
+    """An unenrolled face seen at one counter in most checks over several days (a new cashier?),
+    offered to operators to confirm as staff or dismiss, instead of flagging it again and again."""
+
+    __tablename__ = "staff_suggestions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | confirmed | dismissed
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    checks: Mapped[int] = mapped_column(Integer, default=0)  # checks of this counter the face was in
+    checks_total: Mapped[int] = mapped_column(Integer, default=0)  # checks of this counter in the span
+    days: Mapped[int] = mapped_column(Integer, default=0)  # distinct days seen
+    evidence_ids: Mapped[list] = mapped_column(JSON, default=list)  # face_evidence ids (crops shown)
+    model: Mapped[str] = mapped_column(String(100))
+    dim: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # mean of the faces, float32, L2-normalised
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    member_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the staff member confirmed
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Verification(Base):
     """One face-pay check. Kept as evidence: later cross-checks read decision, score and capture."""
 
@@ -188,6 +255,9 @@ class Camera(Base):
     rtsp_username: Mapped[str | None] = mapped_column(String(200), nullable=True)
     rtsp_password: Mapped[str | None] = mapped_column(String(500), nullable=True)  # sealed: ingest/credentials.py
     covers: Mapped[list] = mapped_column(JSON, default=list)  # terminal ids / counter names it sees
+    # where people stand in its picture: [{"kind": "customer"|"staff"|"ignore", "points": [[x, y], ...],
+    # "label": str}], x and y as fractions of the frame's width and height; [] = the whole frame counts
+    zones: Mapped[list] = mapped_column(JSON, default=list)
     segment_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the setting
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -375,6 +445,10 @@ class FaceEvidence(Base):
     insured_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     capture_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     is_insured: Mapped[bool] = mapped_column(Boolean, default=False)
+    staff_member_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # recognised as staff
+    staff_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    zone: Mapped[str | None] = mapped_column(String(16), nullable=True)  # customer | staff | None (no zones)
+    is_payer: Mapped[bool] = mapped_column(Boolean, default=False)  # the person paying at the settlement second
     quality: Mapped[dict] = mapped_column(JSON, default=dict)
     model: Mapped[str] = mapped_column(String(100))
     dim: Mapped[int | None] = mapped_column(Integer, nullable=True)
