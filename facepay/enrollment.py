@@ -6,6 +6,7 @@ same person is recognised by its SHA-256 and skipped, so bulk imports can be rer
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -36,6 +37,65 @@ class PhotoResult:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+@dataclass
+class AcceptedPhoto:
+    """A photo that passed the enrolment gate: exactly one usable face, its embedding and quality."""
+    name: str
+    data: bytes
+    sha256: str
+    ext: str
+    content_type: str
+    embedding: np.ndarray
+    quality: dict
+
+
+def enroll_each(photos: list[tuple[str, bytes]], *, settings: Settings, pipeline: FacePipeline,
+                store: ObjectStore, existing: Callable[[str], tuple[str, dict] | None],
+                key_for: Callable[[str, str], str], save: Callable[[AcceptedPhoto, str], str]) -> list[PhotoResult]:
+    """The enrolment of photos, whoever they are of (insured people, staff): each photo is decoded
+    within the upload limits and judged alone by the enrolment gate; a photo already enrolled
+    (``existing(sha256)`` -> (template id, quality)) is a duplicate; the others go to the biometrics
+    bucket under ``key_for(sha256, ext)``, then ``save(photo, key)`` writes the row and returns its id."""
+    results: list[PhotoResult] = []
+    for name, data in photos:
+        try:
+            img = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+            face = select_enrollment_face(pipeline.analyze(img))
+        except (ImageRejected, EnrollmentRefused) as e:
+            results.append(PhotoResult(name, "refused", e.code, e.reason))
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        dup = existing(sha)
+        if dup is not None:
+            results.append(PhotoResult(name, "duplicate", "already_enrolled",
+                                       "this photo is already enrolled for this person", dup[0], dup[1]))
+            continue
+        ext, ctype = image_kind(data)
+        key = key_for(sha, ext)
+        # Object first, row second: a crash in between leaves an orphan object under the
+        # person's prefix, which erasure removes by prefix too, never a row without its photo.
+        store.put_bytes(settings.bucket_biometrics, key, data, ctype)
+        photo = AcceptedPhoto(name, data, sha, ext, ctype, np.asarray(face.embedding, dtype=np.float32),
+                              face.quality.to_dict())
+        results.append(PhotoResult(name, "enrolled", template_id=save(photo, key), quality=photo.quality))
+    return results
+
+
+def count_results(results: list[PhotoResult]) -> dict:
+    return {st: sum(r.status == st for r in results) for st in ("enrolled", "duplicate", "refused")}
+
+
+def delete_objects(store: ObjectStore, bucket: str, keys: set[str], prefix: str) -> int:
+    """Delete ``keys`` and anything else under ``prefix`` (orphans of an interrupted enrolment);
+    raises when the store refuses, so the caller keeps its rows and the erasure can be repeated."""
+    keys = set(keys) | set(store.list_keys(bucket, prefix=prefix))
+    failures = store.delete_many(bucket, sorted(keys))
+    if failures:
+        raise RuntimeError(f"object store refused to delete {len(failures)} photo(s); nothing was erased "
+                           "from the index, retry")
+    return len(keys)
+
+
 class Enroller:
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore,
                  pipeline: FacePipeline):
@@ -44,45 +104,31 @@ class Enroller:
     def enroll(self, insured_id: str, photos: list[tuple[str, bytes]], *, actor: str,
                request_id: str | None = None, source: str = "api") -> list[PhotoResult]:
         check_insured_id(insured_id)
-        s = self.settings
-        pipeline = self.pipeline
-        mid = pipeline.model_id
-        results: list[PhotoResult] = []
-        for name, data in photos:
-            try:
-                img = decode_image(data, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
-                face = select_enrollment_face(pipeline.analyze(img))
-            except (ImageRejected, EnrollmentRefused) as e:
-                results.append(PhotoResult(name, "refused", e.code, e.reason))
-                continue
-            sha = hashlib.sha256(data).hexdigest()
+        mid = self.pipeline.model_id
+
+        def existing(sha: str) -> tuple[str, dict] | None:
             with session_scope(self.sessions) as db:
-                existing = db.scalar(select(FaceTemplate).where(
-                    FaceTemplate.insured_id == insured_id, FaceTemplate.photo_sha256 == sha))
-                if existing is not None:
-                    results.append(PhotoResult(name, "duplicate", "already_enrolled",
-                                               "this photo is already enrolled for this person",
-                                               existing.id, existing.quality))
-                    continue
-            ext, ctype = image_kind(data)
-            key = f"photos/{insured_id}/{sha}{ext}"
-            # Object first, row second: a crash in between leaves an orphan object under the
-            # person's prefix, which erasure removes by prefix too, never a row without its photo.
-            self.store.put_bytes(s.bucket_biometrics, key, data, ctype)
-            emb = np.asarray(face.embedding, dtype=np.float32)
-            quality = face.quality.to_dict()
+                tpl = db.scalar(select(FaceTemplate).where(FaceTemplate.insured_id == insured_id,
+                                                           FaceTemplate.photo_sha256 == sha))
+                return None if tpl is None else (tpl.id, tpl.quality)
+
+        def save(p: AcceptedPhoto, key: str) -> str:
             with session_scope(self.sessions) as db:
                 if db.get(InsuredPerson, insured_id) is None:
                     db.add(InsuredPerson(id=insured_id))
                     db.flush()
-                tpl = FaceTemplate(insured_id=insured_id, photo_key=key, photo_sha256=sha, model=mid,
-                                   dim=int(emb.shape[0]), embedding=emb.tobytes(), quality=quality,
-                                   source=source)
+                tpl = FaceTemplate(insured_id=insured_id, photo_key=key, photo_sha256=p.sha256, model=mid,
+                                   dim=int(p.embedding.shape[0]), embedding=p.embedding.tobytes(),
+                                   quality=p.quality, source=source)
                 db.add(tpl)
                 db.flush()
-                results.append(PhotoResult(name, "enrolled", template_id=tpl.id, quality=quality))
+                return tpl.id
+
+        results = enroll_each(photos, settings=self.settings, pipeline=self.pipeline, store=self.store,
+                              existing=existing, key_for=lambda sha, ext: f"photos/{insured_id}/{sha}{ext}",
+                              save=save)
         with session_scope(self.sessions) as db:
-            counts = {st: sum(r.status == st for r in results) for st in ("enrolled", "duplicate", "refused")}
+            counts = count_results(results)
             audit(db, actor=actor, action="enroll", outcome="ok" if counts["refused"] == 0 else "partial",
                   subject=f"insured:{insured_id}", request_id=request_id,
                   detail={**counts, "refusals": [r.code for r in results if r.status == "refused"],
@@ -97,11 +143,7 @@ class Enroller:
         with session_scope(self.sessions) as db:
             keys = set(db.scalars(select(FaceTemplate.photo_key).where(FaceTemplate.insured_id == insured_id)))
             known = db.get(InsuredPerson, insured_id) is not None
-        keys |= set(self.store.list_keys(s.bucket_biometrics, prefix=f"photos/{insured_id}/"))
-        failures = self.store.delete_many(s.bucket_biometrics, sorted(keys))
-        if failures:
-            raise RuntimeError(f"object store refused to delete {len(failures)} photo(s); nothing was erased "
-                               "from the index, retry")
+        n_photos = delete_objects(self.store, s.bucket_biometrics, keys, f"photos/{insured_id}/")
         with session_scope(self.sessions) as db:
             n_templates = len(db.scalars(select(FaceTemplate.id).where(
                 FaceTemplate.insured_id == insured_id)).all())
@@ -110,7 +152,7 @@ class Enroller:
                 db.delete(person)
             audit(db, actor=actor, action="erase", outcome="ok" if known else "not_found",
                   subject=f"insured:{insured_id}", request_id=request_id,
-                  detail={"photos_deleted": len(keys), "templates_deleted": n_templates,
+                  detail={"photos_deleted": n_photos, "templates_deleted": n_templates,
                           "erased_at": utcnow().isoformat()})
-        return {"insured_id": insured_id, "found": known, "photos_deleted": len(keys),
+        return {"insured_id": insured_id, "found": known, "photos_deleted": n_photos,
                 "templates_deleted": n_templates}

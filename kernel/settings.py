@@ -178,6 +178,17 @@ class Settings(BaseSettings):
         "correlate_footage_missing_days raise a repeated_footage_missing flag.")
     correlate_footage_missing_days: float = Field(7.0, gt=0, description="Time span of the repeated footage_missing rule.")
     correlate_import_max_rows: int = Field(10000, ge=1, description="Most settlements in one POST /v1/settlements.")
+    correlate_regulars_days: float = Field(
+        7.0, gt=0, description="Unknown regulars: how many days of one camera's unrecognised faces are looked at after "
+        "each check to find a face present at that counter most of the time (an unenrolled member of staff?).")
+    correlate_regulars_min_share: float = Field(
+        0.5, gt=0, le=1, description="Unknown regulars: a face seen in at least this share of one camera's checks "
+        "within correlate_regulars_days is suggested to operators as a likely staff member.")
+    correlate_regulars_min_checks: int = Field(
+        5, ge=2, description="Unknown regulars: the least number of checks a face must be seen in to be suggested.")
+    correlate_regulars_min_days: int = Field(
+        2, ge=1, description="Unknown regulars: the least number of distinct days (in web_timezone) a face must be "
+        "seen on to be suggested.")
 
     # --- embedded demo (dualcheck run) ------------------------------------------------------
     demo_testdata: Path | None = Field(
