@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from correlate.flags import extend_flag, raise_flag
 from correlate.levels import RULE_VERSION, levels
 from correlate.reasons import Reason, stored_or_text
+from correlate.regulars import known_regular, note_regulars
 from kernel.timefmt import iso_z
 from storage.holds import LegalHolds
 from storage.models import FaceEvidence, Flag, Settlement, SettlementCheck, Verification
@@ -145,6 +146,7 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
     out += many_cards(db, ctx, lv)
     if outcome == "footage_missing" and not (chk.summary or {}).get("no_camera"):
         out += repeated_footage_missing(db, ctx, lv)
+    note_regulars(db, ctx.settings, s, ctx.faces, ctx.threshold)  # a face here most of the time: staff?
     return out
 
 
@@ -168,6 +170,8 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
     others = np.stack([np.frombuffer(fe.embedding, np.float32, count=fe.dim) for fe, _, _ in rows])
     for f in mine:
         emb = np.frombuffer(f.embedding, np.float32, count=f.dim)
+        if known_regular(db, s.org_id, f.model, emb, ctx.threshold):
+            continue  # suggested to operators as likely staff (correlate/regulars.py): not flagged again
         sims = cosine_scores(emb, others)
         hits = [(rows[i], float(sims[i])) for i in np.nonzero(sims >= ctx.threshold)[0]]
         insured = {s.insured_id} | {ins for (_, ins, _), _ in hits}
