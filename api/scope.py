@@ -67,3 +67,18 @@ def can_ingest_for(principal: Principal, org_id: str) -> bool:
     if principal.region_orgs is not None:
         return org_id in principal.region_orgs
     return True
+
+
+STAFF_MANAGERS = ("admin", "ingest", "operator")
+
+
+def can_manage_staff(principal: Principal, org_id: str) -> bool:
+    """May ``principal`` enrol, see and erase the staff gallery of ``org_id`` and decide on its suggested
+    regulars? Admin; ingest keys for the organisations they import for; operators of its region. Not the
+    institution itself: staff are exempt from the face rules, so a clinic enrolling its own "staff" could
+    exempt an accomplice."""
+    if principal.role == "operator":
+        return org_id in (principal.region_orgs or frozenset())
+    if principal.role == "ingest":
+        return can_ingest_for(principal, org_id)
+    return principal.role == "admin"
