@@ -9,6 +9,11 @@
 | terminal | none | none | no |
 | operator | none; camera health only (can_see_camera_health) | none | no |
 
+A settlement and its check (``GET /v1/settlements/{id}``, can_see_settlement): admin; inspectors of
+its region (with scores and crops); the ingest keys that may import it and the terminals of its
+organisation (outcome, reason, people, faces without scores or crops). Institutions learn of a
+settlement only through an inquiry; operators not at all.
+
 Browser logins of a later issue map onto the same Principal, so every route follows this table.
 """
 from __future__ import annotations
@@ -54,6 +59,15 @@ def visible_orgs(principal: Principal) -> set[str] | None:
     if principal.role == "institution":
         return {principal.org_id} if principal.org_id else set()
     return set()
+
+
+def can_see_settlement(principal: Principal, org_id: str) -> bool:
+    """May ``principal`` read a settlement of ``org_id`` and its check outcome?"""
+    if principal.role == "terminal":
+        return principal.org_id == org_id
+    if principal.role == "ingest":
+        return can_ingest_for(principal, org_id)
+    return can_see_org(principal, org_id)
 
 
 def can_ingest_for(principal: Principal, org_id: str) -> bool:

@@ -18,12 +18,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.ids import INSURED_ID_RE, SETTLEMENT_REF_RE
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import SETTLEMENT_TYPES, Organisation, Settlement, Terminal, Verification, utcnow
+from storage.models import SETTLEMENT_TYPES, Camera, Organisation, Settlement, Terminal, Verification, utcnow
 
 FIELDS = ("settlement_id", "insured_id", "org_id", "counter", "terminal_id", "settled_at", "amount", "type",
           "verification_id")
@@ -48,10 +49,24 @@ class RowError:
 
 
 @dataclass
+class RowWarning:
+    """An accepted row that will probably not check as meant (e.g. no camera covers its counter)."""
+
+    line: int
+    settlement_id: str
+    warning: str
+    reason: str
+
+    def to_dict(self, key: str = "line") -> dict:
+        return {key: self.line, "settlement_id": self.settlement_id, "warning": self.warning, "reason": self.reason}
+
+
+@dataclass
 class ImportResult:
     created: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -131,6 +146,7 @@ class Importer:
         self.db, self.actor, self.allowed = db, actor, allowed_orgs
         self._orgs: dict[str, bool] = {}
         self._terms: dict[str, str | None] = {}
+        self._covers: dict[str, list[str]] = {}
         self.result = ImportResult()
         self.now = utcnow()
 
@@ -152,6 +168,26 @@ class Importer:
         if owner != org_id:
             raise RowInvalid(f"terminal {terminal_id!r} belongs to another organisation")
 
+    def _counter_known(self, line: int, row: dict) -> None:
+        """Warn when no active camera of the organisation covers the row's counter or terminal: the
+        check would find no camera (``footage_missing``, not flagged). ``covers`` must match exactly,
+        as correlate/window.py matches it."""
+        org = row["org_id"]
+        if org not in self._covers:
+            cams = self.db.scalars(select(Camera).where(Camera.org_id == org, Camera.removed_at.is_(None),
+                                                        Camera.enabled.is_(True)))
+            self._covers[org] = sorted({c for cam in cams for c in (cam.covers or [])})
+        known = self._covers[org]
+        names = [row[k] for k in ("counter", "terminal_id") if row[k]]
+        if set(names) & set(known):
+            return
+        said = " / ".join(f"{k} {row[k]!r}" for k in ("counter", "terminal_id") if row[k])
+        shown = ", ".join(repr(k) for k in known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        reason = (f"no camera of {org} covers {said}; the cameras cover {shown}" if known
+                  else f"no camera of {org} covers {said}; it has no camera with covers")
+        self.result.warnings.append(RowWarning(line, row["settlement_id"], "unknown_counter",
+                                               reason + " (checked as footage_missing until a camera covers it)"))
+
     def add(self, line: int, raw: dict) -> None:
         sid = raw.get("settlement_id") if isinstance(raw, dict) else None
         sid = str(sid)[:100] if sid is not None else None
@@ -169,6 +205,7 @@ class Importer:
             if existing is not None:
                 if existing.content_sha256 == sha:
                     self.result.unchanged.append(row["settlement_id"])
+                    self._counter_known(line, row)
                     return
                 raise RowInvalid("conflict: this settlement_id was imported before with different content")
             self.db.add(Settlement(
@@ -178,6 +215,7 @@ class Importer:
                 status="pending", next_check_at=self.now))
             self.db.flush()
             self.result.created.append(row["settlement_id"])
+            self._counter_known(line, row)
         except RowInvalid as e:
             self.result.errors.append(RowError(line, sid, str(e)))
 
@@ -247,6 +285,7 @@ def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=
         total.created += imp.result.created
         total.unchanged += imp.result.unchanged
         total.errors += imp.result.errors
+        total.warnings += imp.result.warnings
         if progress:
             progress(pending[-1][0])
         pending.clear()
@@ -263,7 +302,7 @@ def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=
 def audit_import(db: Session, result: ImportResult, *, actor: str, source: str, request_id: str | None = None):
 
     audit(db, actor=actor, action="settlements.import", outcome="ok" if not result.errors else "partial",
-          request_id=request_id, detail={"source": source, **result.summary()})
+          request_id=request_id, detail={"source": source, **result.summary(), "warnings": len(result.warnings)})
 
 
 def rows_of(items: Iterable[dict]) -> Iterator[tuple[int, dict]]:

@@ -13,6 +13,14 @@ from storage.models import CAMERA_ROLES, Camera, Organisation, utcnow
 
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_CREDENTIAL_CHARS = 128  # sealed, a 128-character password takes ~280 of the column's 500
+# a cover is what a settlement names as counter or terminal_id (correlate/settlements.py COUNTER_RE, ids)
+COVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")
+MAX_COVERS = 32
+ZONE_KINDS = ("customer", "staff", "ignore")
+MAX_ZONES = 16
+ZONE_POINTS = (3, 32)
+MAX_ZONE_LABEL = 100
+MIN_ZONE_AREA = 1e-6  # of the frame: a polygon smaller than this is a line or a click twice on one spot
 
 
 class CameraError(ValueError):
@@ -74,11 +82,106 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
     cam.rtsp_url = target.url
     cam.rtsp_username = user
     cam.rtsp_password = box.seal(pw) if pw is not None else None
-    cam.covers = list(covers or [])
+    cam.covers = validate_covers(list(covers or []))
     cam.segment_seconds = segment_seconds
     cam.enabled, cam.removed_at = True, None
     if existing is None:
         db.add(cam)
+    return cam
+
+
+def _live(db: Session, camera_id: str) -> Camera:
+    cam = db.get(Camera, camera_id)
+    if cam is None or cam.removed_at is not None:
+        raise CameraError(f"no camera {camera_id!r}")
+    return cam
+
+
+def validate_covers(covers) -> list[str]:
+    """The counters / terminal ids a camera sees, trimmed, without repeats, in the given order."""
+    if not isinstance(covers, list):
+        raise CameraError("covers must be a list of counter names or terminal ids")
+    out: list[str] = []
+    for c in covers:
+        c = c.strip() if isinstance(c, str) else c
+        if not isinstance(c, str) or not COVER_RE.match(c):
+            raise CameraError(f"cover {str(c)[:70]!r} must be 1-64 letters, digits, spaces or . _ : -")
+        if c not in out:
+            out.append(c)
+    if len(out) > MAX_COVERS:
+        raise CameraError(f"a camera covers at most {MAX_COVERS} counters or terminals, not {len(out)}")
+    return out
+
+
+def update_camera(db: Session, camera_id: str, *, name: str | None = None,
+                  covers: list[str] | None = None) -> Camera:
+    """Rename a camera or replace what it covers, without removing it (its footage and leases stay)."""
+    cam = _live(db, camera_id)
+    if name is not None:
+        name = name.strip()
+        if not 1 <= len(name) <= 200:
+            raise CameraError("camera name must be 1-200 characters")
+        cam.name = name
+    if covers is not None:
+        cam.covers = validate_covers(covers)
+    return cam
+
+
+def _area(points: list[list[float]]) -> float:
+    """Shoelace area of a polygon (absolute, in frame fractions squared)."""
+    n = len(points)
+    return abs(sum(points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
+                   for i in range(n))) / 2
+
+
+def validate_zones(zones) -> list[dict]:
+    """Normalised zones or CameraError naming the zone (1-based) and the problem.
+
+    A zone is ``{"kind": customer|staff|ignore, "points": [[x, y], ...], "label": str}``, x and y
+    fractions of the frame width and height, so zones survive a change of resolution."""
+    if not isinstance(zones, list):
+        raise CameraError("zones must be a list")
+    if len(zones) > MAX_ZONES:
+        raise CameraError(f"at most {MAX_ZONES} zones per camera, not {len(zones)}")
+    out = []
+    for i, z in enumerate(zones, 1):
+        if not isinstance(z, dict):
+            raise CameraError(f"zone {i}: must be an object with kind, points and label")
+        unknown = sorted(set(z) - {"kind", "points", "label"})
+        if unknown:
+            raise CameraError(f"zone {i}: unknown field(s) {', '.join(unknown)[:80]}")
+        kind = z.get("kind")
+        if kind not in ZONE_KINDS:
+            raise CameraError(f"zone {i}: kind must be one of {', '.join(ZONE_KINDS)}, not {str(kind)[:30]!r}")
+        pts = z.get("points")
+        lo, hi = ZONE_POINTS
+        if not isinstance(pts, list) or not lo <= len(pts) <= hi:
+            raise CameraError(f"zone {i}: points must be a list of {lo}-{hi} [x, y] pairs")
+        norm = []
+        for j, p in enumerate(pts, 1):
+            if (not isinstance(p, (list, tuple)) or len(p) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
+                raise CameraError(f"zone {i}, point {j}: must be [x, y] with two numbers")
+            x, y = float(p[0]), float(p[1])
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):  # also refuses NaN
+                raise CameraError(f"zone {i}, point {j}: x and y are fractions of the frame, within [0, 1] "
+                                  f"(got {x:g}, {y:g})")
+            norm.append([round(x, 5), round(y, 5)])
+        if _area(norm) <= MIN_ZONE_AREA:
+            raise CameraError(f"zone {i}: the polygon has no area (its points lie on one line or on one spot)")
+        label = z.get("label", "")
+        if label is None:
+            label = ""
+        if not isinstance(label, str) or len(label) > MAX_ZONE_LABEL:
+            raise CameraError(f"zone {i}: label must be text of at most {MAX_ZONE_LABEL} characters")
+        out.append({"kind": kind, "points": norm, "label": label.strip()})
+    return out
+
+
+def set_zones(db: Session, camera_id: str, zones) -> Camera:
+    """Replace all the camera's zones ([] removes them: the check then looks at the whole frame)."""
+    cam = _live(db, camera_id)
+    cam.zones = validate_zones(zones)
     return cam
 
 
@@ -103,7 +206,7 @@ def public_view(cam: Camera) -> dict:
     """What the API may show: never the credentials."""
     return {
         "id": cam.id, "org_id": cam.org_id, "name": cam.name, "role": cam.role, "rtsp_url": cam.rtsp_url,
-        "has_credentials": bool(cam.rtsp_username), "covers": cam.covers,
+        "has_credentials": bool(cam.rtsp_username), "covers": cam.covers, "zones": cam.zones or [],
         "segment_seconds": cam.segment_seconds, "enabled": cam.enabled,
         "created_at": cam.created_at.isoformat() if cam.created_at else None,
     }

@@ -8,21 +8,34 @@ and the time range.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
 from datetime import datetime, timedelta, timezone
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+import av
+import cv2
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from minio.error import S3Error
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
 from api.scope import can_see_camera_health, can_see_org
 from api.services import Services
-from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera
+from ingest.cameras import (
+    CameraError,
+    active_cameras,
+    add_camera,
+    public_view,
+    remove_camera,
+    set_zones,
+    update_camera,
+)
 from ingest.credentials import CredentialKeyError
 from ingest.health import camera_health
 from kernel.timefmt import iso_z
@@ -152,6 +165,124 @@ def camera_health_route(camera_id: str, start: str | None = None, end: str | Non
     with session_scope(rt.sessions) as db:
         visible_camera(db, who, camera_id, health_only=True)
         return camera_health(db, camera_id, a, b)
+
+
+# --- what a camera covers, its zones, its latest frame ------------------------------------------
+
+ZONE_EDITORS = ("operator", "admin")
+STILL_SEGMENTS_TRIED = 3  # the newest segment may be corrupt or half-written: fall back to older ones
+
+
+def editable_camera(db, who: Principal, camera_id: str) -> Camera:
+    """A camera the caller may configure: an admin, or an operator of the camera's regions. Others who
+    may see the camera get 403; a camera out of sight is 404 (its existence is not revealed)."""
+    cam = visible_camera(db, who, camera_id, health_only=True)
+    if cam.removed_at is not None:
+        raise ApiError(404, "not_found", f"camera {camera_id!r} was removed")
+    if who.role not in ZONE_EDITORS:
+        raise ApiError(403, "forbidden", f"a {who.role} may not change cameras (operators and admins may)")
+    return cam
+
+
+class CameraPatch(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    covers: list[str] | None = Field(None, description="Replaces the counters / terminal ids the camera sees.")
+
+
+@router.patch("/cameras/{camera_id}")
+def patch_camera(camera_id: str, body: CameraPatch, request: Request, rt: Services = Depends(runtime),
+                 who: Principal = Depends(principal)):
+    """Rename a camera or replace its ``covers`` without removing it (recording goes on)."""
+    with session_scope(rt.sessions) as db:
+        cam = editable_camera(db, who, camera_id)
+        before = {"name": cam.name, "covers": list(cam.covers or [])}
+        try:
+            update_camera(db, cam.id, name=body.name, covers=body.covers)
+        except CameraError as e:
+            raise ApiError(400, "invalid_camera", str(e)) from None
+        audit(db, actor=who.actor, action="camera.update", outcome="ok", org_id=cam.org_id,
+              subject=f"camera:{cam.id}", request_id=request.state.request_id,
+              detail={"before": before, "after": {"name": cam.name, "covers": cam.covers}})
+        return public_view(cam)
+
+
+@router.get("/cameras/{camera_id}/zones")
+def get_zones(camera_id: str, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+    """The camera's zones: customer side, staff side, areas to ignore (polygons in frame fractions)."""
+    with session_scope(rt.sessions) as db:
+        cam = visible_camera(db, who, camera_id, health_only=True)
+        if cam.removed_at is not None:
+            raise ApiError(404, "not_found", f"camera {camera_id!r} was removed")
+        return {"camera_id": cam.id, "zones": cam.zones or []}
+
+
+@router.put("/cameras/{camera_id}/zones")
+def put_zones(camera_id: str, request: Request, body: dict = Body(..., examples=[{"zones": [
+        {"kind": "customer", "label": "counter", "points": [[0.4, 0.3], [1, 0.3], [1, 0.9], [0.4, 0.9]]}]}]),
+              rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+    """Replace all the camera's zones (``{"zones": []}`` removes them). Checks made after this use them;
+    settlements checked before keep their outcome until re-checked."""
+    zones = body.get("zones") if isinstance(body, dict) else None
+    if zones is None:
+        raise ApiError(400, "invalid_zones", 'the body must be {"zones": [...]}')
+    with session_scope(rt.sessions) as db:
+        cam = editable_camera(db, who, camera_id)
+        before = len(cam.zones or [])
+        try:
+            set_zones(db, cam.id, zones)
+        except CameraError as e:
+            raise ApiError(400, "invalid_zones", str(e)) from None
+        audit(db, actor=who.actor, action="camera.zones", outcome="ok", org_id=cam.org_id,
+              subject=f"camera:{cam.id}", request_id=request.state.request_id,
+              detail={"before": before, "zones": cam.zones})
+        return {"camera_id": cam.id, "zones": cam.zones}
+
+
+def first_keyframe_jpeg(data: bytes, quality: int = 85) -> bytes | None:
+    """The first decodable keyframe of an fMP4 segment as JPEG; None if it has none."""
+    try:
+        with av.open(io.BytesIO(data)) as c:
+            st = c.streams.video[0]
+            st.codec_context.skip_frame = "NONKEY"  # only keyframes are decoded: cheap, and a whole picture
+            for fr in c.decode(st):
+                ok, jpg = cv2.imencode(".jpg", fr.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, quality])
+                return jpg.tobytes() if ok else None
+    except (av.error.FFmpegError, IndexError):
+        return None
+    return None
+
+
+@router.get("/cameras/{camera_id}/still.jpg")
+def still(camera_id: str, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+    """The camera's latest recorded frame (first keyframe of its newest segment), to draw zones on.
+    It can show faces: admins, inspectors and operators of the camera's regions only; every view is
+    audited; never cached."""
+    with session_scope(rt.sessions) as db:
+        cam = visible_camera(db, who, camera_id, health_only=True)
+        segs = list(db.scalars(select(Segment).where(Segment.camera_id == cam.id)
+                               .order_by(Segment.start_at.desc()).limit(STILL_SEGMENTS_TRIED)))
+        org_id = cam.org_id
+    if not segs:
+        raise ApiError(404, "no_footage", f"camera {camera_id} has no recorded footage yet: start recording it "
+                       "(dualcheck record) and come back after the first segment is uploaded")
+    jpg, seg = None, None
+    for seg in segs:
+        try:
+            data = footage_store(rt).get_bytes(rt.settings.bucket_footage, seg.object_key)
+        except S3Error:
+            continue  # removed by retention between the query and now: try an older one
+        jpg = first_keyframe_jpeg(data)
+        if jpg is not None:
+            break
+    if jpg is None:
+        raise ApiError(404, "no_frame", f"none of the newest {len(segs)} segments of camera {camera_id} "
+                       "has a decodable keyframe")
+    with session_scope(rt.sessions) as db:
+        audit(db, actor=who.actor, action="camera.still.view", outcome="ok", org_id=org_id,
+              subject=f"camera:{camera_id}", request_id=request.state.request_id,
+              detail={"camera_id": camera_id, "segment_id": seg.id, "at": iso_z(seg.start_at)})
+    return Response(jpg, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, no-store", "X-Dualcheck-Frame-At": iso_z(seg.start_at)})
 
 
 # --- replay: one MP4 -------------------------------------------------------------------------------
@@ -308,4 +439,4 @@ def hls_media(camera_id: str, segment_id: int, request: Request, rt: Services = 
                                       "Cache-Control": "private, max-age=3600"})
 
 
-__all__ = ["router", "parse_time", "time_range", "visible_camera", "clip_error", "footage_store"]
+__all__ = ["router", "parse_time", "time_range", "visible_camera", "clip_error", "footage_store", "editable_camera"]

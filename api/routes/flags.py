@@ -11,7 +11,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from minio.error import S3Error
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, or_, select
 
 from api.deps import principal, runtime
 from api.errors import ApiError
@@ -61,8 +61,23 @@ def _links(out: dict, flag: Flag, level: str = "full") -> dict:
     return out
 
 
+def _by_settlement(settlement_id: str):
+    """Flags naming a settlement, first or in a group. ``settlement_ids`` is a JSON list: matched on its
+    text (the same on SQLite and PostgreSQL), the id quoted as a JSON string so a prefix never matches,
+    LIKE's wildcards escaped (settlement ids may contain '_')."""
+    quoted = '"' + settlement_id.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    pattern = "%" + quoted.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+    return or_(Flag.settlement_id == settlement_id, cast(Flag.settlement_ids, Text).like(pattern, escape="!"))
+
+
+def settlement_flags(db, settlement_id: str) -> list[Flag]:
+    """Every flag raised for the settlement (also group flags it joined), oldest first."""
+    return list(db.scalars(select(Flag).where(_by_settlement(settlement_id)).order_by(Flag.created_at, Flag.id)))
+
+
 @router.get("/flags")
 def list_flags(request: Request, org_id: str | None = None,
+               settlement: str | None = Query(None, max_length=100, description="Only flags of this settlement_id"),
                type: str | None = Query(None, description="ghost_visit, impersonation, ..."),
                level: int | None = Query(None, ge=1, le=5), min_level: int | None = Query(None, ge=1, le=5),
                status: str | None = None, date_from: str | None = Query(None, alias="from"),
@@ -82,6 +97,8 @@ def list_flags(request: Request, org_id: str | None = None,
         q = q.where(Flag.inquiry_state.is_not(None))
     if org_id is not None:
         q = q.where(Flag.org_id == org_id)
+    if settlement is not None:
+        q = q.where(_by_settlement(settlement))
     if type is not None:
         q = q.where(Flag.type == type)
     if level is not None:
@@ -99,7 +116,8 @@ def list_flags(request: Request, org_id: str | None = None,
         total = db.scalar(select(func.count()).select_from(q.subquery()))
         rows = list(db.scalars(q.order_by(Flag.occurred_at.desc(), Flag.id).limit(limit).offset(offset)))
         audit(db, actor=who.actor, action="flags.list", outcome="ok", request_id=request.state.request_id,
-              detail={"count": len(rows), "org_id": org_id, "type": type, "status": status})
+              detail={"count": len(rows), "org_id": org_id, "type": type, "status": status,
+                      "settlement": settlement})
         return {"total": total, "flags": [_links(view(f, evidence=lvl), f, lvl) for f in rows]}
 
 

@@ -1,6 +1,8 @@
 """`dualcheck orgs|terminals|keys …` (credentials) and `dualcheck serve`."""
 from __future__ import annotations
 
+import json
+
 import typer
 import uvicorn
 from sqlalchemy import select
@@ -42,9 +44,14 @@ def _run(fn):
         raise typer.Exit(2)
 
 
+def _iso(t) -> str | None:
+    return t.isoformat(timespec="seconds") if t else None
+
+
 @orgs.command("add")
 def orgs_add(org_id: str, name: str = typer.Option(None), region: str = typer.Option("default"),
-             face_pay: bool = typer.Option(True, "--face-pay/--no-face-pay")) -> None:
+             face_pay: bool = typer.Option(True, "--face-pay/--no-face-pay"),
+             as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")) -> None:
     """Register an organisation (idempotent)."""
 
     def go(db):
@@ -52,23 +59,33 @@ def orgs_add(org_id: str, name: str = typer.Option(None), region: str = typer.Op
         audit(db, actor="cli", action="org.add", outcome="ok", org_id=org_id)
 
     _run(go)
+    if as_json:
+        typer.echo(json.dumps({"org_id": org_id, "name": name or org_id, "region": region, "uses_face_pay": face_pay}))
+        return
     typer.echo(f"organisation {org_id}: registered (region {region})")
 
 
 @orgs.command("list")
-def orgs_list() -> None:
+def orgs_list(as_json: bool = typer.Option(False, "--json", help="Print the result as a JSON list on stdout.")) -> None:
 
     def go(db):
-        for o in db.scalars(select(Organisation).order_by(Organisation.id)):
-            typer.echo(f"{o.id}\t{o.region}\t{o.name}")
+        return [{"org_id": o.id, "region": o.region, "name": o.name, "uses_face_pay": o.uses_face_pay,
+                 "retention_days": o.retention_days}
+                for o in db.scalars(select(Organisation).order_by(Organisation.id))]
 
-    _run(go)
+    rows = _run(go)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for o in rows:
+        typer.echo(f"{o['org_id']}\t{o['region']}\t{o['name']}")
 
 
 @terminals.command("add")
 def terminals_add(org: str = typer.Option(..., "--org", help="Organisation the terminal belongs to."),
                   terminal_id: str = typer.Option(None, "--id", help="Terminal id (default: generated)."),
-                  counter: str = typer.Option(None, help="The counter the terminal stands at.")) -> None:
+                  counter: str = typer.Option(None, help="The counter the terminal stands at."),
+                  as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")) -> None:
     """Register a terminal and print its API key. The key is shown once and stored only hashed."""
 
     def go(db):
@@ -77,12 +94,16 @@ def terminals_add(org: str = typer.Option(..., "--org", help="Organisation the t
         return term.id, key
 
     tid, key = _run(go)
+    if as_json:
+        typer.echo(json.dumps({"terminal_id": tid, "org_id": org, "counter": counter, "key_id": key.split("_")[1],
+                               "api_key": key}))
+        return
     typer.echo(f"terminal {tid} at {org}")
     typer.echo(f"api key (shown once, keep it safe): {key}")
 
 
 @terminals.command("rotate")
-def terminals_rotate(terminal_id: str) -> None:
+def terminals_rotate(terminal_id: str, as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")) -> None:
     """Issue an additional key; revoke the old one with `keys revoke` once the terminal switched."""
 
     def go(db):
@@ -92,6 +113,9 @@ def terminals_rotate(terminal_id: str) -> None:
         return key
 
     key = _run(go)
+    if as_json:
+        typer.echo(json.dumps({"terminal_id": terminal_id, "key_id": key.split("_")[1], "api_key": key}))
+        return
     typer.echo(f"new api key for {terminal_id} (shown once): {key}")
     typer.echo(f"the old key works until revoked: `dualcheck terminals keys {terminal_id}`, then `dualcheck keys revoke ID`")
 
@@ -111,7 +135,7 @@ def terminals_revoke(terminal_id: str) -> None:
 
 
 @terminals.command("keys")
-def terminals_keys(terminal_id: str) -> None:
+def terminals_keys(terminal_id: str, as_json: bool = typer.Option(False, "--json", help="Print the result as a JSON list on stdout.")) -> None:
     """The keys of a terminal: id, created, last used, revoked. After `rotate`, the old key's last use
     stops advancing once the terminal switched: then `keys revoke OLD_ID`."""
 
@@ -120,6 +144,10 @@ def terminals_keys(terminal_id: str) -> None:
         if not rows:
             typer.secho(f"no keys for terminal {terminal_id!r}", fg="red", err=True)
             raise typer.Exit(2)
+        if as_json:
+            typer.echo(json.dumps([{"key_id": k.id, "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at),
+                                    "revoked_at": _iso(k.revoked_at)} for k in rows]))
+            return
         for k in rows:
             used = k.last_used_at.isoformat(timespec="seconds") if k.last_used_at else "never"
             state = f"revoked {k.revoked_at.isoformat(timespec='seconds')}" if k.revoked_at else "active"
@@ -129,16 +157,21 @@ def terminals_keys(terminal_id: str) -> None:
 
 
 @terminals.command("list")
-def terminals_list(org: str = typer.Option(None, "--org")) -> None:
+def terminals_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.Option(False, "--json", help="Print the result as a JSON list on stdout.")) -> None:
 
     def go(db):
         q = select(Terminal).order_by(Terminal.org_id, Terminal.id)
         if org:
             q = q.where(Terminal.org_id == org)
-        for t in db.scalars(q):
-            typer.echo(f"{t.id}\t{t.org_id}\t{t.counter or '-'}\t{'revoked' if t.revoked_at else 'active'}")
+        return [{"terminal_id": t.id, "org_id": t.org_id, "counter": t.counter,
+                 "state": "revoked" if t.revoked_at else "active"} for t in db.scalars(q)]
 
-    _run(go)
+    rows = _run(go)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for t in rows:
+        typer.echo(f"{t['terminal_id']}\t{t['org_id']}\t{t['counter'] or '-'}\t{t['state']}")
 
 
 @keys.command("add")
@@ -147,7 +180,8 @@ def keys_add(role: str = typer.Option(..., help="ingest (data exchange), admin, 
              label: str = typer.Option(..., help="Who uses the key."),
              org: str = typer.Option(None, "--org", help="institution: its organisation; ingest: limit to one."),
              region: list[str] = typer.Option(None, "--region", help="inspector (or ingest): the regions it "
-                                                                     "covers; repeatable.")) -> None:
+                                                                     "covers; repeatable."),
+             as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")) -> None:
     """Create a service key and print it once."""
 
     def go(db):
@@ -156,7 +190,12 @@ def keys_add(role: str = typer.Option(..., help="ingest (data exchange), admin, 
               detail={"role": role, "label": label, "org_id": org, "regions": list(region or [])})
         return key
 
-    typer.echo(f"api key for {label} ({role}), shown once: {_run(go)}")
+    key = _run(go)
+    if as_json:
+        typer.echo(json.dumps({"key_id": key.split("_")[1], "api_key": key, "role": role, "label": label,
+                               "org_id": org, "regions": list(region or [])}))
+        return
+    typer.echo(f"api key for {label} ({role}), shown once: {key}")
 
 
 @keys.command("revoke")

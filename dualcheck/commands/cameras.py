@@ -5,7 +5,17 @@ import json
 
 import typer
 
-from ingest.cameras import CameraError, active_cameras, add_camera, public_view, remove_camera, seal_credentials
+from ingest.cameras import (
+    ZONE_KINDS,
+    CameraError,
+    active_cameras,
+    add_camera,
+    public_view,
+    remove_camera,
+    seal_credentials,
+    set_zones,
+    update_camera,
+)
 from ingest.credentials import CredentialBox, CredentialKeyError, new_key
 from ingest.recorder import Recorder
 from ingest.sharding import parse_shard
@@ -13,6 +23,7 @@ from ingest.spool import SpoolLockedError
 from kernel.settings import get_settings
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope
+from storage.models import Camera
 
 cameras = typer.Typer(help="The camera registry.", no_args_is_help=True)
 
@@ -85,6 +96,88 @@ def cameras_list(org: str = typer.Option(None, "--org"), as_json: bool = typer.O
         return
     for r in rows:
         typer.echo(f"{r['id']}\t{r['org_id']}\t{r['role']}\t{r['rtsp_url']}\t{','.join(r['covers']) or '-'}")
+
+
+def parse_polygon(text: str, kind: str) -> list[list[float]]:
+    """``"x,y x,y x,y"`` (fractions of the frame) -> [[x, y], ...]; CameraError naming the bad pair."""
+    pts = []
+    for pair in text.replace(";", " ").split():
+        xy = pair.split(",")
+        try:
+            if len(xy) != 2:
+                raise ValueError
+            pts.append([float(xy[0]), float(xy[1])])
+        except ValueError:
+            raise CameraError(f"--{kind} {text[:60]!r}: {pair[:30]!r} is not x,y (two numbers, e.g. 0.4,0.3)") from None
+    return pts
+
+
+def _print_zones(camera_id: str, zones: list[dict], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"camera_id": camera_id, "zones": zones}))
+        return
+    if not zones:
+        typer.echo(f"camera {camera_id}: no zones (the whole frame is looked at)")
+    for i, z in enumerate(zones, 1):
+        pts = " ".join(f"{x:g},{y:g}" for x, y in z["points"])
+        typer.echo(f"{i}\t{z['kind']}\t{pts}" + (f"\t{z['label']}" if z.get("label") else ""))
+
+
+@cameras.command("zones")
+def cameras_zones(
+    camera_id: str,
+    customer: list[str] = typer.Option([], "--customer", help='Customer side polygon "x,y x,y x,y ..." '
+                                                               "(fractions 0-1 of width and height; repeatable)."),
+    staff: list[str] = typer.Option([], "--staff", help="Staff side polygon (repeatable)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="Area to ignore: a TV, a poster, a street window "
+                                                           "(repeatable)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove all zones (the check looks at the whole frame)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the zones as JSON."),
+) -> None:
+    """Show the camera's zones, or replace them all with the polygons given (or none with --clear)."""
+
+    given = {"customer": customer, "staff": staff, "ignore": ignore}
+    if clear and any(given.values()):
+        typer.secho("--clear removes every zone; give either --clear or polygons", fg="red", err=True)
+        raise typer.Exit(2)
+    change = clear or any(given.values())
+
+    def go(db):
+        if not change:
+            cam = db.get(Camera, camera_id)
+            if cam is None or cam.removed_at is not None:
+                raise CameraError(f"no camera {camera_id!r}")
+            return cam.zones or []
+        zones = [{"kind": k, "points": parse_polygon(p, k), "label": ""} for k in ZONE_KINDS for p in given[k]]
+        cam = set_zones(db, camera_id, zones)
+        audit(db, actor="cli", action="camera.zones", outcome="ok", org_id=cam.org_id, subject=f"camera:{camera_id}",
+              detail={"zones": cam.zones})
+        return cam.zones
+
+    _print_zones(camera_id, _run(go), as_json)
+
+
+@cameras.command("covers")
+def cameras_covers(camera_id: str,
+                   counters: list[str] = typer.Argument(..., help="The counters / terminal ids it sees: "
+                                                                  "replaces the list."),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """Replace what a camera covers (settlements name these as counter or terminal_id), without removing
+    the camera."""
+
+    def go(db):
+        cam = db.get(Camera, camera_id)
+        before = list(cam.covers or []) if cam is not None else []
+        cam = update_camera(db, camera_id, covers=counters)
+        audit(db, actor="cli", action="camera.update", outcome="ok", org_id=cam.org_id, subject=f"camera:{camera_id}",
+              detail={"before": {"covers": before}, "after": {"covers": cam.covers}})
+        return public_view(cam)
+
+    view = _run(go)
+    if as_json:
+        typer.echo(json.dumps(view))
+    else:
+        typer.echo(f"camera {camera_id} covers: {', '.join(view['covers'])}")
 
 
 @cameras.command("new-key")

@@ -46,13 +46,17 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
     with session_scope(rt.sessions) as db:
         audit_import(db, result, actor="cli", source=f"file:{file.name}")
     queued = 0 if no_enqueue else rt.jobs.enqueue(result.created)
-    report = {**result.summary(), "queued": queued, "errors": [e.to_dict() for e in result.errors]}
+    report = {**result.summary(), "queued": queued, "errors": [e.to_dict() for e in result.errors],
+              "warnings": [w.to_dict() for w in result.warnings]}
     if as_json:
         typer.echo(json.dumps(report, indent=1))
     else:
         for e in result.errors:
             typer.secho(f"line {e.line}: {e.reason}" + (f" (settlement {e.settlement_id})" if e.settlement_id else ""),
                         fg="red", err=True)
+        for w in result.warnings:
+            typer.secho(f"line {w.line}: warning {w.warning}: {w.reason} (settlement {w.settlement_id})",
+                        fg="yellow", err=True)
         typer.echo(f"{report['rows']} rows: {report['imported']} imported, {report['unchanged']} unchanged "
                    f"(already imported), {report['refused']} refused")
     rt.close()
