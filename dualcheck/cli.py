@@ -15,6 +15,7 @@ from dualcheck.commands.correlate import correlate, settlements
 from dualcheck.commands.models import app as models
 from dualcheck.commands.retention import app as retention
 from dualcheck.commands.services import db, services
+from dualcheck.commands.staff import app as staff
 from dualcheck.commands.users import app as users
 from dualcheck.demo import run
 from dualcheck.runtime import Runtime
@@ -36,6 +37,7 @@ app.add_typer(retention, name="retention")
 app.add_typer(settlements, name="settlements")
 app.add_typer(correlate, name="correlate")
 app.add_typer(users, name="users")
+app.add_typer(staff, name="staff")
 app.command("record")(record)
 
 
