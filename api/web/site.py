@@ -1,7 +1,7 @@
 """``install(app, settings)``: the inspector web UI mounted on the API app."""
 from __future__ import annotations
 
-from api.web import common, pages
+from api.web import common, pages, staff_pages
 from api.web.auth import LoginLimiter
 
 
@@ -9,3 +9,4 @@ def install(app, settings) -> None:
     app.state.login_limiter = LoginLimiter(settings.web_login_max_failures, settings.web_login_window_s)
     common.install(app)
     app.include_router(pages.router)
+    app.include_router(staff_pages.router)
