@@ -1,7 +1,7 @@
 """``install(app, settings)``: the inspector web UI mounted on the API app."""
 from __future__ import annotations
 
-from api.web import common, pages, staff_pages
+from api.web import common, pages, staff_pages, zones_pages
 from api.web.auth import LoginLimiter
 
 
@@ -10,3 +10,4 @@ def install(app, settings) -> None:
     common.install(app)
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
+    app.include_router(zones_pages.router)

@@ -1,0 +1,35 @@
+"""The zones editor: a camera's latest frame with its zones drawn over it; operators and admins draw
+customer / staff / ignore polygons by clicking on the frame and save them through the JSON API
+(``PUT /v1/cameras/{id}/zones``, cookie-authenticated with the session's CSRF token)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.routes.cameras import ZONE_EDITORS
+from api.scope import can_see_camera_health
+from api.web.common import Ctx, WebError, render, web_ctx
+from ingest.cameras import MAX_ZONE_LABEL, MAX_ZONES, ZONE_KINDS, ZONE_POINTS
+from storage.db import session_scope
+from storage.models import Camera, Organisation
+
+router = APIRouter(include_in_schema=False)
+
+# what zones.js shows, in the page's language (the script has no tables of its own)
+JS_WORDS = ("zone_kind_customer", "zone_kind_staff", "zone_kind_ignore", "zone_delete", "zone_saved",
+            "zone_unsaved", "zone_need_points", "zone_no_still", "zone_none", "zone_save_failed", "zone_points",
+            "zone_too_many")
+
+
+@router.get("/cameras/{camera_id}/zones")
+def zones_page(camera_id: str, ctx: Ctx = Depends(web_ctx)):
+    if ctx.who.role not in ("inspector", "operator", "admin"):
+        raise WebError(403, "forbidden")
+    with session_scope(ctx.rt.sessions) as db:
+        cam = db.get(Camera, camera_id[:64])
+        if cam is None or cam.removed_at is not None or not can_see_camera_health(ctx.who, cam.org_id):
+            raise WebError(404, "not_found")
+        org = db.get(Organisation, cam.org_id)
+        data = {"camera_id": cam.id, "zones": cam.zones or [], "editable": ctx.who.role in ZONE_EDITORS,
+                "csrf": ctx.csrf, "kinds": list(ZONE_KINDS), "max_zones": MAX_ZONES, "points": list(ZONE_POINTS),
+                "max_label": MAX_ZONE_LABEL, "words": {k: ctx.t(k) for k in JS_WORDS}}
+        return render(ctx, "zones.html", cam=cam, org_name=org.name if org else cam.org_id, data=data)
