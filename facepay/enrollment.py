@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.ids import check_insured_id
@@ -49,13 +49,21 @@ class AcceptedPhoto:
     quality: dict
 
 
+def template_fields(p: AcceptedPhoto, key: str, model: str, source: str) -> dict:
+    """The columns every template table shares (FaceTemplate, StaffTemplate)."""
+    return dict(photo_key=key, photo_sha256=p.sha256, model=model, dim=int(p.embedding.shape[0]),
+                embedding=p.embedding.tobytes(), quality=p.quality, source=source)
+
+
 def enroll_each(photos: list[tuple[str, bytes]], *, settings: Settings, pipeline: FacePipeline,
-                store: ObjectStore, existing: Callable[[str], tuple[str, dict] | None],
-                key_for: Callable[[str, str], str], save: Callable[[AcceptedPhoto, str], str]) -> list[PhotoResult]:
+                store: ObjectStore, sessions: sessionmaker[Session], duplicate: Callable[[str], Select],
+                key_for: Callable[[str, str], str], row: Callable[[Session, AcceptedPhoto, str], object]
+                ) -> list[PhotoResult]:
     """The enrolment of photos, whoever they are of (insured people, staff): each photo is decoded
     within the upload limits and judged alone by the enrolment gate; a photo already enrolled
-    (``existing(sha256)`` -> (template id, quality)) is a duplicate; the others go to the biometrics
-    bucket under ``key_for(sha256, ext)``, then ``save(photo, key)`` writes the row and returns its id."""
+    (``duplicate(sha256)``: a select of (template id, quality)) is a duplicate; the others go to the
+    biometrics bucket under ``key_for(sha256, ext)``, then ``row(db, photo, key)`` makes the template
+    row (and its owner if new), which is written in its own transaction."""
     results: list[PhotoResult] = []
     for name, data in photos:
         try:
@@ -65,7 +73,8 @@ def enroll_each(photos: list[tuple[str, bytes]], *, settings: Settings, pipeline
             results.append(PhotoResult(name, "refused", e.code, e.reason))
             continue
         sha = hashlib.sha256(data).hexdigest()
-        dup = existing(sha)
+        with session_scope(sessions) as db:
+            dup = db.execute(duplicate(sha)).first()
         if dup is not None:
             results.append(PhotoResult(name, "duplicate", "already_enrolled",
                                        "this photo is already enrolled for this person", dup[0], dup[1]))
@@ -77,7 +86,11 @@ def enroll_each(photos: list[tuple[str, bytes]], *, settings: Settings, pipeline
         store.put_bytes(settings.bucket_biometrics, key, data, ctype)
         photo = AcceptedPhoto(name, data, sha, ext, ctype, np.asarray(face.embedding, dtype=np.float32),
                               face.quality.to_dict())
-        results.append(PhotoResult(name, "enrolled", template_id=save(photo, key), quality=photo.quality))
+        with session_scope(sessions) as db:
+            tpl = row(db, photo, key)
+            db.add(tpl)
+            db.flush()
+            results.append(PhotoResult(name, "enrolled", template_id=tpl.id, quality=photo.quality))
     return results
 
 
@@ -106,27 +119,17 @@ class Enroller:
         check_insured_id(insured_id)
         mid = self.pipeline.model_id
 
-        def existing(sha: str) -> tuple[str, dict] | None:
-            with session_scope(self.sessions) as db:
-                tpl = db.scalar(select(FaceTemplate).where(FaceTemplate.insured_id == insured_id,
-                                                           FaceTemplate.photo_sha256 == sha))
-                return None if tpl is None else (tpl.id, tpl.quality)
-
-        def save(p: AcceptedPhoto, key: str) -> str:
-            with session_scope(self.sessions) as db:
-                if db.get(InsuredPerson, insured_id) is None:
-                    db.add(InsuredPerson(id=insured_id))
-                    db.flush()
-                tpl = FaceTemplate(insured_id=insured_id, photo_key=key, photo_sha256=p.sha256, model=mid,
-                                   dim=int(p.embedding.shape[0]), embedding=p.embedding.tobytes(),
-                                   quality=p.quality, source=source)
-                db.add(tpl)
+        def row(db: Session, p: AcceptedPhoto, key: str) -> FaceTemplate:
+            if db.get(InsuredPerson, insured_id) is None:
+                db.add(InsuredPerson(id=insured_id))
                 db.flush()
-                return tpl.id
+            return FaceTemplate(insured_id=insured_id, **template_fields(p, key, mid, source))
 
-        results = enroll_each(photos, settings=self.settings, pipeline=self.pipeline, store=self.store,
-                              existing=existing, key_for=lambda sha, ext: f"photos/{insured_id}/{sha}{ext}",
-                              save=save)
+        results = enroll_each(
+            photos, settings=self.settings, pipeline=self.pipeline, store=self.store, sessions=self.sessions,
+            duplicate=lambda sha: select(FaceTemplate.id, FaceTemplate.quality).where(
+                FaceTemplate.insured_id == insured_id, FaceTemplate.photo_sha256 == sha),
+            key_for=lambda sha, ext: f"photos/{insured_id}/{sha}{ext}", row=row)
         with session_scope(self.sessions) as db:
             counts = count_results(results)
             audit(db, actor=actor, action="enroll", outcome="ok" if counts["refused"] == 0 else "partial",

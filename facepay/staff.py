@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from facepay.enrollment import AcceptedPhoto, PhotoResult, count_results, delete_objects, enroll_each
+from facepay.enrollment import (
+    AcceptedPhoto,
+    PhotoResult,
+    count_results,
+    delete_objects,
+    enroll_each,
+    template_fields,
+)
 from kernel.errors import Refusal
 from kernel.ids import INSURED_ID_RE
 from kernel.settings import Settings
@@ -142,28 +149,17 @@ class StaffRoster:
             member_id = m.id if m is not None else new_id()
         mid = self.pipeline.model_id
 
-        def existing(sha: str) -> tuple[str, dict] | None:
-            with session_scope(self.sessions) as db:
-                tpl = db.scalar(select(StaffTemplate).where(StaffTemplate.member_id == member_id,
-                                                            StaffTemplate.photo_sha256 == sha))
-                return None if tpl is None else (tpl.id, tpl.quality)
-
-        def save(p: AcceptedPhoto, key: str) -> str:
-            with session_scope(self.sessions) as db:
-                if db.get(StaffMember, member_id) is None:
-                    db.add(StaffMember(id=member_id, org_id=org_id, staff_id=staff_id, name=name,
-                                       role=role or "other"))
-                    db.flush()
-                tpl = StaffTemplate(member_id=member_id, org_id=org_id, photo_key=key, photo_sha256=p.sha256,
-                                    model=mid, dim=int(p.embedding.shape[0]), embedding=p.embedding.tobytes(),
-                                    quality=p.quality, source=source)
-                db.add(tpl)
+        def row(db: Session, p: AcceptedPhoto, key: str) -> StaffTemplate:
+            if db.get(StaffMember, member_id) is None:
+                db.add(StaffMember(id=member_id, org_id=org_id, staff_id=staff_id, name=name, role=role or "other"))
                 db.flush()
-                return tpl.id
+            return StaffTemplate(member_id=member_id, org_id=org_id, **template_fields(p, key, mid, source))
 
-        results = enroll_each(photos, settings=self.settings, pipeline=self.pipeline, store=self.store,
-                              existing=existing, key_for=lambda sha, ext: f"{prefix(org_id, member_id)}{sha}{ext}",
-                              save=save)
+        results = enroll_each(
+            photos, settings=self.settings, pipeline=self.pipeline, store=self.store, sessions=self.sessions,
+            duplicate=lambda sha: select(StaffTemplate.id, StaffTemplate.quality).where(
+                StaffTemplate.member_id == member_id, StaffTemplate.photo_sha256 == sha),
+            key_for=lambda sha, ext: f"{prefix(org_id, member_id)}{sha}{ext}", row=row)
         counts = count_results(results)
         with session_scope(self.sessions) as db:
             m = db.get(StaffMember, member_id)

@@ -111,13 +111,18 @@ async def upload(org_id: str, ctx: Ctx = Depends(web_ctx)):
                                    results=[_result_line(ctx, r) for r in res.results], upload_ok=res.ok)
 
 
+async def _act(ctx: Ctx, org_id: str, action, *args, back: dict, **kw) -> RedirectResponse:
+    """A checked form's action on the roster, then back to the organisation's staff page."""
+    await run_in_threadpool(action, org_id, *args, actor=ctx.who.actor, request_id=ctx.request.state.request_id,
+                            **kw)
+    return _back(org_id, **back)
+
+
 @router.post("/staff/{org_id}/{staff_id}/erase")
 async def erase(org_id: str, staff_id: str, ctx: Ctx = Depends(web_ctx)):
     _org(ctx, org_id)
     await form_checked(ctx)
-    await run_in_threadpool(roster(ctx.rt).erase, org_id, staff_id, actor=ctx.who.actor,
-                            request_id=ctx.request.state.request_id)
-    return _back(org_id, erased=staff_id)
+    return await _act(ctx, org_id, roster(ctx.rt).erase, staff_id, back={"erased": staff_id})
 
 
 @router.post("/staff/{org_id}/suggestions/{suggestion_id}/confirm")
@@ -125,16 +130,13 @@ async def confirm(org_id: str, suggestion_id: str, ctx: Ctx = Depends(web_ctx)):
     _org(ctx, org_id)
     form = await form_checked(ctx)
     staff_id = str(form.get("staff_id") or "").strip()
-    await run_in_threadpool(roster(ctx.rt).confirm, org_id, suggestion_id, staff_id=staff_id,
-                            name=str(form.get("name") or "") or None, role=str(form.get("role") or "") or None,
-                            actor=ctx.who.actor, request_id=ctx.request.state.request_id)
-    return _back(org_id, confirmed=staff_id)
+    return await _act(ctx, org_id, roster(ctx.rt).confirm, suggestion_id, back={"confirmed": staff_id},
+                      staff_id=staff_id, name=str(form.get("name") or "") or None,
+                      role=str(form.get("role") or "") or None)
 
 
 @router.post("/staff/{org_id}/suggestions/{suggestion_id}/dismiss")
 async def dismiss(org_id: str, suggestion_id: str, ctx: Ctx = Depends(web_ctx)):
     _org(ctx, org_id)
     await form_checked(ctx)
-    await run_in_threadpool(roster(ctx.rt).dismiss, org_id, suggestion_id, actor=ctx.who.actor,
-                            request_id=ctx.request.state.request_id)
-    return _back(org_id, dismissed=1)
+    return await _act(ctx, org_id, roster(ctx.rt).dismiss, suggestion_id, back={"dismissed": 1})
