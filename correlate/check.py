@@ -7,17 +7,33 @@ Outcome (first that applies):
 2. ``verified_present`` - a face in the window matches the insured person's templates;
 3. ``footage_missing`` - less than ``correlate_min_coverage`` of the window is recorded (black frames
    count as not recorded) and the insured person was not seen in what there is;
-4. ``ghost_visit`` - nobody in any frame of the window: no face of any quality, no background
-   difference, no motion (correlate/presence.py);
-5. ``impersonation`` - at least two usable faces were embedded and none matches the insured person;
-6. ``inconclusive`` - people present but too few usable faces (back turned, blurred, too small), or
-   the insured person has no template of the current model.
+4. ``ghost_visit`` - nobody on the customer side for the whole window, whoever is on the staff side:
+   no face of anyone but recognised staff there, and no background difference or motion there that
+   the staff's own head and body do not explain (correlate/presence.py, correlate/zones.py);
+5. ``inconclusive`` - the insured person has no template of the current model;
+6. ``inconclusive`` - customers present but no face of theirs, several people at the counter at the
+   settlement time with no clear payer, or the payer's face could not be compared (blurred, turned,
+   too small: never replaced by other people's faces);
+7. ``impersonation`` - the payer's face is usable, embedded and not the insured person, and the
+   insured person is seen nowhere in the window.
+
+Who is who: every tracked person's best faces are compared with the organisation's staff gallery
+(facepay.templates.load_staff); a person is staff when their best staff similarity reaches the match
+threshold and beats their similarity to the insured person (a staff member paying for themselves is
+the insured person: identity comes from the templates, not the role). Staff are never a customer,
+the payer, an impostor or a one-face-many-cards candidate. Where each person stands comes from the
+camera's zones (customer / staff / ignore; correlate/zones.py): faces in ignored areas are dropped,
+changes there do not count. The payer is the customer nearest the settlement second; customers
+equally near are told apart by face size (the one at the counter is nearest the camera), else there
+is no clear payer.
 
 Faces are followed across frames (correlate/tracking.py); of each tracked person the best
-``correlate_embed_per_track`` faces are embedded and compared with the templates and with the
-face-pay capture. The best face of each person is kept as evidence (a JPEG crop in the biometrics
-bucket + a ``face_evidence`` row with its scores and embedding); flags and holds follow
-(correlate/rules.py). A re-check replaces the previous result and never duplicates a flag.
+``correlate_embed_per_track`` faces are embedded (at least one of every person with a usable face,
+so staff are recognised even after the insured person is found) and compared with the templates,
+the staff gallery and the face-pay capture. The best face of each person is kept as evidence (a JPEG
+crop in the biometrics bucket + a ``face_evidence`` row with its scores, staff match, zone, payer mark
+and embedding); flags and holds follow (correlate/rules.py). A re-check replaces the previous result
+and never duplicates a flag.
 """
 from __future__ import annotations
 
@@ -34,16 +50,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from correlate import footage as footage_mod
 from correlate import presence as presence_mod
 from correlate import rules
+from correlate import zones as zones_mod
 from correlate.levels import RULE_VERSION
 from correlate.reasons import Reason
 from correlate.tracking import Detection, Track, Tracker, box_of
 from correlate.window import CameraWindow, span, windows
-from facepay.templates import load_templates
+from facepay.templates import StaffGallery, load_staff, load_templates
 from kernel.settings import Settings
 from kernel.timefmt import iso_z
 from storage.db import session_scope
 from storage.holds import LegalHolds
-from storage.models import FaceEvidence, Organisation, Settlement, SettlementCheck, Verification, utcnow
+from storage.models import Camera, FaceEvidence, Organisation, Settlement, SettlementCheck, Verification, utcnow
 from storage.objects import ObjectStore
 from vision.image import decode_image
 from vision.matching import cosine_scores
@@ -51,9 +68,20 @@ from vision.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
 
-MIN_IMPOSTOR_FACES = 2
+MIN_IMPOSTOR_FACES = 1  # usable, embedded faces of the payer (see docs/correlation.md: "the payer")
 DETECT_EVERY = 4  # faces are searched in every other sample with change, and every 4th sample regardless
 MAX_EVIDENCE_FACES = 8
+PAYER_TIE_S = 4.0  # customers seen this much farther from the settlement second than the nearest: as near
+PAYER_SIZE_RATIO = 1.15  # among equally near customers, a face this much wider is the one at the counter
+SIZE_AROUND_S = 6.0  # a person's face size is the median of their faces this near the settlement second
+STAFF_AT_SETTLEMENT_S = 10.0  # staff seen this near the settlement second are named by a ghost visit
+# a staff face matching the insured person too is the insured person (paying for themselves) only when
+# the two similarities are this close; a cashier who merely resembles the insured person (SFace gives
+# 0.37 for some pairs of strangers, threshold 0.363) scores far higher against their own staff photos
+SELF_MARGIN = 0.2
+BODY_REACH = 4  # samples around a staff member's face where their head and body still explain changes
+# a staff member's head and body around their face box (x, y, w, h): left, up, right, down in face sizes
+BODY = (1.3, 0.7, 2.3, 6.0)
 
 
 @dataclass
@@ -75,6 +103,14 @@ class CameraResult:
     tracks: list[Track] = field(default_factory=list)
     images: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     ready_reason: str = ""
+    zones: list = field(default_factory=list, repr=False)  # correlate.zones.Zone
+    size: tuple[int, int] = (0, 0)  # frame width, height
+    customer_frames: int = 0  # frames with a change on the customer side that staff do not explain
+    staff: dict[int, tuple[str, float]] = field(default_factory=dict)  # track id -> (member id, similarity)
+    best_staff: dict[int, tuple[str | None, float | None]] = field(default_factory=dict)  # every compared track
+
+    def zone(self, d: Detection) -> str | None:
+        return zones_mod.zone_of(d.box, self.zones, *self.size)
 
     @property
     def coverage(self) -> float:
@@ -87,7 +123,41 @@ class CameraResult:
         return {**self.window.to_dict(), "coverage": round(self.coverage, 3), "frames": self.frames,
                 "blind_frames": self.blind, "frames_with_people": self.people_frames,
                 "frames_with_faces": self.face_frames, "people_tracked": len(self.tracks),
-                "footage": self.ready_reason}
+                "staff_tracked": len(self.staff), "frames_with_customers": self.customer_frames,
+                "zones": len(self.zones), "footage": self.ready_reason}
+
+
+@dataclass
+class Person:
+    """A tracked person as the outcome sees them: role, side, distance to the settlement second."""
+    track: Track
+    camera: CameraResult
+    staff_member: str | None
+    staff_score: float | None
+    customer_side: bool  # seen on the customer side (anywhere, without zones)
+    zone: str | None  # where they are seen nearest the settlement second (None: camera has no zones)
+    dt: float  # seconds from the settlement second to their nearest face (0: seen before and after it)
+    width: float  # face width nearest the settlement second (px)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_member is not None
+
+
+def _body(box, w: int, h: int) -> tuple[float, float, float, float]:
+    x, y, fw, fh = box
+    x0, y0 = max(0.0, x - BODY[0] * fw), max(0.0, y - BODY[1] * fh)
+    return x0, y0, min(float(w), x + fw + BODY[2] * fw) - x0, min(float(h), y + fh + BODY[3] * fh) - y0
+
+
+def _near(dets: list[Detection], at: datetime) -> Detection:
+    return min(dets, key=lambda d: abs((d.at - at).total_seconds()))
+
+
+def _dt(dets: list[Detection], at: datetime) -> float:
+    if dets[0].at <= at <= dets[-1].at:
+        return 0.0
+    return min(abs((d.at - at).total_seconds()) for d in dets)
 
 
 @dataclass
@@ -134,15 +204,20 @@ class Checker:
 
     # --- one camera -------------------------------------------------------------------------------
     def _camera(self, cw: CameraWindow, rd: footage_mod.Readiness, templates: np.ndarray,
-                capture: np.ndarray | None, settled_at: datetime, thr: float, first_track: int) -> CameraResult:
-        res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason)
+                capture: np.ndarray | None, settled_at: datetime, thr: float, first_track: int,
+                zones: list | None = None, staff: StaffGallery | None = None) -> CameraResult:
+        res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason, zones=zones or [])
         frames = footage_mod.sample_frames(self.store, self.s.bucket_footage, cw.camera_id, rd.segments,
                                            cw.start, cw.end, self.s.correlate_sample_interval_s)
         res.frames = len(frames)
         res.blind = sum(f.blind for f in frames)
         if not frames:
             return res
-        pres = presence_mod.analyze([f.image for f in frames], [f.blind for f in frames])
+        shape = next((f.image.shape for f in frames if not f.blind), frames[0].image.shape)
+        res.size = (int(shape[1]), int(shape[0]))
+        sw, sh = presence_mod.small_size(shape)
+        pres = presence_mod.analyze([f.image for f in frames], [f.blind for f in frames],
+                                    keep=zones_mod.ignore_mask(res.zones, sw, sh))
         pipeline = self.pipeline
         tracker = Tracker(cw.camera_id, thr, first_track)
         min_area = self.s.correlate_min_presence_area
@@ -154,6 +229,8 @@ class Checker:
             searched = (changed and i % 2 == 0) or i % DETECT_EVERY == 0
             if searched:
                 faces = detect_wide(pipeline, fr.image, self.s.correlate_detect_max_side)
+                if res.zones:  # a TV, a poster, a street window: not people at this counter
+                    faces = [f for f in faces if zones_mod.zone_of(box_of(f), res.zones, *res.size) != "ignore"]
             if faces:
                 res.face_frames += 1
                 res.images[i] = fr.image
@@ -184,9 +261,56 @@ class Checker:
         tracker.split_on_identity()
         tracker.merge_same_identity()
         res.tracks = tracker.tracks
+        self._recognise_staff(res, staff, templates, thr)
+        res.customer_frames = self._customer_frames(res, frames, pres, (sw, sh))
         keep = {d.image_index for t in res.tracks for d in [t.representative()]}
         res.images = {k: v for k, v in res.images.items() if k in keep}
         return res
+
+    @staticmethod
+    def _recognise_staff(res: CameraResult, staff: StaffGallery | None, templates: np.ndarray, thr: float) -> None:
+        """Staff: best staff similarity >= the threshold and above the similarity to the insured person.
+        A staff face that also reaches the threshold against the insured person's templates is the insured
+        person only when that staff member's own templates match the insured's (a staff member paying for
+        themselves: identity from the templates); otherwise it is a chance likeness of the cashier, who
+        must not verify every settlement at the counter."""
+        if staff is None or staff.empty:
+            return
+        for t in res.tracks:
+            best: tuple[str | None, float | None] = (None, None)
+            for d in t.embedded:
+                member, score = staff.best(d.embedding)
+                if score is not None and (best[1] is None or score > best[1]):
+                    best = (member, score)
+            if best[1] is None:
+                continue
+            res.best_staff[t.id] = best
+            if best[1] >= thr and best[1] > (t.best_insured() if t.best_insured() is not None else -1.0):
+                mine = staff.embeddings[[i for i, m in enumerate(staff.member_ids) if m == best[0]]]
+                ins = t.best_insured()
+                if ins is not None and ins >= thr and ins >= best[1] - SELF_MARGIN and templates.size and \
+                        float(np.max(mine @ templates.T)) >= thr:
+                    continue  # the staff member is the insured person: a customer this time
+                res.staff[t.id] = best
+
+    def _customer_frames(self, res: CameraResult, frames, pres, small: tuple[int, int]) -> int:
+        """Samples with a change on the customer side (the customer zones, or anywhere but the staff
+        side and ignored areas) that no recognised staff member's head and body explains."""
+        keep = zones_mod.mask(res.zones, *small)
+        staff_dets = [t.dets for t in res.tracks if t.id in res.staff]
+        min_area = self.s.correlate_min_presence_area
+        n = 0
+        for i, (fr, p) in enumerate(zip(frames, pres)):
+            if fr.blind or not p.present(min_area):
+                continue
+            exclude = []
+            for dets in staff_dets:
+                d = min(dets, key=lambda d: abs(d.frame - i))
+                if abs(d.frame - i) <= BODY_REACH or dets[0].frame <= i <= dets[-1].frame:
+                    exclude.append(_body(d.box, *res.size))
+            if presence_mod.residual(p, keep, exclude) >= min_area:
+                n += 1
+        return n
 
     # --- the check --------------------------------------------------------------------------------
     def check(self, settlement_id: str, now: datetime | None = None) -> Result | Waiting:
@@ -212,6 +336,9 @@ class Checker:
             mid = pipeline.model_id
             tpl = load_templates(db, st.insured_id, mid)
             templates, template_refs = tpl.embeddings, tpl.refs
+            staff = load_staff(db, st.org_id, mid)
+            cam_zones = {w.camera_id: zones_mod.parse(getattr(db.get(Camera, w.camera_id), "zones", None))
+                         for w in wins}
             v = self._verification(db, st)
             org = db.get(Organisation, st.org_id)
             uses_face_pay = bool(org.uses_face_pay) if org else False
@@ -221,10 +348,12 @@ class Checker:
         cams: list[CameraResult] = []
         for w in wins:
             first = sum(len(c.tracks) for c in cams) + 1000 * len(cams)
-            cams.append(self._camera(w, ready[w.camera_id], templates, capture, st.settled_at, thr, first))
+            cams.append(self._camera(w, ready[w.camera_id], templates, capture, st.settled_at, thr, first,
+                                     cam_zones[w.camera_id], staff))
 
-        outcome, reason, summary = self._decide(st, wins, cams, templates, thr)
-        tracks = [t for c in cams for t in c.tracks]
+        people = self._people(cams, st.settled_at)
+        outcome, reason, summary = self._decide(st, wins, cams, templates, thr, people, staff)
+        tracks = [t for c in cams for t in c.tracks if t.id not in c.staff]  # staff are not candidates
         best_insured = max((t.best_insured() for t in tracks if t.best_insured() is not None), default=None)
         best_capture = max((t.best_capture() for t in tracks if t.best_capture() is not None), default=None)
         win_a, win_b = span(wins, st.settled_at, s)
@@ -243,7 +372,7 @@ class Checker:
                                   model=pipeline.model_info, rule_version=RULE_VERSION, duration_ms=duration_ms)
             db.add(chk)
             db.flush()
-            faces = self._store_faces(db, chk, st, cams, mid)
+            faces = self._store_faces(db, chk, st, cams, mid, people, summary)
             ctx = rules.Context(settings=s, settlement=st, check=chk, cameras=cams, faces=faces,
                                 verification=db.get(Verification, v.id) if v is not None else None,
                                 uses_face_pay=uses_face_pay, threshold=thr, template_refs=template_refs,
@@ -253,50 +382,139 @@ class Checker:
             st.last_error = None
             return Result(st.id, outcome, reason, chk.id, [f.id for f in flags], duration_ms)
 
+    @staticmethod
+    def _people(cams: list[CameraResult], settled_at: datetime) -> list[Person]:
+        out = []
+        for c in cams:
+            for t in c.tracks:
+                member, score = c.staff.get(t.id, (None, c.best_staff.get(t.id, (None, None))[1]))
+                side = [d for d in t.dets if zones_mod.customer_side(c.zone(d))]
+                dets = side or t.dets
+                near = _near(dets, settled_at)
+                # face size around the settlement second (a median: one detection's box is noisy)
+                around = [d.box[2] for d in dets if abs((d.at - settled_at).total_seconds()) <= SIZE_AROUND_S]
+                out.append(Person(t, c, member, score, bool(side), c.zone(near), _dt(dets, settled_at),
+                                  float(np.median(around)) if around else float(near.box[2])))
+        return out
+
+    @staticmethod
+    def _payer(customers: list[Person], thr: float) -> tuple[Person | None, list[Person]]:
+        """(the payer or None, the customers as near the settlement second as the nearest one)."""
+        if not customers:
+            return None, []
+        nearest = min(p.dt for p in customers)
+        near = sorted((p for p in customers if p.dt <= nearest + PAYER_TIE_S), key=lambda p: -p.width)
+        # one person seen by two cameras (or in two broken tracks) is one candidate, not a tie
+        distinct: list[Person] = []
+        for p in near:
+            m = p.track.mean_embedding()
+            if m is not None and any(q.track.mean_embedding() is not None and
+                                     float(m @ q.track.mean_embedding()) >= thr for q in distinct):
+                continue
+            distinct.append(p)
+        if len(distinct) == 1 or distinct[0].width >= PAYER_SIZE_RATIO * distinct[1].width:
+            return distinct[0], distinct
+        return None, distinct
+
     def _decide(self, st: Settlement, wins: list[CameraWindow], cams: list[CameraResult], templates: np.ndarray,
-                thr: float) -> tuple[str, str, dict]:
+                thr: float, people: list[Person], staff: StaffGallery) -> tuple[str, str, dict]:
         s = self.s
         tracks = [t for c in cams for t in c.tracks]
         frames = sum(c.frames for c in cams)
         people_frames = sum(c.people_frames for c in cams)
         coverage = max((c.coverage for c in cams), default=0.0)
-        insured = [t for t in tracks if (t.best_insured() or -1) >= thr]
+        staff_ids = {t for c in cams for t in c.staff}
+        insured = [t for t in tracks if (t.best_insured() or -1) >= thr and t.id not in staff_ids]
         usable_faces = sum(len(t.embedded) for t in tracks)
+        customers = [p for p in people if not p.is_staff and p.customer_side]
+        staff_people = [p for p in people if p.is_staff]
+        payer, near = self._payer(customers, thr)
         summary = {"frames": frames, "frames_with_people": people_frames, "people_tracked": len(tracks),
                    "usable_faces": usable_faces, "coverage": round(coverage, 3), "threshold": thr,
-                   "sample_interval_s": s.correlate_sample_interval_s}
-        outcome, reason = self._reason(st, wins, cams, templates, thr, tracks, insured, summary)
+                   "sample_interval_s": s.correlate_sample_interval_s,
+                   "people": {"staff": len(staff_people), "customers": len(customers),
+                              "elsewhere": len(people) - len(staff_people) - len(customers)},
+                   "frames_with_customers": sum(c.customer_frames for c in cams),
+                   "zones": sum(len(c.zones) for c in cams),
+                   "staff_at_settlement": [self._staff_view(p, staff) for p in self._staff_at(staff_people)],
+                   "payer": None if payer is None else self._payer_view(payer, thr),
+                   "at_counter": [{"track": p.track.id, "camera_id": p.camera.window.camera_id, "zone": p.zone,
+                                   "face_px": round(p.width, 1), "seconds_from_settlement": round(p.dt, 1)}
+                                  for p in near]}
+        outcome, reason = self._reason(st, wins, cams, templates, thr, tracks, insured, summary, customers,
+                                       payer, near)
         summary["reason_parts"] = reason.to_json()
         return outcome, str(reason), summary
 
-    def _reason(self, st: Settlement, wins, cams, templates, thr: float, tracks, insured,
-                summary: dict) -> tuple[str, Reason]:
+    @staticmethod
+    def _staff_at(staff_people: list[Person]) -> list[Person]:
+        """Staff seen at the settlement second (the nearest one at least): who may have swiped the card."""
+        if not staff_people:
+            return []
+        nearest = min(p.dt for p in staff_people)
+        return sorted((p for p in staff_people if p.dt <= max(nearest, STAFF_AT_SETTLEMENT_S)), key=lambda p: p.dt)
+
+    @staticmethod
+    def _staff_view(p: Person, staff: StaffGallery) -> dict:
+        return {"member_id": p.staff_member, "staff_id": staff.staff_ids.get(p.staff_member),
+                "name": staff.names.get(p.staff_member), "track": p.track.id, "camera_id": p.camera.window.camera_id,
+                "score": None if p.staff_score is None else round(p.staff_score, 4), "zone": p.zone,
+                "seconds_from_settlement": round(p.dt, 1)}
+
+    @staticmethod
+    def _payer_view(p: Person, thr: float) -> dict:
+        best = p.track.best_insured()
+        usable = len(p.track.usable)
+        return {"track": p.track.id, "camera_id": p.camera.window.camera_id, "zone": p.zone,
+                "seconds_from_settlement": round(p.dt, 1), "face_px": round(p.width, 1),
+                "best_insured": None if best is None else round(best, 4), "usable_faces": usable,
+                "compared_faces": len(p.track.embedded), "usable": bool(p.track.embedded),
+                "is_insured": best is not None and best >= thr,
+                "best_staff": None if p.staff_score is None else round(p.staff_score, 4)}
+
+    def _reason(self, st: Settlement, wins, cams, templates, thr: float, tracks, insured, summary: dict,
+                customers: list[Person], payer: Person | None, near: list[Person]) -> tuple[str, Reason]:
         s = self.s
         frames, people_frames = summary["frames"], summary["frames_with_people"]
-        usable_faces, coverage = summary["usable_faces"], max((c.coverage for c in cams), default=0.0)
+        coverage = max((c.coverage for c in cams), default=0.0)
         if not wins:
             summary["no_camera"] = True
             return "footage_missing", Reason.of("no_camera", org=st.org_id, counter=repr(st.terminal_id or st.counter))
         if frames == 0 or all(c.frames == c.blind for c in cams):
             return "footage_missing", Reason.of("no_footage")
-        if insured:
+        if insured:  # a staff member whose templates are the insured's is not among staff here
             best = max(t.best_insured() for t in insured)
             return "verified_present", Reason.of("seen", best=best, thr=thr)
         if coverage < s.correlate_min_coverage:
             return "footage_missing", Reason.of("low_coverage", coverage=coverage)
-        if people_frames == 0:
-            return "ghost_visit", Reason.of("nobody", frames=frames, start=iso_z(wins[0].start), end=iso_z(wins[0].end))
+        start, end = iso_z(wins[0].start), iso_z(wins[0].end)
+        if not customers and summary["frames_with_customers"] == 0:
+            if people_frames == 0:
+                return "ghost_visit", Reason.of("nobody", frames=frames, start=start, end=end)
+            named = [x["name"] or x["staff_id"] or x["member_id"] for x in summary["staff_at_settlement"]]
+            who = ", ".join(str(n) for n in named) if named else "-"
+            return "ghost_visit", Reason.of("nobody_but_staff", frames=frames, start=start, end=end, people=who)
         if templates.size == 0:
             return "inconclusive", Reason.of("not_enrolled")
-        if usable_faces >= MIN_IMPOSTOR_FACES:
-            best = max((t.best_insured() for t in tracks if t.best_insured() is not None), default=0.0)
-            return "impersonation", Reason.of("strangers", faces=usable_faces, people=len(tracks), best=best, thr=thr)
-        return "inconclusive", Reason.of("no_usable_face" if usable_faces == 0 else "too_few_faces",
-                                         people_frames=people_frames, frames=frames)
+        if not customers:  # somebody on the customer side, never a face (back turned, hidden)
+            return "inconclusive", Reason.of("no_usable_face", people_frames=summary["frames_with_customers"],
+                                             frames=frames)
+        if payer is None:
+            return "inconclusive", Reason.of("no_clear_payer", count=len(near))
+        faces = len(payer.track.embedded)
+        if faces == 0:  # never replaced by the faces of the queue or the staff
+            return "inconclusive", Reason.of("payer_unusable")
+        if faces < MIN_IMPOSTOR_FACES:
+            return "inconclusive", Reason.of("too_few_faces", people_frames=people_frames, frames=frames)
+        best = max(d.insured_score for d in payer.track.embedded if d.insured_score is not None)
+        return "impersonation", Reason.of("payer_not_insured", faces=faces, best=best, thr=thr)
 
     def _store_faces(self, db, chk: SettlementCheck, st: Settlement, cams: list[CameraResult],
-                     mid: str) -> list[FaceEvidence]:
+                     mid: str, people: list[Person], summary: dict) -> list[FaceEvidence]:
         out: list[FaceEvidence] = []
+        who = {p.track.id: p for p in people}
+        payer_track = (summary.get("payer") or {}).get("track")
+        staff_at = {x["track"] for x in summary.get("staff_at_settlement") or []}
         reps = []
         for c in cams:
             for t in c.tracks:
@@ -304,8 +522,12 @@ class Checker:
                 img = c.images.get(d.image_index)
                 if img is not None:
                     reps.append((t, d, img, c))
-        # the most telling first: insured matches, then usable faces, then the rest
-        reps.sort(key=lambda r: (-(r[1].insured_score or -1), -r[1].rank))
+        thr = float(self.pipeline.threshold)
+        # the most telling first: insured matches, the payer, the staff at the settlement second (who
+        # swiped the card when nobody else was there), then usable faces, then the rest
+        staff_ids = {t for c in cams for t in c.staff}
+        reps.sort(key=lambda r: (-((r[0].best_insured() or -1) >= thr and r[0].id not in staff_ids), r[0].id != payer_track,
+                                 r[0].id not in staff_at, -(r[1].insured_score or -1), -r[1].rank))
         for t, d, img, c in reps[:MAX_EVIDENCE_FACES]:
             crop = _crop(img, d.box)
             ok, jpg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -314,10 +536,13 @@ class Checker:
             key = f"evidence/{st.org_id}/{st.settled_at:%Y/%m/%d}/{chk.id}/t{t.id}.jpg"
             obj = self.store.put_bytes(self.s.bucket_biometrics, key, jpg.tobytes(), "image/jpeg")
             emb = t.mean_embedding()
+            p = who.get(t.id)
             fe = FaceEvidence(check_id=chk.id, settlement_id=st.id, org_id=st.org_id, camera_id=c.window.camera_id,
                               seen_at=d.at, track=t.id, box=[round(v, 1) for v in d.box], crop_key=key,
                               crop_sha256=obj.sha256, insured_score=t.best_insured(), capture_score=t.best_capture(),
-                              is_insured=(t.best_insured() or -1) >= float(self.pipeline.threshold),
+                              is_insured=(t.best_insured() or -1) >= thr and t.id not in staff_ids,
+                              staff_member_id=p.staff_member if p else None,
+                              staff_score=p.staff_score if p else None, zone=c.zone(d), is_payer=t.id == payer_track,
                               quality=d.face.quality.to_dict(), model=mid,
                               dim=None if emb is None else int(emb.shape[0]),
                               embedding=None if emb is None else emb.astype(np.float32).tobytes())

@@ -14,11 +14,19 @@ any of which suffices:
   of the window (the median then contains them) since people are never perfectly still.
 
 All three err towards "present": a lighting change may make an empty counter look occupied, which
-yields ``inconclusive`` (a reminder), never a false ``ghost_visit`` accusation.
+yields ``inconclusive`` (a reminder), never a false ``ghost_visit`` accusation. Each sample is first
+scaled to the window's brightness (the median of its pixel-wise ratio to the window's median frame:
+the camera's auto exposure and lights dimming change the whole picture, a person only a part of it),
+so that a lighting change alone does not make an empty counter look occupied.
+
+Not every change is a customer (correlate/check.py, correlate/zones.py): the changed pixels of each
+sample are kept (``fg_mask``, ``motion_mask``, at the analysis size) so the checker can ask what is
+left once ignored areas, the staff side and the staff's own head and body are taken out
+(:func:`residual`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -33,25 +41,56 @@ class Presence:
     fg_area: float  # fraction of the frame that differs from the window background
     motion_area: float  # fraction that changed since the previous sample
     box: tuple[int, int, int, int] | None  # largest changed region, full-frame pixels (x, y, w, h)
+    fg_mask: np.ndarray | None = field(default=None, repr=False)  # changed pixels (analysis size, 0/1)
+    motion_mask: np.ndarray | None = field(default=None, repr=False)
+    scale: float = 1.0  # full-frame pixels per analysis pixel
 
     def present(self, min_area: float) -> bool:
         return self.fg_area >= min_area or self.motion_area >= min_area
 
 
+def small_size(shape) -> tuple[int, int]:
+    """(width, height) of the analysis image of a frame of ``shape`` (for masks given to analyze)."""
+    h, w = shape[:2]
+    return WIDTH, max(2, int(round(h * WIDTH / w)))
+
+
 def _small(img: np.ndarray) -> np.ndarray:
-    h, w = img.shape[:2]
     g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    g = cv2.resize(g, (WIDTH, max(2, int(round(h * WIDTH / w)))), interpolation=cv2.INTER_AREA)
+    g = cv2.resize(g, small_size(img.shape), interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(g, (5, 5), 0)
+
+
+def _levelled(smalls: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Each sample scaled to the window's brightness: the median over pixels of its ratio to the
+    window's median frame is the exposure/lighting gain (a person changes fewer than half the pixels)."""
+    seen = [s for s in smalls if s is not None]
+    ref = np.median(np.stack(seen), axis=0).astype(np.float32)
+    ok = ref > 10
+    if not ok.any():
+        return smalls
+    out = []
+    for s in smalls:
+        if s is None:
+            out.append(None)
+            continue
+        g = float(np.clip(np.median(s.astype(np.float32)[ok] / ref[ok]), 0.5, 2.0))
+        out.append(s if abs(g - 1.0) < 0.01 else np.clip(s.astype(np.float32) / g, 0, 255).astype(np.uint8))
+    return out
 
 
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
-def _largest(diff: np.ndarray, thr: int) -> tuple[float, tuple[int, int, int, int] | None]:
+def _changed(diff: np.ndarray, thr: int, keep: np.ndarray | None) -> np.ndarray:
     m = (diff > thr).astype(np.uint8)
+    if keep is not None:
+        m &= keep
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, _KERNEL)
-    m = cv2.dilate(m, _KERNEL)  # join the pieces of one silhouette
+    return cv2.dilate(m, _KERNEL)  # join the pieces of one silhouette
+
+
+def _largest(m: np.ndarray) -> tuple[float, tuple[int, int, int, int] | None]:
     n, _, stats, _ = cv2.connectedComponentsWithStats(m)
     if n <= 1:
         return 0.0, None
@@ -60,14 +99,16 @@ def _largest(diff: np.ndarray, thr: int) -> tuple[float, tuple[int, int, int, in
     return a / float(m.size), (x, y, w, h)
 
 
-def analyze(images: list[np.ndarray], blind: list[bool] | None = None) -> list[Presence]:
-    """One Presence per image (blind frames get zeros and are left out of the background)."""
+def analyze(images: list[np.ndarray], blind: list[bool] | None = None,
+            keep: np.ndarray | None = None) -> list[Presence]:
+    """One Presence per image (blind frames get zeros and are left out of the background). ``keep``:
+    0/1 mask of the analysis size (:func:`small_size`) where changes count at all (ignored areas 0)."""
     blind = blind or [False] * len(images)
     smalls = [None if b else _small(img) for img, b in zip(images, blind)]
-    seen = [s for s in smalls if s is not None]
-    if not seen:
+    if not any(s is not None for s in smalls):
         return [Presence(0.0, 0.0, None) for _ in images]
-    bg = np.median(np.stack(seen), axis=0).astype(np.uint8)
+    smalls = _levelled(smalls)
+    bg = np.median(np.stack([s for s in smalls if s is not None]), axis=0).astype(np.uint8)
     out: list[Presence] = []
     prev = None
     for img, s in zip(images, smalls):
@@ -75,10 +116,29 @@ def analyze(images: list[np.ndarray], blind: list[bool] | None = None) -> list[P
             out.append(Presence(0.0, 0.0, None))
             prev = None
             continue
-        fg, box = _largest(cv2.absdiff(s, bg), DIFF)
-        mo, mbox = _largest(cv2.absdiff(s, prev), MOTION) if prev is not None else (0.0, None)
+        fm = _changed(cv2.absdiff(s, bg), DIFF, keep)
+        mm = _changed(cv2.absdiff(s, prev), MOTION, keep) if prev is not None else np.zeros_like(fm)
+        fg, box = _largest(fm)
+        mo, mbox = _largest(mm)
         scale = img.shape[1] / WIDTH
         b = box if fg >= mo else mbox
-        out.append(Presence(fg, mo, tuple(int(v * scale) for v in b) if b else None))
+        out.append(Presence(fg, mo, tuple(int(v * scale) for v in b) if b else None, fm, mm, scale))
         prev = s
     return out
+
+
+def residual(p: Presence, keep: np.ndarray | None = None, exclude=()) -> float:
+    """The largest changed region of ``p`` (background difference or motion, as a fraction of the
+    frame) once ``keep`` (0/1 mask, analysis size) is applied and the ``exclude`` boxes (full-frame
+    pixels x, y, w, h: e.g. a staff member's head and body) are taken out."""
+    if p.fg_mask is None:
+        return 0.0
+    best = 0.0
+    for m in (p.fg_mask, p.motion_mask):
+        m = m.copy() if keep is None else m & keep
+        for x, y, w, h in exclude:
+            x0, y0 = max(0, int(x / p.scale)), max(0, int(y / p.scale))
+            x1, y1 = int(np.ceil((x + w) / p.scale)), int(np.ceil((y + h) / p.scale))
+            m[y0:max(y0, y1), x0:max(x0, x1)] = 0
+        best = max(best, _largest(m)[0])
+    return best

@@ -20,6 +20,13 @@ ENGLISH = {
                       "(back turned, blurred or too small)",
     "too_few_faces": "people present in {people_frames} of {frames} frames but too few usable faces "
                      "(back turned, blurred or too small)",
+    "nobody_but_staff": "nobody on the customer side in any of {frames} frames of the window ({start} to {end}); "
+                        "staff at the settlement time: {people}",
+    "no_clear_payer": "several people at the counter at the settlement time ({count}), no clear payer",
+    "payer_unusable": "the payer's face could not be compared (blurred, turned away or too small); "
+                      "other people's faces are not used instead",
+    "payer_not_insured": "the payer is not the insured person ({faces} usable faces, best similarity "
+                         "{best:.3f} < {thr:.3f}) and the insured person is not seen in the window",
     "face_check_failed": "the face check at payment was {decision}",
     "face_check_failed_score": "the face check at payment was {decision} (score {score:.3f})",
     "capture_not_at_counter": "the face-pay capture is not the person at the counter either",

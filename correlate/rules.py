@@ -112,7 +112,8 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
         out.append(f)
 
     face_check_failed = v is not None and v.decision in FAILED_DECISIONS
-    usable_tracks = [f for f in ctx.faces if f.capture_score is not None]
+    # staff are never the customer: the capture not being the cashier says nothing
+    usable_tracks = [f for f in ctx.faces if f.capture_score is not None and f.staff_member_id is None]
     capture_mismatch = (ctx.capture_embedding is not None and usable_tracks
                         and max(f.capture_score for f in usable_tracks) < ctx.threshold)
 
@@ -153,7 +154,8 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
 def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
     st = ctx.settings
     s = ctx.settlement
-    mine = [f for f in ctx.faces if f.embedding is not None and f.dim]
+    # staff settle every customer's card at their counter: never a candidate, on either side
+    mine = [f for f in ctx.faces if f.embedding is not None and f.dim and f.staff_member_id is None]
     if not mine:
         return []
     span = timedelta(days=st.correlate_many_cards_days)
@@ -162,6 +164,7 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
         .join(Settlement, Settlement.id == FaceEvidence.settlement_id)
         .where(FaceEvidence.org_id == s.org_id, FaceEvidence.settlement_id != s.id,
                FaceEvidence.embedding.is_not(None), FaceEvidence.model == mine[0].model,
+               FaceEvidence.staff_member_id.is_(None),
                Settlement.settled_at >= s.settled_at - span, Settlement.settled_at <= s.settled_at + span)
     ).all()
     out: list[Flag] = []

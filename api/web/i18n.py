@@ -229,6 +229,11 @@ REASONS_ZH = {
     "strangers": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人（最高相似度 {best:.3f} < {thr:.3f}）",
     "no_usable_face": "{frames} 帧中有 {people_frames} 帧有人，但没有可用人脸（背对、模糊或过小）",
     "too_few_faces": "{frames} 帧中有 {people_frames} 帧有人，但可用人脸太少（背对、模糊或过小）",
+    "nobody_but_staff": "该时段 {frames} 帧画面中顾客一侧均无人（{start} 至 {end}）；结算时在场的工作人员：{people}",
+    "no_clear_payer": "结算时柜台前有多人（{count} 人），无法确定付款人",
+    "payer_unusable": "付款人的人脸无法比对（模糊、背对或过小）；不以其他人的人脸代替",
+    "payer_not_insured": "付款人不是参保人本人（{faces} 张可用人脸，最高相似度 {best:.3f} < {thr:.3f}），"
+                         "且该时段未见参保人本人",
     "face_check_failed": "结算时刷脸核验结果为 {decision}",
     "face_check_failed_score": "结算时刷脸核验结果为 {decision}（分数 {score:.3f}）",
     "capture_not_at_counter": "刷脸抓拍的人也不是柜台前的人",
