@@ -11,7 +11,7 @@ from api import errors
 from api.access import request_context
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
-from api.routes import cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
+from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
 from api.security import SecurityHeaders
 from api.services import Services
 from api.web.site import install as install_web
@@ -62,6 +62,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(flags.router)
     app.include_router(staff.router)
+    app.include_router(audit.router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.api_hsts_max_age_s)

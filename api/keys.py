@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.models import ApiKey, Organisation, Terminal, utcnow
 
-ROLES = ("terminal", "ingest", "admin", "inspector", "institution")
+ROLES = ("terminal", "ingest", "admin", "inspector", "institution", "auditor")
 KEY_RE = re.compile(r"^dck_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -94,15 +94,18 @@ def add_service_key(session: Session, role: str, label: str, org_id: str | None 
                     regions: list[str] | None = None) -> str:
     """ingest: all organisations, or only ``org_id`` / the organisations of ``regions``;
     admin: everything; inspector: the organisations of ``regions`` (required);
-    institution: one organisation ``org_id`` (required)."""
-    if role not in ("ingest", "admin", "inspector", "institution"):
-        raise KeyError_(f"role must be 'ingest', 'admin', 'inspector' or 'institution', not {role!r}")
+    institution: one organisation ``org_id`` (required); auditor: reads the audit trail of everything
+    and nothing else (api/routes/audit.py)."""
+    if role not in ("ingest", "admin", "inspector", "institution", "auditor"):
+        raise KeyError_(f"role must be 'ingest', 'admin', 'inspector', 'institution' or 'auditor', not {role!r}")
     if role == "inspector" and not regions:
         raise KeyError_("an inspector key needs at least one region")
     if role == "institution" and not org_id:
         raise KeyError_("an institution key needs its organisation")
-    if role in ("admin", "institution") and regions:
+    if role in ("admin", "institution", "auditor") and regions:
         raise KeyError_(f"a {role} key has no regions")
+    if role == "auditor" and org_id:
+        raise KeyError_("an auditor key reads the whole trail; it has no organisation")
     if org_id is not None and session.get(Organisation, org_id) is None:
         raise KeyError_(f"unknown organisation {org_id!r}")
     key = _new_key(session, role, org_id=org_id, label=label)

@@ -227,7 +227,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
     outcome: Mapped[str] = mapped_column(String(32))
     org_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
@@ -235,6 +235,11 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # whom and what the event concerns, filled by storage/audit.py from the subject and detail, so the
+    # trail can be read per insured person, flag or camera with an index (api/routes/audit.py)
+    insured_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    flag_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 # --- recording (cameras, segments, gaps, holds) ------------------------------------------------
@@ -497,7 +502,7 @@ class FlagEvent(Base):
 
 # --- web users and browser sessions (api/web/, dualcheck/commands/users.py) ---------------------------------
 
-USER_ROLES = ("inspector", "institution", "operator", "admin")
+USER_ROLES = ("inspector", "institution", "operator", "admin", "auditor")
 
 
 class User(Base):

@@ -110,8 +110,8 @@ def add_user(db: Session, username: str, password: str, role: str, *, regions: l
         raise UserError(f"--org is only for institution users, not {role}")
     if role in ("inspector", "operator") and not regions:
         raise UserError(f"an {role} needs at least one --region (or --region '*' for every region)")
-    if role == "admin" and regions:
-        raise UserError("an admin sees every region; leave out --region")
+    if role in ("admin", "auditor") and regions:
+        raise UserError(f"an {role} sees every region; leave out --region")
     if org_id and db.get(Organisation, org_id) is None:
         raise UserError(f"unknown organisation {org_id!r}")
     if db.scalar(select(User).where(User.username == username)) is not None:

@@ -146,7 +146,8 @@ def home(request: Request):
     with session_scope(rt.sessions) as db:
         found = find_session(db, request.cookies.get(SESSION_COOKIE))
         role = found[1].role if found else None
-    target = {"inspector": "/flags", "admin": "/flags", "institution": "/inquiries", "operator": "/cameras"}
+    target = {"inspector": "/flags", "admin": "/flags", "institution": "/inquiries", "operator": "/cameras",
+              "auditor": "/audit"}
     return RedirectResponse(target.get(role, "/login"), status_code=303)
 
 
@@ -203,6 +204,11 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
         settlements = {s.id: s for s in db.scalars(select(Settlement).where(
             Settlement.id.in_([f.settlement_id for f in flags if f.settlement_id])))}
         types = sorted(set(FLAG_TYPES) | set(db.scalars(select(Flag.type).distinct())))
+        # who saw which part of the queue, as for GET /v1/flags
+        audit(db, actor=ctx.who.actor, action="flags.list", outcome="ok", request_id=ctx.request.state.request_id,
+              detail={"view": "web", "count": len(flags), "total": total, "org_id": org or None, "type": type or None,
+                      "level": level or None, "status": status, "date_from": date_from or None,
+                      "date_to": date_to or None})
     now = utcnow()
     rows = [{"flag": f, "settlement": settlements.get(f.settlement_id), "age_s": (now - f.created_at).total_seconds()}
             for f in flags]

@@ -1,7 +1,7 @@
 """``install(app, settings)``: the inspector web UI mounted on the API app."""
 from __future__ import annotations
 
-from api.web import common, pages, staff_pages, zones_pages
+from api.web import audit_pages, common, pages, staff_pages, zones_pages
 from api.web.auth import LoginLimiter
 
 
@@ -11,3 +11,4 @@ def install(app, settings) -> None:
     app.include_router(pages.router)
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
+    app.include_router(audit_pages.router)

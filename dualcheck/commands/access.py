@@ -176,7 +176,7 @@ def terminals_list(org: str = typer.Option(None, "--org"), as_json: bool = typer
 
 @keys.command("add")
 def keys_add(role: str = typer.Option(..., help="ingest (data exchange), admin, inspector (--region, "
-                                              "repeatable) or institution (--org)."),
+                                              "repeatable), institution (--org) or auditor (the audit trail)."),
              label: str = typer.Option(..., help="Who uses the key."),
              org: str = typer.Option(None, "--org", help="institution: its organisation; ingest: limit to one."),
              region: list[str] = typer.Option(None, "--region", help="inspector (or ingest): the regions it "

@@ -16,7 +16,7 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import User
 
-app = typer.Typer(help="Web UI users (inspectors, institution users, operators, admins).", no_args_is_help=True)
+app = typer.Typer(help="Web UI users (inspectors, institution users, operators, admins, auditors).", no_args_is_help=True)
 
 
 def _run(fn):
@@ -31,7 +31,7 @@ def _run(fn):
 
 @app.command("add")
 def add(username: str = typer.Argument(..., help="Login name."),
-        role: str = typer.Option(..., "--role", help="inspector | institution | operator | admin"),
+        role: str = typer.Option(..., "--role", help="inspector | institution | operator | admin | auditor (reads the audit trail only)"),
         region: list[str] = typer.Option([], "--region", help="Region an inspector/operator covers (repeat; '*' = all)."),
         org: str = typer.Option(None, "--org", help="The organisation of an institution user."),
         name: str = typer.Option(None, "--name", help="Display name (e.g. 张三)."),
