@@ -18,6 +18,7 @@ USERS = {
     "clinic-b": ("institution", [], "PHARM-B", "乙药店"),
     "ops": ("operator", ["north"], None, "运维"),
     "admin": ("admin", [], None, "管理员"),
+    "auditor": ("auditor", [], None, "审计员"),
 }
 
 
