@@ -7,17 +7,16 @@ the query string: those can carry insured ids.
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
 
 from fastapi import Request
 
 from kernel import logs, metrics
+from kernel.ids import is_request_id
 
 log = logging.getLogger("dualcheck.api.access")
 
-_RID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # a caller's id is echoed and logged: keep it plain
 _QUIET = {"/metrics", "/healthz", "/readyz"}  # scraped every few seconds: access lines at DEBUG only
 
 
@@ -28,7 +27,7 @@ def route_template(request: Request) -> str:
 
 async def request_context(request: Request, call_next):
     given = request.headers.get("x-request-id", "")
-    rid = given if _RID_OK.match(given) else uuid.uuid4().hex
+    rid = given if is_request_id(given) else uuid.uuid4().hex
     request.state.request_id = rid
     token = logs.request_id.set(rid)
     t0 = time.perf_counter()

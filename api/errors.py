@@ -89,7 +89,9 @@ async def _respond(request: Request, status: int, code: str, reason: str, header
         await run_in_threadpool(
             audit_refusal, request.app, getattr(request.state, "request_id", None),
             getattr(request.state, "actor", "anonymous"), request.url.path, request.method, status, code)
-    log.info("refused %s %s: %s %s", request.method, request.url.path, status, code)
+    # the route template, not the path: paths carry insured ids (the logs promise none); the method
+    # is the caller's text, escaped with the rest of the line by kernel/logs.py
+    log.info("refused %s %s: %s %s", request.method, route_template(request), status, code)
     return JSONResponse(error_body(code, reason, **extra), status_code=status, headers=headers)
 
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kernel.ids import is_entity_id
 from storage.models import ApiKey, Organisation, Terminal, utcnow
 
 ROLES = ("terminal", "ingest", "admin", "inspector", "institution", "auditor")
-KEY_RE = re.compile(r"^dck_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KEY_RE = re.compile(r"\Adck_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})\Z")
 
 
 class KeyError_(ValueError):
@@ -55,7 +55,7 @@ def _new_key(session: Session, role: str, *, org_id=None, terminal_id=None, labe
 
 def add_organisation(session: Session, org_id: str, name: str | None = None, region: str = "default",
                      uses_face_pay: bool = True) -> Organisation:
-    if not ID_RE.match(org_id):
+    if not is_entity_id(org_id):
         raise KeyError_(f"organisation id {org_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
     org = session.get(Organisation, org_id)
     if org is None:
@@ -71,7 +71,7 @@ def add_terminal(session: Session, org_id: str, terminal_id: str | None = None,
     if org is None:
         raise KeyError_(f"unknown organisation {org_id!r}: add it first (dualcheck orgs add {org_id})")
     terminal_id = terminal_id or f"{org_id}-T{secrets.token_hex(3)}"
-    if not ID_RE.match(terminal_id):
+    if not is_entity_id(terminal_id):
         raise KeyError_(f"terminal id {terminal_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
     if session.get(Terminal, terminal_id) is not None:
         raise KeyError_(f"terminal {terminal_id!r} exists already; use 'dualcheck terminals rotate' for a new key")

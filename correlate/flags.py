@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from correlate.reasons import Reason, text_and_parts
+from correlate.reasons import Reason, limited_reason, scrub_scores, strip_scores, text_and_parts
 from kernel import metrics
 from kernel.errors import Refusal
 from kernel.timefmt import iso_z
@@ -140,7 +140,10 @@ def review(db: Session, flag: Flag, decision: str, *, actor: str, role: str, not
 
 def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None = None,
                   legal: LegalHolds | None) -> int:
+    # only holds of the flag's own organisation: a hold's scope is its organisation (a hold naming
+    # this flag from elsewhere, written before place_hold refused that, is not this flag's to release)
     holds = list(db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == flag.id,
+                                                       EvidenceHold.org_id == flag.org_id,
                                                        EvidenceHold.released_at.is_(None))))
     for h in holds:
         release_hold(db, h.id, actor=actor, request_id=request_id, note=f"flag {flag.id} dismissed", legal=legal)
@@ -156,14 +159,19 @@ LIMITED_EVIDENCE_KEYS = ("cameras", "window", "settlement", "outcome", "coverage
 def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None = None,
          holds: list[EvidenceHold] | None = None) -> dict:
     """The flag as the API shows it. ``evidence='limited'`` (institution users) leaves out every
-    biometric item (face crops, scores, enrolled photo references, the face-pay capture)."""
+    biometric item (face crops, scores, enrolled photo references, the face-pay capture): the reason,
+    its parts and the system's event notes are given without the similarities they quote."""
     ev = dict(flag.evidence or {})
+    reason = flag.reason
     if evidence == "limited":
-        ev = {k: v for k, v in ev.items() if k in LIMITED_EVIDENCE_KEYS}
+        ev = strip_scores({k: v for k, v in ev.items() if k in LIMITED_EVIDENCE_KEYS})
+        reason, parts = limited_reason(flag.reason, (flag.evidence or {}).get("reason_parts"))
+        if parts:
+            ev["reason_parts"] = parts
     out = {
         "id": flag.id, "type": flag.type, "rule": flag.rule, "level": flag.level, "status": flag.status,
         "org_id": flag.org_id, "settlement_id": flag.settlement_id, "settlement_ids": flag.settlement_ids,
-        "occurred_at": iso_z(flag.occurred_at), "reason": flag.reason, "evidence": ev,
+        "occurred_at": iso_z(flag.occurred_at), "reason": reason, "evidence": ev,
         "inquiry_state": flag.inquiry_state, "created_at": iso_z(flag.created_at),
         "updated_at": iso_z(flag.updated_at), "closed_at": iso_z(flag.closed_at),
     }
@@ -171,7 +179,9 @@ def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None =
         out["rule_version"], out["model"] = flag.rule_version, flag.model
     if events is not None:
         out["events"] = [{"at": iso_z(e.at), "actor": e.actor, "role": e.role, "action": e.action,
-                          "from": e.from_status, "to": e.to_status, "note": e.note} for e in events]
+                          "from": e.from_status, "to": e.to_status,
+                          "note": scrub_scores(e.note) if evidence == "limited" and e.role == "system" else e.note}
+                         for e in events]
     if holds is not None and evidence == "full":
         out["holds"] = [{"id": h.id, "camera_id": h.camera_id, "start": iso_z(h.start_at), "end": iso_z(h.end_at),
                          "verification_id": h.verification_id, "active": h.released_at is None} for h in holds]

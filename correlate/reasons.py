@@ -7,6 +7,8 @@ and language). ``ENGLISH`` is the one place the English wording lives.
 """
 from __future__ import annotations
 
+import re
+
 ENGLISH = {
     "no_camera": "no camera of {org} covers counter/terminal {counter}",
     "no_footage": "no footage for the window (camera offline, not recorded, or black)",
@@ -36,7 +38,28 @@ ENGLISH = {
     "one_face_many_cards": "one face settled for {count} different insured people at {org} between "
                            "{start} and {end}",
     "repeated_footage_missing": "{count} settlements at {org} without usable footage between {start} and {end}",
+    # the same without scores, for limited evidence (institutions, terminals, ingest keys): see without_scores
+    "seen_limited": "the insured person is seen",
+    "strangers_limited": "{faces} usable faces of {people} people, none the insured person",
+    "payer_not_insured_limited": "the payer is not the insured person ({faces} usable faces) and the insured "
+                                 "person is not seen in the window",
+    "capture_mismatch_limited": "the face-pay capture is not anyone the counter camera shows",
 }
+
+# Limited evidence promises no face-match scores (docs/correlation.md): each code whose wording shows
+# a score has a wording without it, and these arguments are dropped.
+SCORE_ARGS = frozenset({"best", "thr", "score"})
+WITHOUT_SCORES = {"seen": "seen_limited", "strangers": "strangers_limited",
+                  "payer_not_insured": "payer_not_insured_limited", "capture_mismatch": "capture_mismatch_limited",
+                  "face_check_failed_score": "face_check_failed"}
+# keys of evidence, check summaries and faces that hold a score, a threshold or a similarity
+SCORE_KEYS = frozenset({"score", "threshold", "best_insured", "best_staff", "best_capture", "insured_score",
+                        "capture_score", "staff_score", "best_insured_score", "similarity", "best", "thr"})
+# a score in stored English text (rows without parts, flag event notes): "similarity 0.215 < 0.450",
+# "(score 0.22)"
+_NUM = r"-?\d+(?:\.\d+)?"
+_SIM = rf"(?:best )?similarity\s*{_NUM}(?:\s*[≥<>=]+\s*{_NUM})?"
+_SCORE_TEXT = re.compile(rf"\s*\({_SIM}\)|,\s*{_SIM}|\s*\(score\s*{_NUM}\)|\s*{_SIM}")
 
 
 class Reason:
@@ -71,6 +94,11 @@ class Reason:
     def render(self, templates: dict[str, str]) -> str:
         return "; ".join(templates[code].format(**args) for code, args in self.parts)
 
+    def without_scores(self) -> "Reason":
+        """The same reason for limited evidence: no similarity, threshold or score."""
+        return Reason([(WITHOUT_SCORES.get(code, code), {k: v for k, v in args.items() if k not in SCORE_ARGS})
+                       for code, args in self.parts])
+
     def __str__(self) -> str:
         return self.render(ENGLISH)
 
@@ -87,12 +115,41 @@ class PlainText(Reason):
     def to_json(self) -> None:
         return None
 
+    def without_scores(self) -> "Reason":
+        return PlainText(scrub_scores(self.text))
+
     def render(self, templates: dict[str, str]) -> str:
         return self.text
 
 
 def stored_or_text(parts, text: str) -> Reason:
     return Reason.stored(parts) or PlainText(text)
+
+
+def scrub_scores(text: str | None) -> str | None:
+    """Stored English text without the scores it quotes (for limited evidence)."""
+    if not text:
+        return text
+    return _SCORE_TEXT.sub("", text).strip()
+
+
+def strip_scores(value):
+    """A JSON value (evidence, a check summary) without its score, threshold and similarity fields."""
+    if isinstance(value, dict):
+        return {k: strip_scores(v) for k, v in value.items() if k not in SCORE_KEYS}
+    if isinstance(value, list):
+        return [strip_scores(v) for v in value]
+    return value
+
+
+def limited_reason(text: str | None, parts) -> tuple[str | None, list[dict] | None]:
+    """(English text, parts) of a reason for limited evidence: rendered from the parts without scores,
+    or the stored text scrubbed when there are no parts."""
+    r = Reason.stored(parts)
+    if r is None:
+        return scrub_scores(text), None
+    r = r.without_scores()
+    return str(r), r.to_json()
 
 
 def text_and_parts(reason) -> tuple[str, list[dict] | None]:

@@ -5,13 +5,19 @@ reported with its line number (file) or index (API list) and the reason, so noth
 silently and a corrected file can simply be imported again. Import is idempotent by
 ``settlement_id``: the same row again is ``unchanged``; the same id with different content is
 refused (``conflict``) and the stored row stays as it was.
+
+A ``settlement_id`` is unique in the whole deployment, not per organisation: it is the national
+platform's ``setl_id``, which that platform assigns once across all institutions, and checks, flags,
+jobs and face evidence refer to a settlement by it alone. So an id stored for another organisation is
+a ``conflict`` too: answered exactly as any conflict (never naming that organisation or its content),
+and audited (``settlement.id_taken``, under the owner's organisation) so that a key importing ids
+that are not its organisations' is seen.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -21,7 +27,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kernel.ids import INSURED_ID_RE, SETTLEMENT_REF_RE
+from kernel.ids import is_counter, is_insured_id, is_settlement_ref
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import SETTLEMENT_TYPES, Camera, Organisation, Settlement, Terminal, Verification, utcnow
@@ -29,9 +35,11 @@ from storage.models import SETTLEMENT_TYPES, Camera, Organisation, Settlement, T
 FIELDS = ("settlement_id", "insured_id", "org_id", "counter", "terminal_id", "settled_at", "amount", "type",
           "verification_id")
 REQUIRED = ("settlement_id", "insured_id", "org_id", "settled_at", "amount", "type")
-COUNTER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")
 MAX_FUTURE = timedelta(minutes=5)  # clock skew between the exchange and us
 MAX_AMOUNT = Decimal("100000000")
+
+
+CONFLICT = "conflict: this settlement_id was imported before with different content"
 
 
 class RowInvalid(ValueError):
@@ -108,13 +116,13 @@ def validate(raw: dict, now: datetime | None = None) -> dict:
     missing = [n for n in REQUIRED if row[n] is None]
     if missing:
         raise RowInvalid(f"missing {', '.join(missing)}")
-    if not SETTLEMENT_REF_RE.match(row["settlement_id"]):
+    if not is_settlement_ref(row["settlement_id"]):
         raise RowInvalid("settlement_id must be 1-100 letters, digits or . _ : / -")
-    if not INSURED_ID_RE.match(row["insured_id"]):
+    if not is_insured_id(row["insured_id"]):
         raise RowInvalid("insured_id must be 1-64 letters, digits, '_' or '-'")
     if row["counter"] is None and row["terminal_id"] is None:
         raise RowInvalid("counter or terminal_id is required (it says which cameras to look at)")
-    if row["counter"] is not None and not COUNTER_RE.match(row["counter"]):
+    if row["counter"] is not None and not is_counter(row["counter"]):
         raise RowInvalid("counter must be 1-64 letters, digits, spaces or . _ : -")
     t = parse_time(row["settled_at"])
     if t > (now or utcnow()) + MAX_FUTURE:
@@ -207,7 +215,11 @@ class Importer:
                     self.result.unchanged.append(row["settlement_id"])
                     self._counter_known(line, row)
                     return
-                raise RowInvalid("conflict: this settlement_id was imported before with different content")
+                if existing.org_id != row["org_id"]:  # the answer is the same; the owner's audit says more
+                    audit(self.db, actor=self.actor, action="settlement.id_taken", outcome="refused:conflict",
+                          org_id=existing.org_id, subject=f"settlement:{existing.id}",
+                          detail={"claimed_for": row["org_id"]})
+                raise RowInvalid(CONFLICT)
             self.db.add(Settlement(
                 id=row["settlement_id"], insured_id=row["insured_id"], org_id=row["org_id"], counter=row["counter"],
                 terminal_id=row["terminal_id"], settled_at=row["settled_at"], amount=row["amount"], type=row["type"],

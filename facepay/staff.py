@@ -23,7 +23,7 @@ from facepay.enrollment import (
     template_fields,
 )
 from kernel.errors import Refusal
-from kernel.ids import INSURED_ID_RE
+from kernel.ids import is_staff_id
 from kernel.settings import Settings
 from storage.audit import audit
 from storage.db import session_scope
@@ -52,7 +52,7 @@ class StaffRefusal(Refusal):
 
 def check_staff_id(staff_id: str) -> str:
     # the same plain characters as insured ids: staff ids end up in object keys, URLs and audit lines
-    if not INSURED_ID_RE.match(staff_id or ""):
+    if not is_staff_id(staff_id):
         raise StaffRefusal(400, "invalid_staff_id", f"staff id must be {STAFF_ID_RULE}")
     return staff_id
 

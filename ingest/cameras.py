@@ -1,7 +1,6 @@
 """The camera registry: which RTSP cameras an organisation has, what they cover, how to reach them."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -9,12 +8,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.credentials import CredentialBox
+from kernel.ids import is_camera_id, is_counter
 from storage.models import CAMERA_ROLES, Camera, Organisation, utcnow
 
-CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Credentials some cameras take in the query string instead of user:password@ (Dahua:
+# realmonitor?channel=1&user=admin&password=...). Stored like userinfo credentials (user name apart, the
+# password sealed); the stored URL keeps the parameter with MASK as its value, which says where they go.
+QUERY_USER_KEYS = ("user", "username", "usr", "login")
+QUERY_PASSWORD_KEYS = ("password", "passwd", "pwd", "pass")
+MASK = "***"
 MAX_CREDENTIAL_CHARS = 128  # sealed, a 128-character password takes ~280 of the column's 500
-# a cover is what a settlement names as counter or terminal_id (correlate/settlements.py COUNTER_RE, ids)
-COVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")
 MAX_COVERS = 32
 ZONE_KINDS = ("customer", "staff", "ignore")
 MAX_ZONES = 16
@@ -27,6 +30,10 @@ class CameraError(ValueError):
     pass
 
 
+class CameraIdTaken(CameraError):
+    """The id is (or was) another camera's: 409."""
+
+
 @dataclass(frozen=True)
 class RtspTarget:
     url: str  # without credentials: safe to show and log
@@ -35,21 +42,58 @@ class RtspTarget:
 
     def with_credentials(self) -> str:
         """The URL to open. Never log it."""
+        parts = urlsplit(self.url)
+        fields = _query_fields(parts.query)
+        if any(k is not None and v == MASK for k, v in fields):  # the camera takes them in the query
+            def value(k: str, v: str) -> str:
+                if v == MASK and k.lower() in QUERY_USER_KEYS:
+                    return quote(self.username or "", safe="")
+                if v == MASK and k.lower() in QUERY_PASSWORD_KEYS:
+                    return quote(self.password or "", safe="")
+                return v
+            query = "&".join(raw if k is None else f"{k}={value(k, v)}" for (k, v), raw
+                             in zip(fields, parts.query.split("&")))
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
         if not self.username:
             return self.url
-        parts = urlsplit(self.url)
         auth = quote(self.username, safe="") + (":" + quote(self.password or "", safe=""))
         return urlunsplit((parts.scheme, f"{auth}@{parts.netloc}", parts.path, parts.query, parts.fragment))
 
 
+def _query_fields(query: str) -> list[tuple[str | None, str]]:
+    """(name, raw value) per ``&``-separated field; (None, field) for one without ``=``."""
+    out: list[tuple[str | None, str]] = []
+    for field in query.split("&") if query else []:
+        name, eq, val = field.partition("=")
+        out.append((name, val) if eq else (None, field))
+    return out
+
+
 def split_credentials(url: str) -> RtspTarget:
+    """The URL without credentials (safe to store, show and log), and the user name and password
+    taken from its userinfo or from its query string (their values there become MASK)."""
     parts = urlsplit(url)
     if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
         raise CameraError("camera URL must be rtsp://host[:port]/path")
     host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
     user = unquote(parts.username) if parts.username else None
     pw = unquote(parts.password) if parts.password else None
+    fields, query_user, query_pw = [], None, None
+    for name, val in _query_fields(parts.query):
+        key = (name or "").lower()
+        if name is not None and val != MASK and key in QUERY_USER_KEYS + QUERY_PASSWORD_KEYS:
+            if key in QUERY_USER_KEYS:
+                query_user = unquote(val)
+            else:
+                query_pw = unquote(val)
+            val = MASK
+        fields.append(name if name is None else f"{name}={val}")
+    if (query_user is not None or query_pw is not None) and (user is not None or pw is not None):
+        raise CameraError("give the camera's credentials either as user:password@ or in the query string, not both")
+    if query_user is not None or query_pw is not None:
+        user, pw = query_user, query_pw
+    query = "&".join(fields) if parts.query else ""
+    clean = urlunsplit((parts.scheme, host, parts.path, query, ""))
     return RtspTarget(clean, user, pw)
 
 
@@ -59,7 +103,7 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
                box: CredentialBox | None = None) -> Camera:
     """Register (or re-register) a camera. A password, in the URL or given apart, is stored sealed
     with ``box`` (ingest/credentials.py)."""
-    if not CAMERA_ID_RE.match(camera_id or ""):
+    if not is_camera_id(camera_id):
         raise CameraError("camera id must be 1-64 letters, digits, '.', '_' or '-'")
     if role not in CAMERA_ROLES:
         raise CameraError(f"role must be one of {', '.join(CAMERA_ROLES)}")
@@ -69,7 +113,12 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
         raise CameraError("segment length must be between 10 and 300 seconds")
     existing = db.get(Camera, camera_id)
     if existing is not None and existing.removed_at is None:
-        raise CameraError(f"camera {camera_id!r} exists already")
+        raise CameraIdTaken(f"camera {camera_id!r} exists already")
+    if existing is not None and existing.org_id != org_id:
+        # footage, holds and health are looked up by camera id: an id once used by one organisation
+        # is never given to another, or that organisation's footage would follow the id
+        raise CameraIdTaken(f"camera id {camera_id!r} was used by another organisation's camera; camera ids are "
+                            "never reused across organisations: choose another id")
     target = split_credentials(url)
     user = username if username is not None else target.username
     pw = password if password is not None else target.password
@@ -104,7 +153,7 @@ def validate_covers(covers) -> list[str]:
     out: list[str] = []
     for c in covers:
         c = c.strip() if isinstance(c, str) else c
-        if not isinstance(c, str) or not COVER_RE.match(c):
+        if not is_counter(c):  # what a settlement names as counter or terminal_id
             raise CameraError(f"cover {str(c)[:70]!r} must be 1-64 letters, digits, spaces or . _ : -")
         if c not in out:
             out.append(c)
@@ -214,11 +263,20 @@ def public_view(cam: Camera) -> dict:
 
 def seal_credentials(db: Session, box: CredentialBox) -> int:
     """Re-seal every stored camera password with the box's first key (after a key rotation), sealing
-    any still in clear. Returns how many rows were rewritten; opening fails loudly for a password
-    that none of the keys can open, before anything is changed."""
+    any still in clear, also credentials stored in clear in a URL's query string (before they were
+    taken out of it). Returns how many rows were rewritten; opening fails loudly for a password that
+    none of the keys can open, before anything is changed."""
+    in_query = []
+    for cam in db.scalars(select(Camera)):
+        target = split_credentials(cam.rtsp_url)
+        if target.url != cam.rtsp_url:
+            in_query.append((cam, target))
     cams = list(db.scalars(select(Camera).where(Camera.rtsp_password.is_not(None))))
     for cam in cams:
         box.open(cam.rtsp_password)  # all-or-nothing: every one must open with the keys given
     for cam in cams:
         cam.rtsp_password = box.reseal(cam.rtsp_password)
-    return len(cams)
+    for cam, target in in_query:
+        cam.rtsp_url, cam.rtsp_username = target.url, target.username
+        cam.rtsp_password = box.seal(target.password)
+    return len({c.id for c in cams} | {c.id for c, _ in in_query})

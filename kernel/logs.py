@@ -4,6 +4,10 @@ deployments and log collectors) or text (the default, for a terminal).
 JSON fields: ``timestamp``, ``level``, ``logger``, ``message``, ``role`` (record, api, worker, ...),
 ``request_id`` (the API request being served, else null), plus any ``extra=`` fields of the call.
 
+Every message is one line: control characters (newlines, ESC of terminal sequences, C1 controls,
+Unicode line separators) are written as ``\\xNN`` / ``\\uNNNN`` escapes, so text a caller sent (a path, a
+header) cannot forge a second record or drive the terminal that shows the log.
+
 Redaction, as a last line of defence (the code already avoids logging secrets): RTSP credentials in
 any URL of the message or the traceback become ``***``; bytes, numpy arrays and long runs of
 base64 or of numbers (an image or an embedding passed by mistake) are replaced by a placeholder.
@@ -24,13 +28,23 @@ _URL_AUTH = re.compile(r"((?:rtsps?|https?|postgresql(?:\+\w+)?)://)[^/@\s'\"]+@
 _B64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{200,}")  # an encoded image/template; no id or hash is this long
 _FLOAT_RUN = re.compile(r"(?:[-+]?\d*\.\d+(?:[eE][-+]?\d+)?[\s,;]+){16,}")  # an embedding's numbers
 _BYTES_REPR = re.compile(r"b(['\"])(?:\\x[0-9a-f]{2}|[^'\"\\]|\\.){64,}?\1")
+# credentials some cameras take in the query string (Dahua: realmonitor?channel=1&user=admin&password=...)
+_QUERY_AUTH = re.compile(r"([?&;](?:user|username|usr|login|password|passwd|pwd|pass)=)[^&;#\s'\"]*", re.IGNORECASE)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def redact(text: str) -> str:
     text = _URL_AUTH.sub(r"\1***@", text)
+    text = _QUERY_AUTH.sub(r"\1***", text)
     text = _BYTES_REPR.sub("<bytes redacted>", text)
     text = _FLOAT_RUN.sub("<numbers redacted> ", text)
     return _B64_RUN.sub("<blob redacted>", text)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line with no terminal control sequence: each control character as an escape."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                         else f"\\u{ord(m.group()):04x}", text)
 
 
 def _safe_arg(a):
@@ -56,7 +70,7 @@ class ContextFilter(logging.Filter):
             msg = str(_safe_arg(record.msg)) % args if args else str(_safe_arg(record.msg))
         except Exception:  # a broken format string must not lose the record
             msg = str(record.msg)
-        record.msg, record.args = redact(msg), None
+        record.msg, record.args = escape_controls(redact(msg)), None
         return True
 
 

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     web_login_max_failures: int = Field(
         5, ge=1, description="Failed logins of one username from one address within web_login_window_s before "
         "further attempts are refused (429) until the window has passed.")
+    web_login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one address, whatever the usernames, within web_login_window_s "
+        "before that address is refused (429): guessing across accounts.")
+    web_login_max_account_failures: int = Field(
+        20, ge=1, description="Failed logins of one username from browsers it never logged in from, within "
+        "web_login_window_s, before such browsers are refused (429) for it. A browser where the user logged in "
+        "before (its device cookie) still gets in with the right password: an attacker cannot lock the user out.")
     web_login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit, seconds.")
     web_cookie_secure: bool = Field(
         False, description="Mark the session cookie Secure (set true when the UI is served over HTTPS).")
@@ -239,6 +246,11 @@ class Settings(BaseSettings):
     rate_limit_storage_uri: str = Field(
         "memory://", description="Where rate-limit counters live (limits library URI): memory:// counts per "
         "API process; a shared redis://host:6379 gives one limit across all API replicas of a region.")
+    api_forwarded_allow_ips: str = Field(
+        "", description="Addresses or networks (comma-separated, e.g. 10.244.0.0/16) of the reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's forwarded_allow_ips). Empty: none, the "
+        "client address is the peer's. Set it to the ingress/TLS proxy only: a trusted header names the client "
+        "the login limits count.")
     api_hsts_max_age_s: int = Field(
         0, ge=0, description="Above 0: Strict-Transport-Security with this max-age on responses to HTTPS "
         "requests (direct TLS, or X-Forwarded-Proto: https from the TLS proxy). Set 31536000 in production.")

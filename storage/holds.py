@@ -90,6 +90,14 @@ def place_hold(db: Session, *, actor: str, reason: str, camera_id: str | None = 
         if v is None:
             raise HoldError(404, "not_found", f"no verification {verification_id!r}")
         org_id, start, end = v.org_id, None, None
+    if flag_id is not None:
+        # a hold names only a flag of the organisation it holds for: a flag's view lists the holds
+        # naming it and its dismissal releases them, so a hold naming another organisation's flag
+        # would show in (and be released by) a scope its author cannot see. Unknown and foreign
+        # flags are refused alike, so the answer does not tell whether the flag exists.
+        flag = db.get(Flag, flag_id)
+        if flag is None or flag.org_id != org_id:
+            raise HoldError(404, "not_found", f"no flag {flag_id[:64]!r} of this hold's organisation")
     hold = EvidenceHold(camera_id=camera_id, start_at=start, end_at=end, verification_id=verification_id,
                         org_id=org_id, reason=reason, flag_id=flag_id, created_by=actor)
     db.add(hold)

@@ -29,6 +29,7 @@ from api.scope import can_see_camera_health, can_see_org
 from api.services import Services
 from ingest.cameras import (
     CameraError,
+    CameraIdTaken,
     active_cameras,
     add_camera,
     public_view,
@@ -121,7 +122,7 @@ def create_camera(body: CameraIn, request: Request, rt: Services = Depends(runti
                              url=body.url, covers=body.covers, segment_seconds=body.segment_seconds,
                              username=body.username, password=body.password, box=rt.credentials)
         except CameraError as e:
-            raise ApiError(409 if "exists already" in str(e) else 400, "invalid_camera", str(e)) from None
+            raise ApiError(409 if isinstance(e, CameraIdTaken) else 400, "invalid_camera", str(e)) from None
         except CredentialKeyError as e:  # the service is set up without the region's sealing key
             raise ApiError(503, "credentials_key_missing", str(e)) from None
         db.flush()

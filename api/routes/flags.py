@@ -150,7 +150,8 @@ def get_flag(flag_id: str, request: Request, rt: Services = Depends(runtime), wh
     with session_scope(rt.sessions) as db:
         f = _get(db, flag_id, who)
         events = list(db.scalars(select(FlagEvent).where(FlagEvent.flag_id == f.id).order_by(FlagEvent.id)))
-        holds = list(db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == f.id)
+        holds = list(db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == f.id,
+                                                           EvidenceHold.org_id == f.org_id)
                                 .order_by(EvidenceHold.created_at)))
         audit(db, actor=who.actor, action="flag.view", outcome="ok", org_id=f.org_id, subject=f"flag:{f.id}",
               request_id=request.state.request_id)

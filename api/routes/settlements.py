@@ -19,6 +19,7 @@ from api.keys import Principal
 from api.routes.flags import settlement_flags
 from api.scope import can_ingest_for, can_see_settlement, evidence_level
 from api.services import Services
+from correlate.reasons import limited_reason, strip_scores
 from correlate.settlements import Importer, audit_import
 from kernel.timefmt import iso_z
 from storage.audit import audit
@@ -120,7 +121,11 @@ def get_settlement(settlement_id: str, request: Request, rt: Services = Depends(
         out["flags"] = [f.id for f in flags]
         if chk is not None:
             summary = dict(chk.summary or {})
-            out.update(outcome=chk.outcome, reason=chk.reason, reason_parts=summary.pop("reason_parts", None),
+            reason, parts = chk.reason, summary.pop("reason_parts", None)
+            if not full:  # limited evidence: no similarity, threshold or score, in the text or the people
+                reason, parts = limited_reason(reason, parts)
+                summary = strip_scores(summary)
+            out.update(outcome=chk.outcome, reason=reason, reason_parts=parts,
                        people=summary, faces=_faces(db, chk, full, flags if full else []))
             out["check"].update(check_id=chk.id, window_start=iso_z(chk.window_start),
                                 window_end=iso_z(chk.window_end), cameras=chk.cameras,

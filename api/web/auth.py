@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import threading
 import time
@@ -23,13 +22,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.keys import Principal
+from kernel.ids import is_username
 from storage.models import USER_ROLES, Organisation, User, WebSession, utcnow
 
 SESSION_COOKIE = "dualcheck_session"
 LANG_COOKIE = "dualcheck_lang"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 MIN_PASSWORD = 8
 
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
@@ -94,7 +93,7 @@ def check_password(user: User | None, password: str) -> bool:
 
 def add_user(db: Session, username: str, password: str, role: str, *, regions: list[str] | None = None,
              org_id: str | None = None, display_name: str | None = None) -> User:
-    if not USERNAME_RE.match(username or ""):
+    if not is_username(username):
         raise UserError(f"username {username!r} must be 1-64 letters, digits, '.', '_', '@' or '-'")
     if role not in USER_ROLES:
         raise UserError(f"role must be one of {', '.join(USER_ROLES)}, not {role!r}")
@@ -183,15 +182,46 @@ def csrf_ok(ws: WebSession, presented: str | None) -> bool:
 # --- login rate limit ---------------------------------------------------------------------------------
 
 
+DEVICE_COOKIE = "dualcheck_device"
+DEVICE_DAYS = 180
+
+
+def device_token(user: User) -> str:
+    """The device cookie of a browser that logged in as ``user``: the user name and an HMAC keyed by the
+    user's password hash (a secret of the server; a new password voids every device cookie)."""
+    mac = hmac.new(user.password_hash.encode(), f"device:{user.username}".encode(), hashlib.sha256).hexdigest()
+    return f"{user.username}:{mac}"
+
+
+def device_trusted(user: User | None, token: str | None) -> bool:
+    """Has this browser logged in as ``user`` before (its device cookie)?"""
+    if user is None or not token or user.disabled:
+        return False
+    return hmac.compare_digest(device_token(user), token)
+
+
 class LoginLimiter:
-    """Failed logins per (username, client address) in a sliding window, in this process's memory.
+    """Failed logins in a sliding window, in this process's memory. Three counts:
 
-    Simple on purpose: one API process (the default) sees every attempt; with several workers each
-    counts its own, which still bounds guessing to workers x max_failures per window."""
+    * per (username, address): ``max_failures`` - one client guessing one password;
+    * per address: ``max_per_address`` - one client guessing across accounts;
+    * per username from browsers that never logged in as it (no device cookie): ``max_per_account`` -
+      guessing one account from many addresses.
 
-    def __init__(self, max_failures: int, window_s: float, clock=time.monotonic):
+    A browser holding the account's device cookie (it logged in as the user before) is counted apart
+    (``max_failures`` per account) and none of the three counts refuses it, so an attacker who uses
+    them up - even from the user's own address, e.g. behind one ingress - cannot lock the user out
+    (OWASP's device cookies); a new browser of the user waits like the attacker, for the window.
+
+    The address is the peer's, or X-Forwarded-For from a proxy of ``api_forwarded_allow_ips`` only.
+    With several workers each counts its own, which still bounds guessing to workers x the limits."""
+
+    def __init__(self, max_failures: int, window_s: float, clock=time.monotonic, *,
+                 max_per_address: int | None = None, max_per_account: int | None = None):
         self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
-        self._fails: dict[tuple[str, str], deque] = {}
+        self.max_per_address = max_per_address or max_failures * 4
+        self.max_per_account = max_per_account or max_failures * 4
+        self._fails: dict[tuple, deque] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key) -> deque:
@@ -201,21 +231,33 @@ class LoginLimiter:
             q.popleft()
         return q
 
-    def retry_after(self, username: str, ip: str) -> float:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        key = (username.lower(), ip)
-        with self._lock:
-            q = self._recent(key)
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(q[0] + self.window_s - self.clock(), 1.0)
+    def _keys(self, username: str, ip: str, trusted: bool) -> list[tuple[tuple, int]]:
+        if trusted:  # only the user's own browsers: counted apart, so nobody else can use them up
+            return [(("device", username.lower()), self.max_failures)]
+        return [(("user-ip", username.lower(), ip), self.max_failures), (("ip", ip), self.max_per_address),
+                (("user", username.lower()), self.max_per_account)]
 
-    def failed(self, username: str, ip: str) -> None:
+    def retry_after(self, username: str, ip: str, trusted: bool = False) -> float:
+        """Seconds until another attempt is allowed (0: allowed now). ``trusted``: the browser holds the
+        account's device cookie."""
+        wait = 0.0
         with self._lock:
-            self._recent((username.lower(), ip)).append(self.clock())
+            for key, limit in self._keys(username, ip, trusted):
+                q = self._recent(key)
+                if len(q) >= limit:
+                    wait = max(wait, q[-limit] + self.window_s - self.clock(), 1.0)
+        return wait
+
+    def failed(self, username: str, ip: str, trusted: bool = False) -> None:
+        with self._lock:
+            now = self.clock()
+            for key, _ in self._keys(username, ip, trusted):
+                self._recent(key).append(now)
             if len(self._fails) > 100_000:  # bound memory under a spray of usernames
                 self._fails.clear()
 
     def succeeded(self, username: str, ip: str) -> None:
+        # the account's count stays: a login of the user must not reopen guessing from elsewhere
         with self._lock:
-            self._fails.pop((username.lower(), ip), None)
+            self._fails.pop(("user-ip", username.lower(), ip), None)
+            self._fails.pop(("device", username.lower()), None)

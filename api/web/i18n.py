@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from correlate.reasons import ENGLISH, Reason
+from correlate.reasons import ENGLISH, Reason, scrub_scores
 
 LANGS = ("zh", "en")
 
@@ -318,6 +318,10 @@ REASONS_ZH = {
     "capture_mismatch": "刷脸抓拍的人不是柜台摄像头拍到的任何人（最高相似度 {best:.3f} < {thr:.3f}）",
     "one_face_many_cards": "{start} 至 {end}，同一张脸在 {org} 为 {count} 名不同参保人结算",
     "repeated_footage_missing": "{start} 至 {end}，{org} 有 {count} 笔结算没有可用录像",
+    "seen_limited": "录像中见到参保人本人",
+    "strangers_limited": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人",
+    "payer_not_insured_limited": "付款人不是参保人本人（{faces} 张可用人脸），且该时段未见参保人本人",
+    "capture_mismatch_limited": "刷脸抓拍的人不是柜台摄像头拍到的任何人",
 }
 
 
@@ -340,11 +344,15 @@ class Translator:
     def status(self, s):
         return self._pick(STATUS, s)
 
-    def reason(self, text: str | None, holder: dict | None = None) -> str:
+    def reason(self, text: str | None, holder: dict | None = None, limited: bool = False) -> str:
         """A check's or flag's reason in this language: from the parts stored beside the English text
-        (``holder`` is the check's summary or the flag's evidence); the stored text when there are none."""
+        (``holder`` is the check's summary or the flag's evidence); the stored text when there are none.
+        ``limited``: without the scores (pages of limited evidence, e.g. an institution's inquiry)."""
 
         r = Reason.stored((holder or {}).get("reason_parts"))
+        if limited:
+            text = scrub_scores(text)
+            r = r.without_scores() if r is not None else None
         if r is None:
             return text or ""
         templates = ENGLISH if self.lang == "en" else REASONS_ZH

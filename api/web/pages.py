@@ -13,7 +13,18 @@ from sqlalchemy import func, select
 from api.routes.cameras import footage_store
 from api.scope import can_see_flag, can_see_org
 from api.web import charts
-from api.web.auth import LANG_COOKIE, SESSION_COOKIE, check_password, end_session, find_session, start_session
+from api.web.auth import (
+    DEVICE_COOKIE,
+    DEVICE_DAYS,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    check_password,
+    device_token,
+    device_trusted,
+    end_session,
+    find_session,
+    start_session,
+)
 from api.web.common import (
     Ctx,
     WebError,
@@ -83,7 +94,13 @@ async def login_submit(request: Request):
     limiter = request.app.state.login_limiter
     t = translator(request)
 
-    wait = limiter.retry_after(username, ip)
+    def known_device() -> bool:  # has this browser logged in as this user before? (no argon2: an HMAC)
+        with session_scope(rt.sessions) as db:
+            user = db.scalar(select(User).where(User.username == username)) if username else None
+            return device_trusted(user, request.cookies.get(DEVICE_COOKIE))
+
+    trusted = await run_in_threadpool(known_device)
+    wait = limiter.retry_after(username, ip, trusted)
     if wait > 0:
         with session_scope(rt.sessions) as db:
             audit(db, actor=f"login:{username}", action="login", outcome="refused:rate_limited",
@@ -104,11 +121,11 @@ async def login_submit(request: Request):
             token, _ = start_session(db, user, rt.settings.web_session_hours, ip)
             audit(db, actor=f"user:{user.username}", action="login", outcome="ok", org_id=user.org_id,
                   request_id=request.state.request_id, detail={"ip": ip})
-            return token
+            return token, device_token(user)
 
-    token = await run_in_threadpool(attempt)  # argon2 takes tens of ms: not on the event loop
+    token, device = await run_in_threadpool(attempt) or (None, None)  # argon2: tens of ms, off the event loop
     if token is None:
-        limiter.failed(username, ip)
+        limiter.failed(username, ip, trusted)
         return render(None, "login.html", status=401, request=request, next=nxt, error=t("login_failed"),
                       username=username)
     limiter.succeeded(username, ip)
@@ -116,6 +133,9 @@ async def login_submit(request: Request):
     # a browser-session cookie (gone when the browser closes); the server ends it at web_session_hours
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=rt.settings.web_cookie_secure,
                     path="/")
+    # remembers that this browser logged in as this user: the per-account login limit never refuses it
+    resp.set_cookie(DEVICE_COOKIE, device, max_age=DEVICE_DAYS * 86400, httponly=True, samesite="strict",
+                    secure=rt.settings.web_cookie_secure, path="/login")
     return resp
 
 
@@ -303,8 +323,10 @@ def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
     if biometrics and face_pay and face_pay.get("capture"):
         capture = {"url": f"/v1/flags/{flag.id}/capture", "decision": face_pay.get("decision"),
                    "score": face_pay.get("score"), "at": _dt(face_pay.get("at"))}
+    # scores: face-match scores only with the biometrics (an institution's page shows none)
     return {"flag": flag, "settlement": s, "check": check, "windows": wins, "faces": faces, "photos": photos,
-            "capture": capture, "face_check": face_check, "events": events, "others": others, "org": org,
+            "capture": capture, "scores": biometrics, "face_check": face_check, "events": events, "others": others,
+            "org": org,
             "player_json": json.dumps(player, ensure_ascii=False).replace("</", "<\\/")}
 
 

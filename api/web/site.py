@@ -6,7 +6,10 @@ from api.web.auth import LoginLimiter
 
 
 def install(app, settings) -> None:
-    app.state.login_limiter = LoginLimiter(settings.web_login_max_failures, settings.web_login_window_s)
+    app.state.login_limiter = LoginLimiter(
+        settings.web_login_max_failures, settings.web_login_window_s,
+        max_per_address=settings.web_login_max_failures_per_address,
+        max_per_account=settings.web_login_max_account_failures)
     common.install(app)
     app.include_router(pages.router)
     app.include_router(staff_pages.router)

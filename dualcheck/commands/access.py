@@ -213,6 +213,10 @@ def keys_revoke(key_id: str) -> None:
 def serve(host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
 
     s = get_settings()
+    # forwarded headers only from the configured proxies (uvicorn otherwise trusts 127.0.0.1, or its
+    # FORWARDED_ALLOW_IPS): a believed X-Forwarded-For is the address the login limits count
+    trusted = s.api_forwarded_allow_ips.strip()
     uvicorn.run("dualcheck.app:create_app", factory=True, host=host or s.api_host, port=port or s.api_port,
                 workers=workers or s.api_workers, log_level=s.log_level.lower(), access_log=False,
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                 log_config=None)  # keep dualcheck's logging (JSON or text); the API logs its own access lines
