@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
 from api import errors
 from api.access import request_context
@@ -14,6 +14,7 @@ from api.ratelimit import RateLimiter
 from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
 from api.security import SecurityHeaders
 from api.services import Services
+from api.strictbody import unique_json_keys
 from api.web.site import install as install_web
 
 log = logging.getLogger("dualcheck.api")
@@ -31,7 +32,8 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
         rt.close()
 
     app = FastAPI(title="dualcheck", version="0.1.0", lifespan=lifespan,
-                  description="Video + data dual verification for medical-insurance fund supervision.")
+                  description="Video + data dual verification for medical-insurance fund supervision.",
+                  dependencies=[Depends(unique_json_keys)])  # every JSON body: no key twice (api/strictbody.py)
     app.state.runtime = rt
     app.state.rate_limiter = RateLimiter(settings)
     errors.install(app)

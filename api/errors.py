@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.access import route_template
+from api.responses import path_methods
 from api.security import SECURITY_HEADERS
 from kernel.errors import Refusal
 from storage.audit import audit
@@ -120,8 +121,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette's Allow names one route's methods, not the path's
+            headers = {**(headers or {}), "Allow": path_methods(request)}
         return await _respond(request, exc.status_code, _CODES.get(exc.status_code, "http_error"),
-                              str(exc.detail), headers=getattr(exc, "headers", None))
+                              str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -8,6 +8,7 @@ are those of any route behind an API key or a session.
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match
 
 
 class ErrorDetail(BaseModel):
@@ -47,3 +48,21 @@ AUTHENTICATED = (400, 401, 403, 404, 413, 422, 429)
 def errors(*statuses: int) -> dict:
     """``responses=`` for a router or route: each status with the error body and what it means."""
     return {s: {"model": ErrorBody, "description": _WHAT[s]} for s in sorted(set(statuses))}
+
+
+def path_methods(request) -> str:
+    """The ``Allow`` of a 405: every method of every route of the request's path. Starlette names only the
+    methods of the first route that matched the path, and one path often has several (GET and POST of
+    /v1/cameras are two routes). Asked of the routes by trying each method: included routers answer
+    ``matches`` for the routes they hold."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    if "GET" in allowed:
+        allowed.append("HEAD")
+    return ", ".join(sorted(allowed))
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

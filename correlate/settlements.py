@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.ids import is_counter, is_insured_id, is_settlement_ref
+from kernel.strictjson import DuplicateKey, loads_unique
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import SETTLEMENT_TYPES, Camera, Organisation, Settlement, Terminal, Verification, utcnow
@@ -128,10 +129,17 @@ def validate(raw: dict, now: datetime | None = None) -> dict:
     if t > (now or utcnow()) + MAX_FUTURE:
         raise RowInvalid(f"settled_at {row['settled_at']} is in the future")
     row["settled_at"] = t
+    a = row["amount"]
+    # money is written one way: ASCII digits and an optional '.'. Decimal() alone also takes 1_000,
+    # Arabic-Indic digits (١٠٠) and 1E+2, each a likely slip or trick in a claim: refused (correlation.md)
+    digits = a.replace(".", "", 1)
+    if not (a.isascii() and digits.isdigit() and a[0] != "." and a[-1] != "." and len(digits) <= 20):
+        raise RowInvalid(f"amount is not a number written as ASCII digits with an optional '.' (no sign, "
+                         f"exponent, '_' or ',' separators, or other digits): {a[:30]!r}")
     try:
-        amount = Decimal(row["amount"])
+        amount = Decimal(a)
     except InvalidOperation:
-        raise RowInvalid(f"amount is not a number: {row['amount'][:30]!r}") from None
+        raise RowInvalid(f"amount is not a number: {a[:30]!r}") from None
     if not amount.is_finite() or amount < 0 or amount > MAX_AMOUNT:
         raise RowInvalid(f"amount must be between 0 and {MAX_AMOUNT}")
     if amount.as_tuple().exponent < -2:
@@ -247,9 +255,12 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 if not line.strip():
                     continue
                 try:
-                    obj = json.loads(line)
+                    obj = loads_unique(line)
                 except json.JSONDecodeError as e:
                     yield n, None, f"not valid JSON: {e.msg} at column {e.colno}"
+                    continue
+                except DuplicateKey as e:
+                    yield n, None, f"not valid here: {e}"
                     continue
                 if not isinstance(obj, dict):
                     yield n, None, "a line must be one JSON object"

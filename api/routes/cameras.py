@@ -25,6 +25,7 @@ from sqlalchemy import select
 from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.scope import can_see_camera_health, can_see_org
 from api.services import Services
 from ingest.cameras import (
@@ -45,7 +46,7 @@ from storage.clips import ClipError, index_gaps, plan_clip, segment_layout, segm
 from storage.db import session_scope
 from storage.models import Camera, Segment
 
-router = APIRouter(prefix="/v1", tags=["cameras"])
+router = APIRouter(prefix="/v1", tags=["cameras"], responses=errors(*AUTHENTICATED, 409, 416, 503))
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from api.deps import principal, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.routes.cameras import clip_error, footage_store, time_range, visible_camera
 from api.scope import can_see_org
 from api.services import Services
@@ -17,7 +18,7 @@ from storage.clips import ClipError
 from storage.db import session_scope
 from storage.export import build_package, find_export
 
-router = APIRouter(prefix="/v1", tags=["exports"])
+router = APIRouter(prefix="/v1", tags=["exports"], responses=errors(*AUTHENTICATED, 409))
 
 
 class ExportIn(BaseModel):

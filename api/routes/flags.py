@@ -16,6 +16,7 @@ from sqlalchemy import Text, cast, func, or_, select
 from api.deps import principal, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.routes.cameras import parse_time
 from api.scope import can_see_flag, can_see_org, evidence_level, visible_orgs
 from api.services import Services
@@ -26,7 +27,7 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, FaceTemplate, Flag, FlagEvent, Verification
 
-router = APIRouter(prefix="/v1", tags=["flags"])
+router = APIRouter(prefix="/v1", tags=["flags"], responses=errors(*AUTHENTICATED, 409, 410))
 
 FLAG_VIEWERS = ("admin", "inspector", "institution")
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from api.deps import principal, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.routes.cameras import parse_time
 from api.scope import can_see_org
 from api.services import Services
@@ -14,7 +15,7 @@ from storage.db import session_scope
 from storage.holds import list_holds, place_hold, release_hold, view
 from storage.models import Camera, EvidenceHold, Verification
 
-router = APIRouter(prefix="/v1", tags=["holds"])
+router = APIRouter(prefix="/v1", tags=["holds"], responses=errors(*AUTHENTICATED, 409))
 
 
 class HoldIn(BaseModel):

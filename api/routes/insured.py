@@ -8,11 +8,12 @@ from fastapi.responses import JSONResponse
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.services import Services
 from api.uploads import read_upload
 from kernel.ids import InvalidInsuredId, check_insured_id
 
-router = APIRouter(prefix="/v1/insured", tags=["enrollment"])
+router = APIRouter(prefix="/v1/insured", tags=["enrollment"], responses=errors(*AUTHENTICATED, 415))
 
 
 def _checked_id(insured_id: str) -> str:

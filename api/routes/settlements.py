@@ -16,6 +16,7 @@ from sqlalchemy import select
 from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.routes.flags import settlement_flags
 from api.scope import can_ingest_for, can_see_settlement, evidence_level
 from api.services import Services
@@ -26,10 +27,10 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FaceEvidence, Settlement, SettlementCheck, StaffMember
 
-router = APIRouter(prefix="/v1", tags=["settlements"])
+router = APIRouter(prefix="/v1", tags=["settlements"], responses=errors(*AUTHENTICATED, 409))
 
 
-@router.post("/settlements")
+@router.post("/settlements", responses={207: {"description": "Some rows refused: the body lists them (errors, with index and reason) beside those accepted"}})
 def post_settlements(request: Request, rows: list = Body(..., description="Settlement objects: settlement_id, "
                      "insured_id, org_id, counter or terminal_id, settled_at (ISO 8601 with zone), amount, type "
                      "(outpatient|inpatient|pharmacy), optional verification_id."),

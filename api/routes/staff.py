@@ -14,13 +14,14 @@ from pydantic import BaseModel, Field
 from api.deps import principal, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.routes.flags import _image
 from api.scope import STAFF_MANAGERS, can_manage_staff
 from api.services import Services
 from api.uploads import read_upload
 from facepay.staff import StaffRoster
 
-router = APIRouter(prefix="/v1/orgs", tags=["staff"])
+router = APIRouter(prefix="/v1/orgs", tags=["staff"], responses=errors(*AUTHENTICATED, 409, 415))
 
 
 def roster(rt: Services, *, enrol: bool = False) -> StaffRoster:

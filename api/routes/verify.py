@@ -9,7 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
 from api.services import Services
+from api.strictbody import single_fields
 from api.uploads import read_upload
 from facepay.verification import Caller
 from kernel import metrics
@@ -19,12 +21,12 @@ from storage.db import session_scope
 from storage.models import Verification
 from vision.image import ImageRejected
 
-router = APIRouter(prefix="/v1", tags=["verification"])
+router = APIRouter(prefix="/v1", tags=["verification"], responses=errors(*AUTHENTICATED, 415, 503))
 
 _IMAGE_STATUS = {"too_large": 413, "too_many_pixels": 413, "unsupported_format": 415}
 
 
-@router.post("/verify")
+@router.post("/verify", dependencies=[Depends(single_fields("insured_id", "image", "settlement_ref"))])
 async def verify(
     request: Request,
     insured_id: str = Form(..., description="The insured person's id."),
