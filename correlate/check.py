@@ -194,7 +194,10 @@ class Checker:
             return None
         try:
             data = self.store.get_bytes(self.s.bucket_biometrics, v.capture_key)
-            img = decode_image(data, max_bytes=self.s.max_upload_bytes * 2, max_pixels=self.s.max_image_pixels)
+            img = decode_image(data, max_bytes=self.s.max_upload_bytes * 2, max_pixels=self.s.max_image_pixels,
+                               max_decoded_bytes=self.s.max_decoded_bytes,
+                               decode_memory_bytes=self.s.decode_memory_bytes,
+                               max_side=self.s.max_decoded_side)
         except Exception as e:  # a capture past its retention, or unreadable: no comparison
             log.info("face-pay capture of verification %s not usable: %s", v.id, type(e).__name__)
             return None

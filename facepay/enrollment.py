@@ -67,7 +67,10 @@ def enroll_each(photos: list[tuple[str, bytes]], *, settings: Settings, pipeline
     results: list[PhotoResult] = []
     for name, data in photos:
         try:
-            img = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+            img = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
+                               max_decoded_bytes=settings.max_decoded_bytes,
+                               decode_memory_bytes=settings.decode_memory_bytes,
+                               max_side=settings.max_decoded_side)
             face = select_enrollment_face(pipeline.analyze(img))
         except (ImageRejected, EnrollmentRefused) as e:
             results.append(PhotoResult(name, "refused", e.code, e.reason))

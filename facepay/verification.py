@@ -45,7 +45,9 @@ class Verifier:
         t0 = time.perf_counter()
         s = self.settings
         check_insured_id(insured_id)
-        img = decode_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
+        img = decode_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels,
+                           max_decoded_bytes=s.max_decoded_bytes, decode_memory_bytes=s.decode_memory_bytes,
+                           max_side=s.max_decoded_side)
         pipeline = self.pipeline
         mid = pipeline.model_id
         threshold = pipeline.threshold

@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     # --- input limits -----------------------------------------------------------------
     max_upload_bytes: int = Field(8 * 1024 * 1024, description="Largest accepted image upload.")
     max_image_pixels: int = Field(40_000_000, description="Largest declared width*height (decompression bombs).")
+    max_decoded_bytes: int = Field(
+        100_000_000, ge=1_000_000, description="Memory one image may need to decode, from its header: width x "
+        "height x (channels x bytes per sample + 3 for the 8-bit BGR result). A JPEG over it is decoded reduced "
+        "(1/2 to 1/8) to fit; a PNG over it is refused (413 too_much_memory). The measured peak is about 1.3x "
+        "this (docs/operations.md).")
+    decode_memory_bytes: int = Field(
+        150_000_000, ge=1_000_000, description="Memory (estimated as for max_decoded_bytes) all the image decodes "
+        "of one process may hold at once; a decode waits for room, and after 10 s the upload is refused as busy "
+        "(503 on /v1/verify).")
+    max_decoded_side: int = Field(
+        2048, ge=640, description="Longest side of a decoded upload: larger images are decoded reduced (JPEG) or "
+        "scaled down (PNG); a face needs far less, and the face pipeline's memory grows with the image.")
     max_photos_per_request: int = Field(10, description="Most photos in one enrollment request.")
 
     verify_detect_max_side: int = Field(

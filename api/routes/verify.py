@@ -23,7 +23,8 @@ from vision.image import ImageRejected
 
 router = APIRouter(prefix="/v1", tags=["verification"], responses=errors(*AUTHENTICATED, 415, 503))
 
-_IMAGE_STATUS = {"too_large": 413, "too_many_pixels": 413, "unsupported_format": 415}
+_IMAGE_STATUS = {"too_large": 413, "too_many_pixels": 413, "too_much_memory": 413, "unsupported_format": 415,
+                 "busy": 503}
 
 
 @router.post("/verify", dependencies=[Depends(single_fields("insured_id", "image", "settlement_ref"))])
@@ -55,7 +56,9 @@ async def verify(
         raise ApiError(400, "invalid_insured_id", str(e)) from None
     except ImageRejected as e:
         metrics.VERIFY_REFUSED.labels(e.code).inc()
-        raise ApiError(_IMAGE_STATUS.get(e.code, 400), e.code, e.reason) from None
+        # busy: decoding memory is taken by other uploads; the terminal can retry or fall back at once
+        raise ApiError(_IMAGE_STATUS.get(e.code, 400), e.code, e.reason,
+                       headers={"Retry-After": "5"} if e.code == "busy" else None) from None
     metrics.VERIFY_DURATION.observe(time.perf_counter() - t0)
     metrics.VERIFY_DECISIONS.labels(who.org_id, result["decision"]).inc()
     return result

@@ -172,6 +172,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "refused_empty": {"zh": "文件为空", "en": "the file is empty"},
     "refused_too_large": {"zh": "文件过大", "en": "the file is too large"},
     "refused_too_many_pixels": {"zh": "图像尺寸过大", "en": "the image is far too large"},
+    "refused_busy": {"zh": "服务器正忙，请稍后重试", "en": "the server is busy; try again shortly"},
+    "refused_too_much_memory": {"zh": "图像解码所需内存过大，请发送较小的 8 位图片", "en": "the image would take too much memory to decode; send a smaller 8-bit image"},
     "refused_not_an_image": {"zh": "不是图片文件", "en": "not an image"},
     "refused_unsupported_format": {"zh": "只接受 JPEG 或 PNG 图片", "en": "only JPEG or PNG images are accepted"},
     "refused_truncated": {"zh": "图片文件不完整或已损坏", "en": "the image is incomplete or corrupt"},
