@@ -15,11 +15,12 @@ that are not its organisations' is seen.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from kernel.ids import is_counter, is_insured_id, is_settlement_ref
 from kernel.strictjson import DuplicateKey, loads_unique
+from kernel.timefmt import TimeInvalid, parse_instant
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import SETTLEMENT_TYPES, Camera, Organisation, Settlement, Terminal, Verification, utcnow
@@ -97,13 +99,12 @@ def _text(raw: dict, name: str) -> str | None:
 
 
 def parse_time(value: str) -> datetime:
+    """settled_at -> UTC, within the supported range (kernel/timefmt.py): a date at datetime's edges
+    is this row's error, never an overflow that fails its batch."""
     try:
-        t = datetime.fromisoformat(value.strip().replace(" ", "T", 1) if "T" not in value else value.strip())
-    except ValueError:
-        raise RowInvalid(f"settled_at is not an ISO 8601 time: {value[:40]!r}") from None
-    if t.tzinfo is None:
-        raise RowInvalid(f"settled_at needs a time zone (Z or +08:00): {value[:40]!r}")
-    return t.astimezone(timezone.utc)
+        return parse_instant(value.strip().replace(" ", "T", 1) if "T" not in value else value.strip(), "settled_at")
+    except TimeInvalid as e:
+        raise RowInvalid(e.reason) from None
 
 
 def validate(raw: dict, now: datetime | None = None) -> dict:
@@ -243,9 +244,36 @@ class Importer:
 # --- files: CSV (header row) or JSON Lines ------------------------------------------------------
 
 
+class FileInvalid(ValueError):
+    """The file as a whole cannot be read (e.g. not UTF-8): nothing of it is imported."""
+
+
+def check_utf8(path: Path) -> None:
+    """FileInvalid naming the first line that is not UTF-8 (a Latin-1 or GBK export, say), before
+    any row is imported: a half-imported file would be worse than none."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with Path(path).open("rb") as fh:
+        for buf in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                dec.decode(buf)
+            except UnicodeDecodeError as e:
+                bad = line + buf.count(b"\n", 0, e.start)
+                raise FileInvalid(f"the file is not UTF-8 (line {bad}): "
+                                  "export it as UTF-8 and import it again; nothing was imported") from None
+            line += buf.count(b"\n")
+        try:
+            dec.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise FileInvalid("the file is not UTF-8 (it ends inside a character): export it as UTF-8 "
+                              "and import it again; nothing was imported") from None
+
+
 def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, row or None, error) for every data line of a CSV or JSON Lines file."""
+    """(line number, row or None, error) for every data line of a CSV or JSON Lines file. Raises
+    FileInvalid (before the first row) for a file that is not UTF-8."""
     path = Path(path)
+    check_utf8(path)
     with path.open("rb") as fh:
         head = fh.read(4096).lstrip()
     as_json = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or head[:1] == b"{"
@@ -262,6 +290,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                 except DuplicateKey as e:
                     yield n, None, f"not valid here: {e}"
                     continue
+                except (ValueError, RecursionError) as e:  # a number of thousands of digits, deep nesting
+                    yield n, None, f"not valid here: {str(e)[:120] or type(e).__name__}"
+                    continue
                 if not isinstance(obj, dict):
                     yield n, None, "a line must be one JSON object"
                     continue
@@ -276,7 +307,14 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
         if unknown:
             yield 1, None, f"unknown column(s) in the header: {', '.join(unknown)[:100]}"
             return
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:  # e.g. a field over csv.field_size_limit(): this row only
+                yield reader.line_num, None, f"not valid CSV: {e}"
+                continue
             n = reader.line_num
             if not any(c.strip() for c in row):
                 continue
@@ -324,8 +362,10 @@ def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=
 
 def audit_import(db: Session, result: ImportResult, *, actor: str, source: str, request_id: str | None = None):
 
+    # the first refused rows themselves, so the trail says why without the report at hand
     audit(db, actor=actor, action="settlements.import", outcome="ok" if not result.errors else "partial",
-          request_id=request_id, detail={"source": source, **result.summary(), "warnings": len(result.warnings)})
+          request_id=request_id, detail={"source": source, **result.summary(), "warnings": len(result.warnings),
+                                         "errors": [e.to_dict() for e in result.errors[:20]]})
 
 
 def rows_of(items: Iterable[dict]) -> Iterator[tuple[int, dict]]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import av
 import cv2
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from minio.error import S3Error
 from pydantic import BaseModel, Field
@@ -40,13 +40,16 @@ from ingest.cameras import (
 )
 from ingest.credentials import CredentialKeyError
 from ingest.health import camera_health
-from kernel.timefmt import iso_z
+from kernel.timefmt import TimeInvalid, iso_z, parse_instant
 from storage.audit import audit
 from storage.clips import ClipError, index_gaps, plan_clip, segment_layout, segments_in, store_reader
 from storage.db import session_scope
 from storage.models import Camera, Segment
 
 router = APIRouter(prefix="/v1", tags=["cameras"], responses=errors(*AUTHENTICATED, 409, 416, 503))
+
+# Segment ids are the index's 64-bit keys: a larger number in a path is refused (422), not overflowed.
+SEGMENT_ID = Path(ge=1, le=2**63 - 1, description="A segment id from the playlist.")
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -57,14 +60,11 @@ _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 def parse_time(value: str | None, name: str) -> datetime:
     if value is None or not value.strip():
         raise ApiError(400, "missing_time", f"{name} is required (ISO 8601 with a zone, e.g. 2025-03-01T10:00:00+08:00)")
-    v = value.strip().replace(" ", "+")  # an unescaped '+' in a query string arrives as a space
     try:
-        t = datetime.fromisoformat(v)
-    except ValueError:
-        raise ApiError(400, "invalid_time", f"{name} is not an ISO 8601 time: {value[:40]!r}") from None
-    if t.tzinfo is None:
-        raise ApiError(400, "invalid_time", f"{name} needs a zone (Z or +08:00): {value[:40]!r}")
-    return t.astimezone(timezone.utc)
+        # an unescaped '+' in a query string arrives as a space
+        return parse_instant(value.strip().replace(" ", "+"), name)
+    except TimeInvalid as e:
+        raise ApiError(400, "invalid_time", e.reason) from None
 
 
 def time_range(start: str | None, end: str | None, max_seconds: int | None) -> tuple[datetime, datetime]:
@@ -419,14 +419,14 @@ def _hls_segment(rt: Services, who: Principal, camera_id: str, segment_id: int) 
 
 
 @router.get("/cameras/{camera_id}/hls/{segment_id}/init.mp4")
-def hls_init(camera_id: str, segment_id: int, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+def hls_init(camera_id: str, segment_id: int = SEGMENT_ID, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     _, seg = _hls_segment(rt, who, camera_id, segment_id)
     init, _ = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
     return Response(init.data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/cameras/{camera_id}/hls/{segment_id}/media.m4s")
-def hls_media(camera_id: str, segment_id: int, request: Request, rt: Services = Depends(runtime),
+def hls_media(camera_id: str, request: Request, segment_id: int = SEGMENT_ID, rt: Services = Depends(runtime),
               who: Principal = Depends(principal)):
     cam, seg = _hls_segment(rt, who, camera_id, segment_id)
     init, frag_end = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)

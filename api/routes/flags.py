@@ -5,7 +5,7 @@ audit event naming the caller; listings and flag views are audited too (who saw 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,6 +23,7 @@ from api.services import Services
 from correlate.flags import answer_inquiry, review, send_inquiry, view
 from correlate.levels import DEFAULT_LEVELS
 from correlate.stats import flag_stats
+from kernel.timefmt import TimeInvalid, parse_day
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, FaceTemplate, Flag, FlagEvent, Verification
@@ -83,7 +84,8 @@ def list_flags(request: Request, org_id: str | None = None,
                level: int | None = Query(None, ge=1, le=5), min_level: int | None = Query(None, ge=1, le=5),
                status: str | None = None, date_from: str | None = Query(None, alias="from"),
                date_to: str | None = Query(None, alias="to"), limit: int = Query(100, ge=1, le=1000),
-               offset: int = Query(0, ge=0), rt: Services = Depends(runtime), who: Principal = Depends(_viewer)):
+               offset: int = Query(0, ge=0, le=2**31), rt: Services = Depends(runtime),
+               who: Principal = Depends(_viewer)):
     """Flags the caller may see, newest settlement first. ``from``/``to`` filter on the settlement time
     (ISO 8601 with zone, or a date YYYY-MM-DD)."""
     if status is not None and status not in FLAG_STATES:
@@ -125,9 +127,9 @@ def list_flags(request: Request, org_id: str | None = None,
 def _when(v: str, name: str, end: bool = False) -> datetime:
     if len(v.strip()) == 10:
         try:
-            d = datetime.fromisoformat(v.strip() + "T00:00:00+00:00")
-        except ValueError:
-            raise ApiError(400, "invalid_time", f"{name} is not a date: {v[:20]!r}") from None
+            d = datetime.combine(parse_day(v, name), time(0), tzinfo=timezone.utc)
+        except TimeInvalid as e:
+            raise ApiError(400, "invalid_time", e.reason) from None
         return d + timedelta(days=1) if end else d
     return parse_time(v, name)
 

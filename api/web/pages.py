@@ -40,7 +40,7 @@ from api.web.i18n import FLAG_TYPES, LANGS
 from correlate.flags import answer_inquiry, review, send_inquiry, view
 from correlate.window import windows
 from ingest.health import camera_health
-from kernel.timefmt import iso_z
+from kernel.timefmt import TimeInvalid, iso_z, parse_day
 from storage.audit import audit
 from storage.clips import ClipError
 from storage.db import session_scope
@@ -178,9 +178,9 @@ def _parse_date(value: str | None, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise WebError(400, "bad_request", f"{name}: {value[:20]!r} is not a date (YYYY-MM-DD)") from None
+        return parse_day(value, name)
+    except TimeInvalid as e:
+        raise WebError(400, "bad_request", e.reason) from None
 
 
 def _local_day_start(t, d: date) -> datetime:

@@ -9,11 +9,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from correlate.jobs import run_pending
-from correlate.settlements import audit_import, count_lines, import_file
+from correlate.settlements import FileInvalid, audit_import, count_lines, import_file
 from correlate.stats import flag_stats
 from dualcheck.runtime import Runtime
 from kernel import metrics
 from kernel.settings import get_settings
+from storage.audit import audit
 from storage.db import migrate, session_scope
 from storage.db_metrics import DbCollector
 
@@ -34,7 +35,8 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
                as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
                no_enqueue: bool = typer.Option(False, "--no-enqueue", help="Do not queue the checks.")) -> None:
     """Import settlements (idempotent by settlement_id). Good rows are kept; every bad row is listed
-    with its line number. Exit code 0 when all rows were accepted, 3 when some were refused."""
+    with its line number. Exit code 0 when all rows were accepted, 3 when some were refused, 2 when
+    the file as a whole cannot be read (not UTF-8: nothing imported)."""
 
 
     rt = _runtime()
@@ -42,7 +44,19 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), transient=True,
                   disable=as_json) as bar:
         task = bar.add_task("import", total=total)
-        result = import_file(rt.sessions, file, actor="cli", progress=lambda n: bar.update(task, completed=n))
+        try:
+            result = import_file(rt.sessions, file, actor="cli", progress=lambda n: bar.update(task, completed=n))
+        except FileInvalid as e:
+            failed = str(e)
+        else:
+            failed = None
+    if failed is not None:
+        with session_scope(rt.sessions) as db:
+            audit(db, actor="cli", action="settlements.import", outcome="refused:file",
+                  detail={"source": f"file:{file.name}", "reason": failed})
+        rt.close()
+        typer.secho(f"{file.name}: {failed}", fg="red", err=True)
+        raise typer.Exit(2)
     with session_scope(rt.sessions) as db:
         audit_import(db, result, actor="cli", source=f"file:{file.name}")
     queued = 0 if no_enqueue else rt.jobs.enqueue(result.created)
