@@ -40,7 +40,9 @@ def env(tmp_path, make_settings):
 def test_place_list_release_with_audit(env):
     c, h = env.client, env.h("admin")
     body = {"camera_id": "CAM-1", "start": (T + timedelta(minutes=1, seconds=30)).isoformat(),
-            "end": (T + timedelta(minutes=3)).isoformat(), "reason": "flag 7: impersonation", "flag_id": "F7"}
+            "end": (T + timedelta(minutes=3)).isoformat(), "reason": "flag 7: impersonation"}
+    # a hold may name only an existing flag of its camera's organisation (issue 17)
+    assert c.post("/v1/holds", headers=h, json={**body, "flag_id": "F7"}).status_code == 404
     r = c.post("/v1/holds", headers=h, json=body)
     assert r.status_code == 201, r.text
     hold = r.json()
