@@ -15,7 +15,8 @@ fi
 
 # The floors (docs/architecture.md) and the import hygiene hold before anything runs: a later change
 # cannot quietly make a stage import one above it.
-.venv/bin/lint-imports --no-cache || { echo "test: an import breaks the floors (see above)" >&2; exit 1; }
+layers=$(.venv/bin/lint-imports --no-cache 2>&1) || { echo "$layers"; echo "test: an import breaks the floors" >&2; exit 1; }
+echo "test: import contracts: $(echo "$layers" | tail -n1)"
 .venv/bin/ruff check --quiet . || { echo "test: ruff found unsorted or unused imports (ruff check --fix)" >&2; exit 1; }
 
 .venv/bin/python -m pytest "$@"
