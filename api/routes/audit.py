@@ -9,7 +9,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -19,6 +19,7 @@ from api.errors import ApiError
 from api.keys import Principal
 from api.responses import AUTHENTICATED, errors
 from api.services import Services
+from kernel.timefmt import TimeInvalid, parse_day, parse_instant
 from storage.audit import TrailFilter, count_trail, event_dict, iter_trail, last_event_id, read_trail
 from storage.audit import audit as audit_event
 from storage.db import session_scope
@@ -38,17 +39,13 @@ def trail_time(value: str | None, name: str, end: bool = False) -> datetime | No
     if not value or not value.strip():
         return None
     v = value.strip().replace(" ", "+")  # an unescaped '+' of a query string arrives as a space
-    try:
+    try:  # the one parser of user-supplied times, with its supported range (kernel/timefmt.py)
         if len(v) == 10:
-            d = datetime.combine(date.fromisoformat(v), datetime.min.time(), tzinfo=timezone.utc)
+            d = datetime.combine(parse_day(v, name), datetime.min.time(), tzinfo=timezone.utc)
             return d + timedelta(days=1) if end else d
-        t = datetime.fromisoformat(v)
-        if t.tzinfo is None:
-            raise ApiError(400, "invalid_time", f"{name} needs a zone (Z or +08:00): {value[:40]!r}")
-        return t.astimezone(timezone.utc)
-    except (ValueError, OverflowError):  # OverflowError: the first or last day of the calendar with a zone
-        raise ApiError(400, "invalid_time", f"{name} is not an ISO 8601 time or date within years 1-9999: "
-                       f"{value[:40]!r}") from None
+        return parse_instant(v, name)
+    except TimeInvalid as e:
+        raise ApiError(400, "invalid_time", e.reason) from None
 
 
 def trail_filter(actor: str | None = Query(None, max_length=200, description="user:NAME, key:ID, cli, or a bare name"),
@@ -62,7 +59,7 @@ def trail_filter(actor: str | None = Query(None, max_length=200, description="us
                                                description="ISO 8601 with zone, or YYYY-MM-DD (UTC)"),
                  date_to: str | None = Query(None, alias="to", max_length=40,
                                              description="Exclusive; YYYY-MM-DD means up to the end of that day"),
-                 max_id: int | None = Query(None, ge=0, description="Only events up to this id: pass the max_id "
+                 max_id: int | None = Query(None, ge=0, le=2**63 - 1, description="Only events up to this id: pass the max_id "
                                             "of the first page to page through a fixed snapshot")
                  ) -> TrailFilter:
     since, until = trail_time(date_from, "from"), trail_time(date_to, "to", end=True)
