@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, Request
 
 from api import errors
 from api.access import request_context
+from api.admission import FaceAdmission
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
 from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
@@ -49,6 +50,8 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
         return settings.max_upload_bytes + multipart_overhead, per_image
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
+    # face work is admitted or refused (503 overloaded) before its upload is read: api/admission.py
+    app.add_middleware(FaceAdmission, services=rt)
 
     @app.middleware("http")
     async def request_ids(request: Request, call_next):  # request id, access log line, HTTP metrics

@@ -14,6 +14,7 @@ from correlate.jobs import Jobs
 from facepay.enrollment import Enroller
 from facepay.verification import Verifier
 from ingest.credentials import CredentialBox
+from kernel.admission import AdmissionGate
 from kernel.settings import Settings
 from storage.holds import LegalHolds
 from storage.objects import ObjectStore
@@ -28,6 +29,7 @@ class Services(Protocol):
     legal_holds: LegalHolds
     credentials: CredentialBox
     inference_slots: threading.BoundedSemaphore
+    admission: AdmissionGate
     pipeline: FacePipeline
     verifier: Verifier
     enroller: Enroller

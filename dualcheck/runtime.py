@@ -18,6 +18,7 @@ from correlate.jobs import Jobs
 from facepay.enrollment import Enroller
 from facepay.verification import Verifier
 from ingest.credentials import CredentialBox
+from kernel.admission import AdmissionGate
 from kernel.settings import Settings
 from storage.db import make_engine, make_sessionmaker
 from storage.holds import LegalHolds
@@ -57,7 +58,19 @@ class Runtime:
     @cached_property
     def inference_slots(self) -> threading.BoundedSemaphore:
         """At most this many face analyses at once: more threads than cores only thrash the caches."""
-        return threading.BoundedSemaphore(self.settings.inference_concurrency or os.cpu_count() or 1)
+        return threading.BoundedSemaphore(self.inference_workers)
+
+    @property
+    def inference_workers(self) -> int:
+        return self.settings.inference_concurrency or os.cpu_count() or 1
+
+    @cached_property
+    def admission(self) -> AdmissionGate:
+        """Bounds the face work in flight in this process over the same slots (kernel/admission.py)."""
+        s = self.settings
+        return AdmissionGate(self.inference_slots, workers=self.inference_workers, max_queue=s.verify_max_queue,
+                             budget_s=s.verify_latency_budget_ms / 1000)
+
 
     @cached_property
     def pipeline(self) -> FacePipeline:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.templates import load_templates
+from kernel.admission import Ticket
 from kernel.ids import check_insured_id
 from kernel.settings import Settings
 from storage.audit import audit
@@ -40,8 +41,10 @@ class Verifier:
         # at most this many analyses at once across a process's request threads (more only thrash caches)
         self.inference_slots = inference_slots or nullcontext()
 
-    def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None) -> dict:
-        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored."""
+    def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
+               admission: Ticket | None = None) -> dict:
+        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored, and
+        Overloaded when ``admission`` (the API's ticket) runs out of its latency budget before the analysis."""
         t0 = time.perf_counter()
         s = self.settings
         check_insured_id(insured_id)
@@ -54,7 +57,7 @@ class Verifier:
         with session_scope(self.sessions) as db:
             templates = load_templates(db, insured_id, mid).embeddings
         # Only the largest face can be the subject: embed one.
-        with self.inference_slots:
+        with admission.slot() if admission is not None else self.inference_slots:
             faces = pipeline.analyze_closeup(img, max_embed=1, small_side=s.verify_detect_max_side)
         if templates.shape[0] == 0:
             decision, score, reason, subject = "not_enrolled", None, "no enrolled photo for this insured id " \

@@ -22,6 +22,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -58,6 +59,20 @@ VERIFY_DECISIONS = Counter("dualcheck_verify_decisions", "Face-pay verifications
                            ["org", "decision"], registry=REGISTRY)
 VERIFY_REFUSED = Counter("dualcheck_verify_refused", "Face-pay requests refused before a decision (4xx), by code.",
                          ["code"], registry=REGISTRY)
+
+# --- admission of face work (kernel/admission.py, api/admission.py): work = verify | enrol ---------------
+ADMISSION_ADMITTED = Counter("dualcheck_admission_admitted", "Face-work requests admitted (verifications, photo "
+                             "uploads).", ["work"], registry=REGISTRY)
+ADMISSION_REFUSED = Counter("dualcheck_admission_refused", "Face-work requests answered 503 overloaded, by reason: "
+                            "queue_full, over_budget (expected wait over the latency budget), stale (waited past it).",
+                            ["work", "reason"], registry=REGISTRY)
+ADMISSION_IN_FLIGHT = Gauge("dualcheck_admission_in_flight", "Face-work requests admitted and not yet answered.",
+                            registry=REGISTRY)
+ADMISSION_WAIT = Histogram("dualcheck_admission_wait_seconds", "From admission to the start of the analysis.",
+                           registry=REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+ANONYMOUS_REFUSALS = Counter("dualcheck_anonymous_refusals", "Requests refused to callers with no valid credential, "
+                             "by route template and code (audited by sample: api/errors.py).", ["route", "code"],
+                             registry=REGISTRY)
 
 # --- recording (ingest/) ---------------------------------------------------------------------------
 CAMERA_BYTES = Counter("dualcheck_camera_recorded_bytes", "Bytes of footage recorded into the spool, per camera.",

@@ -103,6 +103,15 @@ class Settings(BaseSettings):
         2.0, gt=1.0, description="A capture's largest face is the payer only if its area is at least this "
         "multiple of the next face's (people queueing behind); otherwise 'multiple_faces'.",
     )
+    verify_max_queue: int = Field(
+        16, ge=0, description="Face work (POST /v1/verify, photo uploads) admitted per API process beyond the "
+        "analyses running at once (inference_concurrency). Past it a request is answered at once, before its "
+        "upload is read: 503 `overloaded` with Retry-After, so the terminal can fall back.")
+    verify_latency_budget_ms: int = Field(
+        500, ge=1, description="Longest an admitted face request may wait for its analysis to start, from "
+        "arrival. A request whose expected wait (requests ahead x measured analysis time / "
+        "inference_concurrency) is over it is refused at once; one that waited past it anyway is dropped with "
+        "503 `overloaded` rather than analysed late (nothing is stored).")
 
     # --- recording (dualcheck record) ------------------------------------------------------
     segment_seconds: int = Field(60, ge=10, le=300, description="Target segment length; cut at the next keyframe.")

@@ -15,6 +15,7 @@ from api.strictbody import single_fields
 from api.uploads import read_upload
 from facepay.verification import Caller
 from kernel import metrics
+from kernel.admission import Overloaded
 from kernel.ids import InvalidInsuredId, is_settlement_ref
 from storage.audit import audit
 from storage.db import session_scope
@@ -50,7 +51,11 @@ async def verify(
                     request_id=request.state.request_id)
     t0 = time.perf_counter()
     try:
-        result = await run_in_threadpool(rt.verifier.verify, caller, insured_id, data, settlement_ref)
+        result = await run_in_threadpool(rt.verifier.verify, caller, insured_id, data, settlement_ref,
+                                         admission=getattr(request.state, "admission", None))
+    except Overloaded as e:  # waited past the latency budget: dropped, nothing stored (kernel/admission.py)
+        raise ApiError(503, e.code, e.reason, headers={"Retry-After": str(e.retry_after_s)},
+                       retry_after_s=e.retry_after_s) from None
     except InvalidInsuredId as e:
         metrics.VERIFY_REFUSED.labels("invalid_insured_id").inc()
         raise ApiError(400, "invalid_insured_id", str(e)) from None
