@@ -39,7 +39,7 @@ def parse_instant(value: str, name: str) -> datetime:
     except ValueError:
         raise TimeInvalid(f"{name} is not an ISO 8601 time: {shown!r}") from None
     if t.tzinfo is None:
-        raise TimeInvalid(f"{name} needs a zone (Z or +08:00): {shown!r}")
+        raise TimeInvalid(f"{name} needs a time zone (Z or +08:00): {shown!r}")
     try:
         t = t.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
