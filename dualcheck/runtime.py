@@ -71,7 +71,6 @@ class Runtime:
         return AdmissionGate(self.inference_slots, workers=self.inference_workers, max_queue=s.verify_max_queue,
                              budget_s=s.verify_latency_budget_ms / 1000)
 
-
     @cached_property
     def pipeline(self) -> FacePipeline:
         with self._lock:  # two first requests must not load the models twice

@@ -42,12 +42,16 @@ class AdmissionGate:
         self.waiting = 0  # admitted, analysis not started (uploading, authenticating, decoding, queued)
         self.running = 0  # holding an inference slot
         self.analysis_s = 0.0  # moving average of the time one analysis holds a slot (0: none measured yet)
+        # moving average of the time between two analyses starting while requests queue: the real pace of
+        # the process, which also pays for HTTP, storing and whatever else shares its cores (0: not yet seen)
+        self.start_interval_s = 0.0
+        self._last_start = 0.0
 
     def _expected_wait(self) -> float:
         """Seconds a request admitted now would wait for a slot: those admitted and not yet analysed are ahead
         of it (an enrolment, which analyses without a slot, counts as one until it is answered)."""
-        ahead = self.waiting + self.running + 1 - self.workers
-        return max(0, ahead) * self.analysis_s / self.workers
+        ahead = max(0, self.waiting + self.running + 1 - self.workers)
+        return ahead * (self.start_interval_s or self.analysis_s / self.workers)
 
     def try_admit(self, work: str) -> Ticket:
         """A ticket for one request of ``work`` (``verify`` or ``enrol``); :class:`Overloaded` when refused."""
@@ -72,11 +76,17 @@ class AdmissionGate:
             self.waiting -= waiting
         metrics.ADMISSION_IN_FLIGHT.dec()
 
-    def _analysed(self, started: bool, took: float = 0.0, was_waiting: bool = False) -> None:
+    def _analysed(self, started: bool, took: float = 0.0, was_waiting: bool = False, queued: bool = False) -> None:
         with self._lock:
             if started:
                 self.waiting -= was_waiting
                 self.running += 1
+                now = time.monotonic()
+                if queued and self._last_start:  # it waited for this slot to be freed: a saturated interval
+                    gap = now - self._last_start
+                    self.start_interval_s = gap if not self.start_interval_s else \
+                        (1 - _EWMA) * self.start_interval_s + _EWMA * gap
+                self._last_start = now
             else:
                 self.running -= 1
                 self.analysis_s = took if self.analysis_s == 0 else (1 - _EWMA) * self.analysis_s + _EWMA * took
@@ -100,12 +110,13 @@ class Ticket:
         admission) is spent; :class:`Overloaded` (``stale``) if it is spent first."""
         gate = self.gate
         remaining = self.admitted_at + gate.budget_s - time.monotonic()
-        if remaining <= 0 or not gate.slots.acquire(timeout=remaining):
+        queued = remaining > 0 and not gate.slots.acquire(blocking=False)
+        if remaining <= 0 or (queued and not gate.slots.acquire(timeout=remaining)):
             metrics.ADMISSION_REFUSED.labels(self.work, "stale").inc()
             raise Overloaded(f"waited over the latency budget of {gate.budget_s * 1000:.0f} ms for the face "
                              "service: retry shortly or fall back", _retry_after(gate._expected_wait()), "stale")
         metrics.ADMISSION_WAIT.observe(time.monotonic() - self.admitted_at)
-        gate._analysed(True, was_waiting=self._waiting)
+        gate._analysed(True, was_waiting=self._waiting, queued=queued)
         self._waiting = False
         t0 = time.monotonic()
         try:

@@ -60,12 +60,12 @@ VERIFY_DECISIONS = Counter("dualcheck_verify_decisions", "Face-pay verifications
 VERIFY_REFUSED = Counter("dualcheck_verify_refused", "Face-pay requests refused before a decision (4xx), by code.",
                          ["code"], registry=REGISTRY)
 
-# --- admission of face work (kernel/admission.py, api/admission.py): work = verify | enrol ---------------
+# --- admission of face work (kernel/admission.py, api/admission.py): type = verify | enrol ---------------
 ADMISSION_ADMITTED = Counter("dualcheck_admission_admitted", "Face-work requests admitted (verifications, photo "
-                             "uploads).", ["work"], registry=REGISTRY)
+                             "uploads).", ["type"], registry=REGISTRY)
 ADMISSION_REFUSED = Counter("dualcheck_admission_refused", "Face-work requests answered 503 overloaded, by reason: "
                             "queue_full, over_budget (expected wait over the latency budget), stale (waited past it).",
-                            ["work", "reason"], registry=REGISTRY)
+                            ["type", "reason"], registry=REGISTRY)
 ADMISSION_IN_FLIGHT = Gauge("dualcheck_admission_in_flight", "Face-work requests admitted and not yet answered.",
                             registry=REGISTRY)
 ADMISSION_WAIT = Histogram("dualcheck_admission_wait_seconds", "From admission to the start of the analysis.",

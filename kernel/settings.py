@@ -109,9 +109,9 @@ class Settings(BaseSettings):
         "upload is read: 503 `overloaded` with Retry-After, so the terminal can fall back.")
     verify_latency_budget_ms: int = Field(
         500, ge=1, description="Longest an admitted face request may wait for its analysis to start, from "
-        "arrival. A request whose expected wait (requests ahead x measured analysis time / "
-        "inference_concurrency) is over it is refused at once; one that waited past it anyway is dropped with "
-        "503 `overloaded` rather than analysed late (nothing is stored).")
+        "arrival. A request whose expected wait (requests ahead x the measured interval between analyses "
+        "under load) is over it is refused at once; one that waited past it anyway is dropped with 503 "
+        "`overloaded` rather than analysed late (nothing is stored).")
 
     # --- recording (dualcheck record) ------------------------------------------------------
     segment_seconds: int = Field(60, ge=10, le=300, description="Target segment length; cut at the next keyframe.")

@@ -39,7 +39,7 @@ def make_env(tmp_path, make_settings, shared_pipeline):
 
 def refused(kind: str, reason: str) -> float:
     return metrics.REGISTRY.get_sample_value("dualcheck_admission_refused_total",
-                                             {"work": kind, "reason": reason}) or 0.0
+                                             {"type": kind, "reason": reason}) or 0.0
 
 
 def wait_until(condition, what: str) -> None:
