@@ -82,6 +82,10 @@ SELF_MARGIN = 0.2
 BODY_REACH = 4  # samples around a staff member's face where their head and body still explain changes
 # a staff member's head and body around their face box (x, y, w, h): left, up, right, down in face sizes
 BODY = (1.3, 0.7, 2.3, 6.0)
+# a customer's head and torso (face widths left, heights up, widths right, heights down): narrower than
+# BODY, which also covers a seated cashier's arms and till, so that a back turned beside someone whose
+# face shows is not taken for part of them
+TORSO = (0.6, 0.5, 0.6, 3.0)
 
 
 @dataclass
@@ -106,6 +110,7 @@ class CameraResult:
     zones: list = field(default_factory=list, repr=False)  # correlate.zones.Zone
     size: tuple[int, int] = (0, 0)  # frame width, height
     customer_frames: int = 0  # frames with a change on the customer side that staff do not explain
+    faceless_at_settlement: bool = False  # someone on the customer side then whom no tracked face explains
     staff: dict[int, tuple[str, float]] = field(default_factory=dict)  # track id -> (member id, similarity)
     best_staff: dict[int, tuple[str | None, float | None]] = field(default_factory=dict)  # every compared track
 
@@ -124,7 +129,8 @@ class CameraResult:
                 "blind_frames": self.blind, "frames_with_people": self.people_frames,
                 "frames_with_faces": self.face_frames, "people_tracked": len(self.tracks),
                 "staff_tracked": len(self.staff), "frames_with_customers": self.customer_frames,
-                "zones": len(self.zones), "footage": self.ready_reason}
+                "zones": len(self.zones), "faceless_at_settlement": self.faceless_at_settlement,
+                "footage": self.ready_reason}
 
 
 @dataclass
@@ -144,10 +150,10 @@ class Person:
         return self.staff_member is not None
 
 
-def _body(box, w: int, h: int) -> tuple[float, float, float, float]:
+def _body(box, w: int, h: int, shape: tuple[float, float, float, float] = BODY) -> tuple[float, float, float, float]:
     x, y, fw, fh = box
-    x0, y0 = max(0.0, x - BODY[0] * fw), max(0.0, y - BODY[1] * fh)
-    return x0, y0, min(float(w), x + fw + BODY[2] * fw) - x0, min(float(h), y + fh + BODY[3] * fh) - y0
+    x0, y0 = max(0.0, x - shape[0] * fw), max(0.0, y - shape[1] * fh)
+    return x0, y0, min(float(w), x + fw + shape[2] * fw) - x0, min(float(h), y + fh + shape[3] * fh) - y0
 
 
 def _near(dets: list[Detection], at: datetime) -> Detection:
@@ -265,7 +271,15 @@ class Checker:
         tracker.merge_same_identity()
         res.tracks = tracker.tracks
         self._recognise_staff(res, staff, templates, thr)
-        res.customer_frames = self._customer_frames(res, frames, pres, (sw, sh))
+        staff_dets = [t.dets for t in res.tracks if t.id in res.staff]
+        res.customer_frames = len(self._unexplained(res, frames, pres, (sw, sh), staff_dets))
+        # a back turned at the counter when the card is swiped: that person may be the payer, and then
+        # nobody's face can stand in for theirs (a queue's faces are not the payer's)
+        near = [i for i, f in enumerate(frames)
+                if abs((f.at - settled_at).total_seconds()) <= self.s.correlate_sample_interval_s * 1.01]
+        customers = {id(t.dets) for t in res.tracks if t.id not in res.staff}
+        res.faceless_at_settlement = bool(self._unexplained(res, frames, pres, (sw, sh),
+                                                            [t.dets for t in res.tracks], near, customers))
         keep = {d.image_index for t in res.tracks for d in [t.representative()]}
         res.images = {k: v for k, v in res.images.items() if k in keep}
         return res
@@ -296,24 +310,27 @@ class Checker:
                     continue  # the staff member is the insured person: a customer this time
                 res.staff[t.id] = best
 
-    def _customer_frames(self, res: CameraResult, frames, pres, small: tuple[int, int]) -> int:
-        """Samples with a change on the customer side (the customer zones, or anywhere but the staff
-        side and ignored areas) that no recognised staff member's head and body explains."""
+    def _unexplained(self, res: CameraResult, frames, pres, small: tuple[int, int], explained: list[list],
+                     only: list[int] | None = None, torso: set[int] = frozenset()) -> list[int]:
+        """Samples (of ``only``, or all) with a change on the customer side (the customer zones, or
+        anywhere but the staff side and ignored areas) that the head and body of none of the
+        ``explained`` people (their detections) accounts for; those whose first detection's track is in
+        ``torso`` explain only their head and torso (customers standing), the others head and body."""
         keep = zones_mod.mask(res.zones, *small)
-        staff_dets = [t.dets for t in res.tracks if t.id in res.staff]
         min_area = self.s.correlate_min_presence_area
-        n = 0
-        for i, (fr, p) in enumerate(zip(frames, pres)):
+        out = []
+        for i in (range(len(frames)) if only is None else only):
+            fr, p = frames[i], pres[i]
             if fr.blind or not p.present(min_area):
                 continue
             exclude = []
-            for dets in staff_dets:
+            for dets in explained:
                 d = min(dets, key=lambda d: abs(d.frame - i))
                 if abs(d.frame - i) <= BODY_REACH or dets[0].frame <= i <= dets[-1].frame:
-                    exclude.append(_body(d.box, *res.size))
+                    exclude.append(_body(d.box, *res.size, TORSO if id(dets) in torso else BODY))
             if presence_mod.residual(p, keep, exclude) >= min_area:
-                n += 1
-        return n
+                out.append(i)
+        return out
 
     # --- the check --------------------------------------------------------------------------------
     def check(self, settlement_id: str, now: datetime | None = None) -> Result | Waiting:
@@ -502,6 +519,9 @@ class Checker:
         if not customers:  # somebody on the customer side, never a face (back turned, hidden)
             return "inconclusive", Reason.of("no_usable_face", people_frames=summary["frames_with_customers"],
                                              frames=frames)
+        if any(c.faceless_at_settlement for c in cams):  # the payer may be the one showing no face
+            summary["faceless_at_settlement"] = True
+            return "inconclusive", Reason.of("payer_unusable")
         if payer is None:
             return "inconclusive", Reason.of("no_clear_payer", count=len(near))
         faces = len(payer.track.embedded)

@@ -86,10 +86,11 @@ class Counter:
 
 
 @pytest.fixture
-def counter(make_settings, shared_pipeline, testdata, tmp_path):  # noqa: F811
+def counter(request, make_settings, shared_pipeline, testdata, tmp_path):  # noqa: F811
     from tests.correlate.conftest import SETTINGS
 
-    settings = make_settings(f"sqlite:///{tmp_path / 'c.db'}", **{**SETTINGS, "correlate_window_s": {"default": WINDOW}})
+    window = getattr(request, "param", WINDOW)
+    settings = make_settings(f"sqlite:///{tmp_path / 'c.db'}", **{**SETTINGS, "correlate_window_s": {"default": window}})
     w = make_world(settings, shared_pipeline, testdata, tmp_path)
     yield Counter(w, testdata)
     w.client.__exit__(None, None, None)
@@ -196,3 +197,24 @@ def test_the_payers_unusable_face_is_inconclusive_and_says_so(counter, testdata)
     payer = chk.summary["payer"]
     assert payer["usable"] is False and payer["compared_faces"] == 0 and payer["best_insured"] is None
     assert [f.track for f in faces if f.is_payer] == [payer["track"]]
+
+
+LONG = (60.0, 15.0)  # nearer the counters' default (120 s / 30 s): a visit fills less than half the window
+
+
+@pytest.mark.parametrize("counter", [LONG], indirect=True)
+@pytest.mark.parametrize("seed", [115, 103])
+def test_a_payer_with_the_back_turned_is_not_judged_by_a_face_in_the_queue(counter, seed):
+    """The insured person pays with the back to the camera while others show their faces (the queue,
+    or someone at the counter before or after): nobody's face stands in for the payer's, so the check
+    says it could not compare, and nobody is accused of impersonation."""
+    c = counter
+    fp = render_counter(random_scene("turned_away", seed, window_s=LONG, fps=FPS))
+    c.enrol_staff(fp.scene.cashier, "E-003", "cashier")
+    truth = fp.settlements[0]
+    assert truth["insured"] == "obama" and truth["expected"] == "inconclusive"
+    res, chk, faces = c.check(c.settle(fp, c.footage(fp)))
+    assert res.outcome == "inconclusive", res.reason
+    assert _reason_codes(chk) == ["payer_unusable"] and chk.summary["faceless_at_settlement"]
+    with session_scope(c.w.rt.sessions) as db:
+        assert not db.scalars(select(Flag).where(Flag.type == "impersonation")).all()
