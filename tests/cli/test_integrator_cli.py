@@ -3,19 +3,14 @@ ids, camera covers and zones edited in place, unknown counters reported on impor
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from api.keys import authenticate
-from storage.db import make_engine, make_sessionmaker, session_scope
+from storage.db import session_scope
 from storage.models import AuditEvent, Camera
-
-DUALCHECK = str(Path(sys.executable).parent / "dualcheck")
+from tests.cli.conftest import make_cli
 
 
 @pytest.fixture
@@ -23,21 +18,7 @@ def cli(make_settings, tmp_path):
     """The CLI on a fresh SQLite (none of this depends on the database kind)."""
     db_url = f"sqlite:///{tmp_path / 'cli.db'}"
     settings = make_settings(db_url)
-    env = {**os.environ, "DUALCHECK_DATA_DIR": str(settings.data_dir), "DUALCHECK_DATABASE_URL": db_url,
-           "DUALCHECK_S3_ENDPOINT": settings.s3_endpoint, "DUALCHECK_S3_ACCESS_KEY": settings.s3_access_key,
-           "DUALCHECK_S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
-           "DUALCHECK_MODELS_DIR": str(settings.effective_models_dir),
-           "DUALCHECK_BUCKET_BIOMETRICS": settings.bucket_biometrics,
-           "DUALCHECK_BUCKET_FOOTAGE": settings.bucket_footage, "COLUMNS": "200"}
-
-    def run(*args, ok=True):
-        p = subprocess.run([DUALCHECK, *args], env=env, capture_output=True, text=True, timeout=300)
-        if ok:
-            assert p.returncode == 0, p.stdout + p.stderr
-        return p
-
-    run.sessions = make_sessionmaker(make_engine(db_url))
-    return run
+    return make_cli(settings, db_url)
 
 
 def test_json_output_of_keys_terminals_and_orgs(cli):
