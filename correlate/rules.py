@@ -154,8 +154,9 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
 def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
     st = ctx.settings
     s = ctx.settlement
-    # staff settle every customer's card at their counter: never a candidate, on either side
-    mine = [f for f in ctx.faces if f.embedding is not None and f.dim and f.staff_member_id is None]
+    # only the payer's face settles a card: staff (who settle every card at their counter), the queue
+    # and passers-by are never candidates, on either side
+    mine = [f for f in ctx.faces if f.embedding is not None and f.dim and f.staff_member_id is None and f.is_payer]
     if not mine:
         return []
     span = timedelta(days=st.correlate_many_cards_days)
@@ -164,7 +165,7 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
         .join(Settlement, Settlement.id == FaceEvidence.settlement_id)
         .where(FaceEvidence.org_id == s.org_id, FaceEvidence.settlement_id != s.id,
                FaceEvidence.embedding.is_not(None), FaceEvidence.model == mine[0].model,
-               FaceEvidence.staff_member_id.is_(None),
+               FaceEvidence.staff_member_id.is_(None), FaceEvidence.is_payer.is_(True),
                Settlement.settled_at >= s.settled_at - span, Settlement.settled_at <= s.settled_at + span)
     ).all()
     out: list[Flag] = []
