@@ -82,10 +82,11 @@ SELF_MARGIN = 0.2
 BODY_REACH = 4  # samples around a staff member's face where their head and body still explain changes
 # a staff member's head and body around their face box (x, y, w, h): left, up, right, down in face sizes
 BODY = (1.3, 0.7, 2.3, 6.0)
-# a customer's head and torso (face widths left, heights up, widths right, heights down): narrower than
-# BODY, which also covers a seated cashier's arms and till, so that a back turned beside someone whose
-# face shows is not taken for part of them
-TORSO = (0.6, 0.5, 0.6, 3.0)
+# a standing customer's head and shoulders (face widths left, heights up, widths right, heights down):
+# narrower than BODY, which also covers a seated cashier's arms and till, so that a back turned beside
+# someone whose face shows is not taken for part of them. Set on camsim's people (shoulders about 1.1
+# face widths beyond the face each side); a wider box hides the payer beside the first in the queue
+TORSO = (0.9, 0.6, 0.9, 4.0)
 
 
 @dataclass
