@@ -274,13 +274,15 @@ class Checker:
         self._recognise_staff(res, staff, templates, thr)
         staff_dets = [t.dets for t in res.tracks if t.id in res.staff]
         res.customer_frames = len(self._unexplained(res, frames, pres, (sw, sh), staff_dets))
-        # a back turned at the counter when the card is swiped: that person may be the payer, and then
-        # nobody's face can stand in for theirs (a queue's faces are not the payer's)
-        near = [i for i, f in enumerate(frames)
-                if abs((f.at - settled_at).total_seconds()) <= self.s.correlate_sample_interval_s * 1.01]
-        customers = {id(t.dets) for t in res.tracks if t.id not in res.staff}
-        res.faceless_at_settlement = bool(self._unexplained(res, frames, pres, (sw, sh),
-                                                            [t.dets for t in res.tracks], near, customers))
+        # a back turned on the customer side when the card is swiped: that person may be the payer, and
+        # then nobody's face can stand in for theirs (a queue's faces are not the payer's). Only where
+        # zones say where customers stand: without them a passer-by anywhere would count
+        if res.zones:
+            near = [i for i, f in enumerate(frames)
+                    if abs((f.at - settled_at).total_seconds()) <= self.s.correlate_sample_interval_s * 1.01]
+            customers = {id(t.dets) for t in res.tracks if t.id not in res.staff}
+            res.faceless_at_settlement = bool(self._unexplained(res, frames, pres, (sw, sh),
+                                                                [t.dets for t in res.tracks], near, customers))
         keep = {d.image_index for t in res.tracks for d in [t.representative()]}
         res.images = {k: v for k, v in res.images.items() if k in keep}
         return res

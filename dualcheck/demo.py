@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 from pathlib import Path
 
 from sqlalchemy import select
@@ -119,9 +120,15 @@ def start_cameras(rt: Runtime, creds: dict, data: Path) -> dict:
     return sims
 
 
-def run(settings: Settings) -> None:
-    """Start everything, serve until Ctrl-C, stop everything (in reverse order)."""
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
+
+def run(settings: Settings) -> None:
+    """Start everything, serve until Ctrl-C (or SIGTERM), stop everything (in reverse order)."""
+    # uvicorn re-raises the signal that stopped it with the handler found at start: SIGTERM's default
+    # would end the process before the finally below, leaving SeaweedFS and the cameras running
+    signal.signal(signal.SIGTERM, _interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     seaweed = LocalSeaweed.from_settings(settings)
     started_here = seaweed.pid() is None
