@@ -298,13 +298,9 @@ class Procs:
         return p
 
     def stop(self, p: subprocess.Popen, timeout: float = 30.0) -> None:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        from camsim.camera import stop_process  # deferred like every project import here (--src re-exec)
+
+        stop_process(p, timeout)
 
     def stop_all(self) -> None:
         for _, p in reversed(self.items):

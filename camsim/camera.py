@@ -158,15 +158,8 @@ class SimulatedCamera:
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the server (SIGKILL after ``timeout``); the port then refuses connections."""
         p, self.proc = self.proc, None
-        if p is None:
-            return
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout)
+        if p is not None:
+            stop_process(p, timeout)
 
     def restart(self) -> "SimulatedCamera":
         self.stop()
@@ -247,3 +240,13 @@ class SimulatedCamera:
     def __repr__(self) -> str:
         return f"SimulatedCamera({self.url_without_credentials}, running={self.running})"
 
+
+def stop_process(p: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; returns once the process is gone."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout)

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-KINDS = ("customer", "staff", "ignore")
+from ingest.cameras import ZONE_KINDS
+
+KINDS = ZONE_KINDS  # one definition: the camera registry validates zones when they are set
 PRIORITY = ("ignore", "staff", "customer")
 OUTSIDE = "outside"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 
 from api.routes.audit import AUDIT_READERS, CSV_MAX_ROWS, OFFSET_MAX
-from api.web.common import Ctx, WebError, need_role, render, web_ctx
+from api.web.common import Ctx, form_day, need_role, render, web_ctx
 from api.web.i18n import MESSAGES
 from kernel.timefmt import iso_z
 from storage.audit import REFUSED, TrailFilter, last_event_id, read_trail
@@ -27,13 +27,10 @@ ACTIONS = tuple(k[len(_ACT):] for k in MESSAGES if k.startswith(_ACT) and k != _
 
 def _day(ctx: Ctx, value: str, name: str, end: bool = False) -> datetime | None:
     """A day of the form, in the UI's timezone, as the UTC instant it starts (``end``: the next day's)."""
-    if not value:
+    d = form_day(value, name)
+    if d is None:
         return None
-    try:
-        d = date.fromisoformat(value) + timedelta(days=1 if end else 0)
-        return datetime.combine(d, time(0), tzinfo=ctx.t.tz).astimezone(timezone.utc)
-    except (ValueError, OverflowError):  # OverflowError: the calendar's first or last day
-        raise WebError(400, "bad_request", f"{name}: {value[:20]!r} is not a date (YYYY-MM-DD, years 1-9998)") from None
+    return datetime.combine(d + timedelta(days=1 if end else 0), time(0), tzinfo=ctx.t.tz).astimezone(timezone.utc)
 
 
 def action_words(t, action: str, outcome: str) -> str:

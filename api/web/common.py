@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from api.scope import can_see_camera_health, visible_orgs
 from api.web.auth import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, csrf_ok, find_session, principal_for
 from api.web.i18n import LANGS, Translator
 from kernel.errors import Refusal
+from kernel.timefmt import TimeInvalid, parse_day
 from storage.db import session_scope
 from storage.models import Organisation, WebSession
 
@@ -161,3 +162,13 @@ def install(app) -> None:
                                                     query="", status=exc.status, message=t(exc.message_key),
                                                     detail=exc.detail)
         return HTMLResponse(html, status_code=exc.status)
+
+
+def form_day(value: str | None, name: str) -> date | None:
+    """A day typed in a page's form (YYYY-MM-DD, the shared supported range), or a friendly 400 page."""
+    if not value:
+        return None
+    try:
+        return parse_day(value, name)
+    except TimeInvalid as e:
+        raise WebError(400, "bad_request", e.reason) from None

@@ -30,6 +30,7 @@ from api.web.common import (
     WebError,
     camera_health_orgs,
     form_checked,
+    form_day,
     need_role,
     orgs_visible,
     render,
@@ -40,7 +41,7 @@ from api.web.i18n import FLAG_TYPES, LANGS
 from correlate.flags import answer_inquiry, review, send_inquiry, view
 from correlate.window import windows
 from ingest.health import camera_health
-from kernel.timefmt import TimeInvalid, iso_z, parse_day
+from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.clips import ClipError
 from storage.db import session_scope
@@ -174,14 +175,6 @@ def home(request: Request):
 # --- flag queue -----------------------------------------------------------------------------------
 
 
-def _parse_date(value: str | None, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return parse_day(value, name)
-    except TimeInvalid as e:
-        raise WebError(400, "bad_request", e.reason) from None
-
 
 def _local_day_start(t, d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=t.tz).astimezone(timezone.utc)
@@ -196,7 +189,7 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
         raise WebError(400, "bad_request", "level must be 1-5")
     if status not in STATUS_FILTERS:
         raise WebError(400, "bad_request", f"status must be one of {', '.join(STATUS_FILTERS)}")
-    d_from, d_to = _parse_date(date_from, "date_from"), _parse_date(date_to, "date_to")
+    d_from, d_to = form_day(date_from, "date_from"), form_day(date_to, "date_to")
     with session_scope(ctx.rt.sessions) as db:
         orgs = orgs_visible(db, ctx.who)
         org_ids = [o.id for o in orgs]
@@ -468,7 +461,7 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = ""):
 
     t = ctx.t
     today = datetime.now(t.tz).date()
-    d = _parse_date(day, "day") or today
+    d = form_day(day, "day") or today
     a = _local_day_start(t, d)
     b = a + timedelta(days=1)
     rows = []
