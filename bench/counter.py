@@ -646,13 +646,7 @@ def _pipeline_only():
     models = Path(os.environ.get("DUALCHECK_BENCH_MODELS") or REPO / "var" / "models")
     s = Settings(data_dir=Path(tempfile.gettempdir()) / "dualcheck-bench-counter-models", models_dir=models,
                  database_url="sqlite://")
-    return FacePipeline.from_settings(s) if hasattr(FacePipeline, "from_settings") else _runtime_pipeline(s)
-
-
-def _runtime_pipeline(s):
-    from dualcheck.runtime import Runtime
-
-    return Runtime(s).pipeline
+    return FacePipeline.from_settings(s)
 
 
 def _ts(dt: datetime) -> float:
@@ -735,48 +729,24 @@ def enrol_insured(rt, labels: list[str]) -> dict:
 
 
 def enrol_staff(rt, cashiers: list[str]) -> dict:
-    """The cashiers as staff of the pharmacy: facepay.staff when the committed code has it, else the
-    staff rows written here (same pipeline and quality gate). Returns staff ids and their embeddings."""
+    """The cashiers as staff of the pharmacy, through facepay.staff (photos stored, quality gate).
+    Returns staff ids and their embeddings."""
     import numpy as np
     from sqlalchemy import select
 
     from camsim import identities as ids
+    from facepay.staff import StaffRoster
     from storage.db import session_scope
     from storage.models import StaffMember, StaffTemplate
 
-    how = "rows written by the bench"
-    done = set()
-    try:
-        from facepay import staff as staff_mod  # noqa: F401
-        enr = _staff_enroller(rt, staff_mod)
-    except ImportError:
-        enr = None
+    how = "facepay.staff"
+    roster = StaffRoster(settings=rt.settings, sessions=rt.sessions, store=rt.store, pipeline=rt.pipeline)
     for lab in cashiers:
         sid = f"ST-{lab.upper().replace('_', '')}"
-        jpg = _jpeg(ids.portrait(ids.get(lab)))
-        if enr is not None:
-            try:
-                enr(sid, lab, jpg)
-                how = "facepay.staff"
-                done.add(lab)
-                continue
-            except Exception as e:  # noqa: BLE001  (an API we do not know yet: fall back, say so)
-                print(f"# facepay.staff enrolment of {sid} failed ({type(e).__name__}: {e}); writing rows", file=sys.stderr)
-        from vision.image import decode_image
-        from vision.matching import select_enrollment_face
-
-        face = select_enrollment_face(rt.pipeline.analyze(decode_image(jpg, max_bytes=10 << 20, max_pixels=50_000_000)))
-        emb = np.asarray(face.embedding, np.float32)
-        sha = hashlib.sha256(jpg).hexdigest()
-        with session_scope(rt.sessions) as db:
-            m = StaffMember(org_id=ORG, staff_id=sid, name=lab, role="cashier")
-            db.add(m)
-            db.flush()
-            key = f"staff/{ORG}/{m.id}/{sha}.jpg"
-            rt.store.put_bytes(rt.settings.bucket_biometrics, key, jpg, "image/jpeg")
-            db.add(StaffTemplate(member_id=m.id, org_id=ORG, photo_key=key, photo_sha256=sha, model=rt.pipeline.model_id,
-                                 dim=int(emb.shape[0]), embedding=emb.tobytes(), quality=face.quality.to_dict(),
-                                 source="bench"))
+        res = roster.enroll(ORG, sid, [(f"{sid}.jpg", _jpeg(ids.portrait(ids.get(lab))))], name=lab, role="cashier",
+                            actor="bench", source="cli")
+        if not res.ok:
+            raise RuntimeError(f"staff photo of {lab} refused: {res.to_dict()}")
     with session_scope(rt.sessions) as db:
         rows = db.execute(select(StaffMember.id, StaffMember.staff_id, StaffTemplate.embedding, StaffTemplate.dim)
                           .join(StaffTemplate, StaffTemplate.member_id == StaffMember.id)
@@ -784,20 +754,6 @@ def enrol_staff(rt, cashiers: list[str]) -> dict:
     embs = np.stack([np.frombuffer(e, np.float32, count=d) for _, _, e, d in rows]) if rows else np.zeros((0, 1), np.float32)
     return {"how": how, "ids": {sid for _, sid, _, _ in rows}, "member_ids": [mid for mid, _, _, _ in rows],
             "embs": embs}
-
-
-def _staff_enroller(rt, staff_mod):
-    """facepay.staff's enrolment (StaffRoster.enroll) when the code under test has it."""
-    cls = getattr(staff_mod, "StaffRoster", None)
-    if cls is None:
-        return None
-    roster = cls(settings=rt.settings, sessions=rt.sessions, store=rt.store, pipeline=rt.pipeline)
-
-    def enr(sid, name, jpg):
-        res = roster.enroll(ORG, sid, [(f"{sid}.jpg", jpg)], name=name, role="cashier", actor="bench", source="cli")
-        if not res.ok:
-            raise RuntimeError(f"refused: {res.to_dict()}")
-    return enr
 
 
 def run_workers(procs: Procs, dualcheck: str, env: dict, tmp: Path, n: int, mode: str, timeout: float, log) -> dict:
@@ -840,8 +796,8 @@ def collect(rt, truth: list[dict], staff: dict, thr: float) -> dict:
         for fe in db.scalars(select(FaceEvidence)):
             emb = np.frombuffer(fe.embedding, np.float32, count=fe.dim) if fe.embedding and fe.dim else None
             faces[fe.id] = {"sid": fe.settlement_id, "check": fe.check_id, "emb": emb,
-                            "staff_label": getattr(fe, "staff_member_id", None), "is_payer": getattr(fe, "is_payer", False),
-                            "zone": getattr(fe, "zone", None), "is_insured": fe.is_insured,
+                            "staff_label": fe.staff_member_id, "is_payer": fe.is_payer,
+                            "zone": fe.zone, "is_insured": fe.is_insured,
                             "usable": bool((fe.quality or {}).get("usable")), "score": fe.insured_score,
                             "x": (fe.box or [0])[0], "w": (fe.box or [0, 0, 0])[2]}
     embs = staff["embs"]
