@@ -71,6 +71,10 @@ log = logging.getLogger(__name__)
 MIN_IMPOSTOR_FACES = 1  # usable, embedded faces of the payer (see docs/correlation.md: "the payer")
 DETECT_EVERY = 4  # faces are searched in every other sample with change, and every 4th sample regardless
 MAX_EVIDENCE_FACES = 8
+# the payer stands at the till when the card is swiped: a customer whose face is seen no nearer the
+# settlement second than this many sample intervals (the checker's own longest gap between face
+# searches) is someone before or after, not the payer, whose face then was not seen at all
+PAYER_NEAR_SAMPLES = DETECT_EVERY
 PAYER_TIE_S = 4.0  # customers seen this much farther from the settlement second than the nearest: as near
 PAYER_SIZE_RATIO = 1.15  # among equally near customers, a face this much wider is the one at the counter
 SIZE_AROUND_S = 6.0  # a person's face size is the median of their faces this near the settlement second
@@ -217,8 +221,9 @@ class Checker:
                 capture: np.ndarray | None, settled_at: datetime, thr: float, first_track: int,
                 zones: list | None = None, staff: StaffGallery | None = None) -> CameraResult:
         res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason, zones=zones or [])
+        context: list[footage_mod.Frame] = []
         frames = footage_mod.sample_frames(self.store, self.s.bucket_footage, cw.camera_id, rd.segments,
-                                           cw.start, cw.end, self.s.correlate_sample_interval_s)
+                                           cw.start, cw.end, self.s.correlate_sample_interval_s, context)
         res.frames = len(frames)
         res.blind = sum(f.blind for f in frames)
         if not frames:
@@ -227,7 +232,8 @@ class Checker:
         res.size = (int(shape[1]), int(shape[0]))
         sw, sh = presence_mod.small_size(shape)
         pres = presence_mod.analyze([f.image for f in frames], [f.blind for f in frames],
-                                    keep=zones_mod.ignore_mask(res.zones, sw, sh))
+                                    keep=zones_mod.ignore_mask(res.zones, sw, sh),
+                                    context=[f.image for f in context if not f.blind])
         pipeline = self.pipeline
         tracker = Tracker(cw.camera_id, thr, first_track)
         min_area = self.s.correlate_min_presence_area
@@ -525,6 +531,10 @@ class Checker:
         if any(c.faceless_at_settlement for c in cams):  # the payer may be the one showing no face
             summary["faceless_at_settlement"] = True
             return "inconclusive", Reason.of("payer_unusable")
+        near_s = PAYER_NEAR_SAMPLES * s.correlate_sample_interval_s
+        if min(p.dt for p in customers) > near_s:  # faces only long before or after: not the payer's
+            summary["payer"] = None
+            return "inconclusive", Reason.of("payer_not_seen", seconds=near_s)
         if payer is None:
             return "inconclusive", Reason.of("no_clear_payer", count=len(near))
         faces = len(payer.track.embedded)

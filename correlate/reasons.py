@@ -27,6 +27,8 @@ ENGLISH = {
     "no_clear_payer": "several people at the counter at the settlement time ({count}), no clear payer",
     "payer_unusable": "the payer's face could not be compared (blurred, turned away or too small); "
                       "other people's faces are not used instead",
+    "payer_not_seen": "no customer's face is seen within {seconds:.0f} s of the settlement time: the payer's face "
+                      "could not be compared; faces seen earlier or later are not used instead",
     "payer_not_insured": "the payer is not the insured person ({faces} usable faces, best similarity "
                          "{best:.3f} < {thr:.3f}) and the insured person is not seen in the window",
     "face_check_failed": "the face check at payment was {decision}",

@@ -311,6 +311,7 @@ REASONS_ZH = {
     "nobody_but_staff": "该时段 {frames} 帧画面中顾客一侧均无人（{start} 至 {end}）；结算时在场的工作人员：{people}",
     "no_clear_payer": "结算时柜台前有多人（{count} 人），无法确定付款人",
     "payer_unusable": "付款人的人脸无法比对（模糊、背对或过小）；不以其他人的人脸代替",
+    "payer_not_seen": "结算时刻前后 {seconds:.0f} 秒内未见顾客人脸：付款人的人脸无法比对；不以更早或更晚出现的人脸代替",
     "payer_not_insured": "付款人不是参保人本人（{faces} 张可用人脸，最高相似度 {best:.3f} < {thr:.3f}），"
                          "且该时段未见参保人本人",
     "face_check_failed": "结算时刷脸核验结果为 {decision}",
