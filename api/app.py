@@ -13,7 +13,20 @@ from api.access import request_context
 from api.admission import FaceAdmission
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
-from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
+from api.routes import (
+    audit,
+    cameras,
+    exports,
+    flags,
+    health,
+    holds,
+    insured,
+    metrics,
+    reference,
+    settlements,
+    staff,
+    verify,
+)
 from api.security import SecurityHeaders
 from api.services import Services
 from api.strictbody import unique_json_keys
@@ -67,6 +80,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(insured.router)
     app.include_router(verify.router)
     app.include_router(cameras.router)
+    app.include_router(reference.router)
     app.include_router(holds.router)
     app.include_router(exports.router)
     app.include_router(settlements.router)

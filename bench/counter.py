@@ -223,6 +223,7 @@ def plan_scenes(a, people: dict) -> list[dict]:
         else:
             raise SystemExit(f"no {kind} scene with a settlement that fits its window")
         recast(sc, people, random.Random(f"recast/{kind}/{sc.seed}"))
+        sc.background_seed = a.seed + 7919 * int(cam["id"].split("-")[1])  # one physical counter per camera
         cam["scenes"].append(sc)
         cam["dur"] += sc.duration_s
     if skipped:
@@ -355,7 +356,8 @@ def main() -> None:
     ap.add_argument("--before", type=float, default=24.0, help="check window before the settlement (s)")
     ap.add_argument("--after", type=float, default=8.0, help="check window after the settlement (s)")
     ap.add_argument("--interval", type=float, default=2.0, help="correlate_sample_interval_s")
-    ap.add_argument("--zones", default="on,off", help="zone modes to check, in order (on, off)")
+    ap.add_argument("--zones", default="ref,on,off", help="zone modes to check, in order: ref (zones and the "
+                    "counter-empty reference picture), on (zones only), off (neither)")
     ap.add_argument("--pg", action="store_true", help="PostgreSQL (fresh database) and procrastinate workers")
     ap.add_argument("--workers", type=int, default=None, help="worker processes (PostgreSQL; SQLite: 1)")
     ap.add_argument("--seed", type=int, default=100)
@@ -372,8 +374,8 @@ def main() -> None:
     if not a.pg and workers != 1:
         raise SystemExit("SQLite: one worker process (its poller does not share work); use --pg for more")
     modes = [m.strip() for m in a.zones.split(",") if m.strip()]
-    if not modes or any(m not in ("on", "off") for m in modes):
-        raise SystemExit("--zones: on, off or both")
+    if not modes or any(m not in ("ref", "on", "off") for m in modes):
+        raise SystemExit("--zones: ref, on, off, comma-separated")
     deadline = time.monotonic() + a.max_minutes * 60
     commit = os.environ.get("DUALCHECK_BENCH_COMMIT") or subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() + " (worktree)"
@@ -535,6 +537,26 @@ def main() -> None:
                 w += loop
             r["wall"] = w
             r["settled_at"] = datetime.fromtimestamp(w, timezone.utc)
+        # the reference picture of each counter: a recorded moment with nobody on the customer side (by the
+        # scenes' truth), as an operator would pick a quiet moment of the day
+        for c in cams:
+            cam = c["cam"]
+            base0 = t_ready - cam.footage_time(t_ready)
+            c["ref_wall"] = None
+            off = 0.0
+            for fp in c["footage_parts"]:
+                quiet = [t for t in range(3, int(fp.duration_s) - 3)
+                         if not any(p["role"] == "customer" for dt in (-2, 0, 2) for p in fp.people_at(t + dt))]
+                for t in quiet:
+                    w = base0 + off + t
+                    while w < t_ready + 3:
+                        w += cam.loop_duration_s
+                    if w <= max(r["wall"] for r in truth if r["camera"] == c["id"]):
+                        c["ref_wall"] = w
+                        break
+                if c["ref_wall"] is not None:
+                    break
+                off += fp.duration_s
         rows = [{"settlement_id": r["id"], "insured_id": insured_id(r["insured"]), "org_id": ORG, "counter": r["counter"],
                  "settled_at": r["settled_at"].isoformat(), "amount": "28.50", "type": "pharmacy"} for r in truth]
         # the data exchange pushes settlements as they happen (a settlement in the future is refused):
@@ -602,7 +624,16 @@ def main() -> None:
                 break
             with session_scope(rt.sessions) as db:
                 for c in cams:
-                    set_camera_zones(db, c["id"], scene_zones(c["footage_parts"][0]) if mode == "on" else [])
+                    set_camera_zones(db, c["id"], scene_zones(c["footage_parts"][0]) if mode in ("ref", "on") else [])
+            for c in cams:  # through the CLI, as an operator does (it refuses a frame with a customer's face)
+                args = ["--clear"]
+                if mode == "ref" and c.get("ref_wall"):
+                    args = ["--at", datetime.fromtimestamp(c["ref_wall"], timezone.utc).isoformat()]
+                ref = subprocess.run([dualcheck, "cameras", "reference", c["id"], *args], env=env, capture_output=True,
+                                     text=True, timeout=300)
+                log(f"zones {mode}: reference picture of {c['id']}: "
+                    f"{(ref.stdout or ref.stderr).strip().splitlines()[-1] if (ref.stdout or ref.stderr).strip() else ref.returncode}")
+            with session_scope(rt.sessions) as db:
                 if i > 0:  # reset: every settlement pending again
                     for m in (FaceEvidence, SettlementCheck, FlagEvent, EvidenceHold, Flag):
                         db.execute(delete(m))

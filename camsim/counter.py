@@ -122,6 +122,9 @@ class CounterScene:
     keyint_s: float = 2.0
     noise: float = 3.0  # sensor noise sigma (grey levels)
     hall_window: bool = False  # show real footage (OpenCV's vtest.avi) in the window instead of a street
+    # the counter itself (shelves, counter front, texture); None: the scene's seed. One camera's scenes
+    # share it, as one physical counter does
+    background_seed: int | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -311,7 +314,7 @@ class _Composer:
     def __init__(self, scene: CounterScene, testdata: Path):
         self.sc, self.w, self.h, self.s = scene, scene.width, scene.height, scene.height / 720.0
         self.testdata = str(testdata)
-        self.bg = _background(self.w, self.h, scene.seed)
+        self.bg = _background(self.w, self.h, scene.seed if scene.background_seed is None else scene.background_seed)
         self.fg, self.fg_a = _foreground(self.bg)
         rng = np.random.default_rng(scene.seed + 1)
         self.noise = [rng.normal(0, scene.noise, (self.h, self.w, 1)).astype(np.int16) for _ in range(8)]
@@ -487,7 +490,10 @@ def _scene_key(scene: CounterScene, testdata: Path) -> str:
     used = {scene.cashier} | {v.identity for v in scene.visits} | {p.identity for p in scene.passers}
     srcs = sorted({str(ids.get(u, str(testdata)).path) for u in used})
     sizes = {s: os.path.getsize(s) for s in srcs}  # a changed photo changes the key
-    blob = json.dumps({"v": RENDER_VERSION, "scene": scene.to_json(), "src": sizes}, sort_keys=True, default=str)
+    d = scene.to_json()
+    if d.get("background_seed") is None:  # the scene's own seed, as before the field existed: same renders
+        d.pop("background_seed", None)
+    blob = json.dumps({"v": RENDER_VERSION, "scene": d, "src": sizes}, sort_keys=True, default=str)
     return "counter-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

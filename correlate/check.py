@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from correlate import footage as footage_mod
 from correlate import presence as presence_mod
+from correlate import reference as reference_mod
 from correlate import rules
 from correlate import zones as zones_mod
 from correlate.levels import RULE_VERSION
@@ -116,6 +117,7 @@ class CameraResult:
     size: tuple[int, int] = (0, 0)  # frame width, height
     customer_frames: int = 0  # frames with a change on the customer side that staff do not explain
     faceless_at_settlement: bool = False  # someone on the customer side then whom no tracked face explains
+    reference: str | None = None  # the counter-empty picture: "used", "light_differs" or None (none set)
     staff: dict[int, tuple[str, float]] = field(default_factory=dict)  # track id -> (member id, similarity)
     best_staff: dict[int, tuple[str | None, float | None]] = field(default_factory=dict)  # every compared track
 
@@ -131,7 +133,7 @@ class CameraResult:
 
     def to_dict(self) -> dict:
         return {**self.window.to_dict(), "coverage": round(self.coverage, 3), "frames": self.frames,
-                "blind_frames": self.blind, "frames_with_people": self.people_frames,
+                "blind_frames": self.blind, "frames_with_people": self.people_frames, "reference": self.reference,
                 "frames_with_faces": self.face_frames, "people_tracked": len(self.tracks),
                 "staff_tracked": len(self.staff), "frames_with_customers": self.customer_frames,
                 "zones": len(self.zones), "faceless_at_settlement": self.faceless_at_settlement,
@@ -219,7 +221,8 @@ class Checker:
     # --- one camera -------------------------------------------------------------------------------
     def _camera(self, cw: CameraWindow, rd: footage_mod.Readiness, templates: np.ndarray,
                 capture: np.ndarray | None, settled_at: datetime, thr: float, first_track: int,
-                zones: list | None = None, staff: StaffGallery | None = None) -> CameraResult:
+                zones: list | None = None, staff: StaffGallery | None = None,
+                picture: np.ndarray | None = None) -> CameraResult:
         res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason, zones=zones or [])
         context: list[footage_mod.Frame] = []
         frames = footage_mod.sample_frames(self.store, self.s.bucket_footage, cw.camera_id, rd.segments,
@@ -287,8 +290,21 @@ class Checker:
             near = [i for i, f in enumerate(frames)
                     if abs((f.at - settled_at).total_seconds()) <= self.s.correlate_sample_interval_s * 1.01]
             customers = {id(t.dets) for t in res.tracks if t.id not in res.staff}
-            res.faceless_at_settlement = bool(self._unexplained(res, frames, pres, (sw, sh),
-                                                                [t.dets for t in res.tracks], near, customers))
+            everyone = [t.dets for t in res.tracks]
+            res.faceless_at_settlement = bool(self._unexplained(res, frames, pres, (sw, sh), everyone, near, customers))
+            if picture is not None and near and not res.faceless_at_settlement:
+                # the window's own background may hold a customer who stood still: ask the counter empty
+                seen = [f.image for f in frames if not f.blind]
+                fits = reference_mod.unlike(picture, seen, zones_mod.mask(res.zones, sw, sh)) <= reference_mod.MAX_UNLIKE
+                res.reference = "used" if fits else "light_differs"
+                if fits:
+                    vs = presence_mod.against([frames[i].image for i in near], picture,
+                                              keep=zones_mod.ignore_mask(res.zones, sw, sh))
+                    pres_ref = list(pres)
+                    for i, p in zip(near, vs):
+                        pres_ref[i] = p
+                    res.faceless_at_settlement = bool(self._unexplained(res, frames, pres_ref, (sw, sh), everyone,
+                                                                        near, customers))
         keep = {d.image_index for t in res.tracks for d in [t.representative()]}
         res.images = {k: v for k, v in res.images.items() if k in keep}
         return res
@@ -368,6 +384,7 @@ class Checker:
             staff = load_staff(db, st.org_id, mid)
             cam_zones = {w.camera_id: zones_mod.parse(getattr(db.get(Camera, w.camera_id), "zones", None))
                          for w in wins}
+            cam_refs = {w.camera_id: getattr(db.get(Camera, w.camera_id), "reference", None) for w in wins}
             v = self._verification(db, st)
             org = db.get(Organisation, st.org_id)
             uses_face_pay = bool(org.uses_face_pay) if org else False
@@ -377,8 +394,10 @@ class Checker:
         cams: list[CameraResult] = []
         for w in wins:
             first = sum(len(c.tracks) for c in cams) + 1000 * len(cams)
+            picture = reference_mod.load(self.store, s.bucket_footage, cam_refs[w.camera_id]) \
+                if cam_zones[w.camera_id] else None  # the customer side is known only with zones
             cams.append(self._camera(w, ready[w.camera_id], templates, capture, st.settled_at, thr, first,
-                                     cam_zones[w.camera_id], staff))
+                                     cam_zones[w.camera_id], staff, picture))
 
         people = self._people(cams, st.settled_at)
         outcome, reason, summary = self._decide(st, wins, cams, templates, thr, people, staff)

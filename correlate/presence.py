@@ -58,10 +58,22 @@ def small_size(shape) -> tuple[int, int]:
     return WIDTH, max(2, int(round(h * WIDTH / w)))
 
 
-def _small(img: np.ndarray) -> np.ndarray:
+def grey_small(img: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The analysis image: grey, ``WIDTH`` px wide (or ``size``), blurred against noise and compression."""
     g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    g = cv2.resize(g, small_size(img.shape), interpolation=cv2.INTER_AREA)
+    g = cv2.resize(g, size or small_size(img.shape), interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(g, (5, 5), 0)
+
+
+
+def level_to(s: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``s`` scaled to ``ref``'s brightness (the median of their pixel-wise ratio: exposure and lights
+    change the whole picture, a person only part of it)."""
+    ok = ref > 10
+    if not ok.any():
+        return s
+    g = float(np.clip(np.median(s.astype(np.float32)[ok] / ref[ok].astype(np.float32)), 0.5, 2.0))
+    return s if abs(g - 1.0) < 0.01 else np.clip(s.astype(np.float32) / g, 0, 255).astype(np.uint8)
 
 
 def _levelled(smalls: list[np.ndarray | None]) -> list[np.ndarray | None]:
@@ -110,14 +122,14 @@ def analyze(images: list[np.ndarray], blind: list[bool] | None = None,
     ``CONTEXT_SHARE`` of the window's own count, evenly spread, so that the window still outweighs
     them (a chair moved an hour ago must not look like a person all window long)."""
     blind = blind or [False] * len(images)
-    smalls = [None if b else _small(img) for img, b in zip(images, blind)]
+    smalls = [None if b else grey_small(img) for img, b in zip(images, blind)]
     seen = sum(s is not None for s in smalls)
     if not seen:
         return [Presence(0.0, 0.0, None) for _ in images]
     ctx = [c for c in context if c is not None and c.shape[:2] == images[0].shape[:2]]
     n_ctx = min(len(ctx), int(seen * CONTEXT_SHARE))
     ctx = [ctx[int(i * len(ctx) / n_ctx)] for i in range(n_ctx)] if n_ctx else []
-    levelled = _levelled(smalls + [_small(c) for c in ctx])
+    levelled = _levelled(smalls + [grey_small(c) for c in ctx])
     smalls = levelled[:len(smalls)]
     bg = np.median(np.stack([s for s in levelled if s is not None]), axis=0).astype(np.uint8)
     out: list[Presence] = []
@@ -135,6 +147,23 @@ def analyze(images: list[np.ndarray], blind: list[bool] | None = None,
         b = box if fg >= mo else mbox
         out.append(Presence(fg, mo, tuple(int(v * scale) for v in b) if b else None, fm, mm, scale))
         prev = s
+    return out
+
+
+def against(images: list[np.ndarray], picture: np.ndarray, keep: np.ndarray | None = None) -> list[Presence]:
+    """Like :func:`analyze`, but the background is ``picture`` (correlate/reference.py: the counter
+    empty) instead of the window's median; no motion. Each image is levelled to the picture first."""
+    out = []
+    ref = None
+    for img in images:
+        s = grey_small(img)
+        if ref is None:
+            ref = grey_small(picture, s.shape[::-1])
+        fm = _changed(cv2.absdiff(level_to(s, ref), ref), DIFF, keep)
+        fg, box = _largest(fm)
+        scale = img.shape[1] / WIDTH
+        out.append(Presence(fg, 0.0, tuple(int(v * scale) for v in box) if box else None, fm, np.zeros_like(fm),
+                            scale))
     return out
 
 

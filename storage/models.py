@@ -263,6 +263,8 @@ class Camera(Base):
     # where people stand in its picture: [{"kind": "customer"|"staff"|"ignore", "points": [[x, y], ...],
     # "label": str}], x and y as fractions of the frame's width and height; [] = the whole frame counts
     zones: Mapped[list] = mapped_column(JSON, default=list)
+    # the counter empty (correlate/reference.py): {key, sha256, at, set_by, set_at, width, height} or None
+    reference: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     segment_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: the setting
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,6 +5,10 @@ import json
 
 import typer
 
+from correlate import reference as reference_mod
+from correlate.check import detect_wide
+from correlate.tracking import box_of
+from dualcheck.runtime import Runtime
 from ingest.cameras import (
     ZONE_KINDS,
     CameraError,
@@ -21,6 +25,7 @@ from ingest.recorder import Recorder
 from ingest.sharding import parse_shard
 from ingest.spool import SpoolLockedError
 from kernel.settings import get_settings
+from kernel.timefmt import TimeInvalid, parse_instant
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope
 from storage.models import Camera
@@ -225,3 +230,57 @@ def record(
     except SpoolLockedError as e:
         typer.secho(str(e), fg="red", err=True)
         raise typer.Exit(3)
+
+
+@cameras.command("reference")
+def cameras_reference(
+    camera_id: str,
+    at: str = typer.Option(None, "--at", help="The moment the counter stood empty (ISO 8601 with a zone); "
+                                              "default: the newest recorded frame."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the picture (checks use the window's frames only)."),
+    show: bool = typer.Option(False, "--show", help="Only say whether there is one."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Take the counter's reference picture (its customer side empty) from the recorded footage. The check
+    compares the settlement second with it, so that a customer who stood still with the back turned is
+    not missed; refused when the frame shows a face on the customer side."""
+    if clear and (at or show):
+        typer.secho("--clear removes the picture; give it alone", fg="red", err=True)
+        raise typer.Exit(2)
+    s = get_settings()
+    try:
+        when = parse_instant(at, "--at") if at else None
+    except TimeInvalid as e:
+        typer.secho(e.reason, fg="red", err=True)
+        raise typer.Exit(2)
+    migrate(s.effective_database_url)
+    rt = Runtime(s)
+    try:
+        rt.store.ensure_bucket(s.bucket_footage)
+        with session_scope(rt.sessions) as db:
+            cam = db.get(Camera, camera_id)
+            if cam is None or cam.removed_at is not None:
+                raise CameraError(f"no camera {camera_id!r}")
+            if clear:
+                reference_mod.clear(rt.store, s.bucket_footage, cam)
+                audit(db, actor="cli", action="camera.reference.clear", outcome="ok", org_id=cam.org_id,
+                      subject=f"camera:{camera_id}", detail={})
+            elif not show:
+                pipeline, side = rt.pipeline, s.correlate_detect_max_side
+                ref = reference_mod.take(db, rt.store, s.bucket_footage, cam, when, "cli",
+                                         faces=lambda img: [box_of(f) for f in detect_wide(pipeline, img, side)])
+                audit(db, actor="cli", action="camera.reference", outcome="ok", org_id=cam.org_id,
+                      subject=f"camera:{camera_id}", detail={"camera_id": camera_id, "at": ref["at"],
+                                                              "sha256": ref["sha256"]})
+            ref = cam.reference
+    except (CameraError, reference_mod.PictureError) as e:
+        typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2)
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps({"camera_id": camera_id, "reference": ref}))
+    elif ref:
+        typer.echo(f"camera {camera_id}: reference picture of {ref['at']} (set by {ref['set_by']} at {ref['set_at']})")
+    else:
+        typer.echo(f"camera {camera_id}: no reference picture (checks use the window's own frames)")

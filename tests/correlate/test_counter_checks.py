@@ -3,6 +3,8 @@ behind a window, lighting changes and H.264. Real models, real SeaweedFS, segmen
 recorder writes them; each test asserts what an inspector would notice."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -11,7 +13,15 @@ from camsim import identities as ids
 from camsim.counter import random_scene, render_counter
 from ingest.cameras import add_camera
 from storage.db import session_scope
-from storage.models import Camera, FaceEvidence, Flag, SettlementCheck, StaffMember, StaffTemplate
+from storage.models import (
+    Camera,
+    FaceEvidence,
+    Flag,
+    Settlement,
+    SettlementCheck,
+    StaffMember,
+    StaffTemplate,
+)
 from tests.correlate import scenarios as sc
 from tests.correlate.conftest import make_world
 from tests.replay.segmenter import make_segments
@@ -240,3 +250,61 @@ def test_a_payer_standing_still_most_of_a_short_window_is_not_judged_by_other_fa
     assert "the payer's face could not be compared" in res.reason
     with session_scope(c.w.rt.sessions) as db:
         assert not db.scalars(select(Flag).where(Flag.type == "impersonation")).all()
+
+
+def empty_counter(fp):
+    """The same counter (background, cashier, light) with nobody on the customer side: the moment an
+    operator takes the reference picture at."""
+    return render_counter(dataclasses.replace(fp.scene, visits=[], passers=[], ghost_settlements=[], dims=[]))
+
+
+@pytest.mark.slow
+def test_the_counter_empty_picture_finds_a_still_payer_the_window_cannot(counter):
+    """A short window at a busy counter whose only footage is the visit itself: the insured person
+    stands at the till with the back turned for most of the window, the next customer queues behind,
+    face visible. From the window's frames alone the still payer is the empty counter and the queue's
+    face is taken for the payer: an impersonation accusation against an honest patient. An operator
+    takes the reference picture (PUT /v1/cameras/{id}/reference) at a quiet moment earlier in the day;
+    then the payer is seen at the till and the check says their face could not be compared."""
+    c = counter
+    fp = scene("turned_away", 115)
+    c.enrol_staff(fp.scene.cashier, "E-003", "cashier")
+    quiet = c.footage(empty_counter(fp))
+    sid = c.settle(fp, c.footage(fp))
+    res, chk, _ = c.check(sid)
+    assert res.outcome == "impersonation"  # what the window alone says (see the docstring)
+    assert chk.cameras[0]["reference"] is None
+
+    at = (quiet + sc.timedelta(seconds=10)).isoformat()
+    h = c.w.h("admin")
+    r = c.w.client.put("/v1/cameras/CAM-A/reference", json={"at": at}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["reference"]["at"] <= at.replace("+00:00", "Z")
+    img = c.w.client.get("/v1/cameras/CAM-A/reference.jpg", headers=h)
+    assert img.status_code == 200 and img.content[:2] == b"\xff\xd8"
+
+    with session_scope(c.w.rt.sessions) as db:  # checked again, as the inspector's re-check does
+        db.get(Settlement, sid).status = "pending"
+    res, chk, _ = c.check(sid)
+    assert res.outcome == "inconclusive", res.reason
+    assert _reason_codes(chk) == ["payer_unusable"]
+    assert chk.cameras[0]["reference"] == "used"
+
+
+@pytest.mark.slow
+def test_a_reference_picture_with_a_customer_in_it_is_refused(counter):
+    """The picture must show the counter empty: a frame with a customer's face on the customer side is
+    refused with the reason, and nothing is set; an inspector may look but not set it."""
+    c = counter
+    fp = scene("genuine", 3)
+    start = c.footage(fp)
+    at = (start + sc.timedelta(seconds=fp.settlements[0]["at_s"])).isoformat()
+    r = c.w.client.put("/v1/cameras/CAM-A/reference", json={"at": at}, headers=c.w.h("admin"))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "not_empty", r.text
+    assert c.w.client.get("/v1/cameras/CAM-A/reference", headers=c.w.h("admin")).json()["reference"] is None
+    r = c.w.client.put("/v1/cameras/CAM-A/reference", json={"at": at}, headers=c.w.h("inspector_north"))
+    assert r.status_code in (403, 404)
+    r = c.w.client.put("/v1/cameras/CAM-A/reference", json={"at": "2001-01-01T00:00:00Z"}, headers=c.w.h("admin"))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_footage"
+    r = c.w.client.put("/v1/cameras/CAM-A/reference", json={"when": at}, headers=c.w.h("admin"))
+    assert r.status_code == 400

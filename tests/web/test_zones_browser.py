@@ -103,3 +103,29 @@ def test_a_zone_drawn_in_the_ui_changes_the_outcome(login, site):
         st.status, st.next_check_at = "pending", utcnow()
     w.run_jobs()
     assert w.client.get("/v1/settlements/A-IMP", headers=w.h("admin")).json()["outcome"] == "impersonation"
+
+
+def test_operator_takes_and_removes_the_counter_empty_reference_picture(login, site):
+    """The newest frame of CAM-A is its ghost block (nobody at the counter): the operator takes it as the
+    reference picture in the editor; the page then says from when and by whom (local time, display
+    name) and shows it; removing it puts the page back. An inspector sees the state, not the buttons."""
+    w = site.world
+    page = login("ops")
+    open_editor(page, site)
+    assert "尚未设置参考画面" in page.locator("#ref-state").inner_text()
+    page.click("#ref-take")
+    page.wait_for_function("() => document.getElementById('ref-status').textContent.length > 0")
+    assert "参考画面已设置" in page.locator("#ref-status").inner_text(), page.locator("#ref-status").inner_text()
+    page.wait_for_selector("#ref-img")
+    page.wait_for_function("() => { const i = document.getElementById('ref-img'); return i.complete && i.naturalWidth > 0 }")
+    state = page.locator("#ref-state").inner_text()
+    ref = w.client.get("/v1/cameras/CAM-A/reference", headers=w.h("admin")).json()["reference"]
+    assert ref is not None and ref["set_by"] == "user:ops"
+    assert state.startswith("参考画面取自 ") and "user:" not in state and "Z" not in state and "T" not in state, state
+    insp = login("insp-north")
+    open_editor(insp, site)
+    assert "参考画面取自" in insp.locator("#ref-state").inner_text() and insp.locator("#ref-take").count() == 0
+    page.click("#ref-clear")
+    page.wait_for_function("() => document.getElementById('ref-status').textContent.length > 0")
+    page.wait_for_function("() => document.getElementById('ref-state').textContent.includes('尚未设置')")
+    assert w.client.get("/v1/cameras/CAM-A/reference", headers=w.h("admin")).json()["reference"] is None

@@ -125,5 +125,30 @@
       }).then(function () { saveBtn.disabled = false; });
     });
   }
+  // the counter-empty reference picture (PUT/DELETE /v1/cameras/{id}/reference); the page reloads to show it
+  function reference(method, body) {
+    var st = document.getElementById("ref-status");
+    fetch("/v1/cameras/" + encodeURIComponent(data.camera_id) + "/reference", {
+      method: method, credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": data.csrf},
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (b) { return {ok: r.ok, body: b}; });
+    }).then(function (res) {
+      if (!res.ok) {
+        var code = res.body.error && res.body.error.code;
+        st.textContent = code === "not_empty" ? W.ref_not_empty : code === "no_footage" ? W.ref_no_footage : W.ref_failed;
+        st.className = "small error";
+        return;
+      }
+      st.textContent = method === "PUT" ? W.ref_taken : W.ref_cleared;
+      st.className = "small";
+      window.setTimeout(function () { window.location.reload(); }, 600);
+    }).catch(function () { st.textContent = W.ref_failed; st.className = "small error"; });
+  }
+  var take = document.getElementById("ref-take");
+  if (take) take.addEventListener("click", function () { reference("PUT", {}); });
+  var clr = document.getElementById("ref-clear");
+  if (clr) clr.addEventListener("click", function () { reference("DELETE"); });
   draw();
 })();
