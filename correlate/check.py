@@ -92,6 +92,11 @@ BODY = (1.3, 0.7, 2.3, 6.0)
 # someone whose face shows is not taken for part of them. Set on camsim's people (shoulders about 1.1
 # face widths beyond the face each side); a wider box hides the payer beside the first in the queue
 TORSO = (0.9, 0.6, 0.9, 4.0)
+# against the counter-empty picture a visible customer's whole body differs (arms, coat, bag), not only
+# the head and shoulders the window's own background leaves: their whole standing body is explained
+# there, and what is left must be person-sized to be somebody without a face
+REF_BODY = (1.3, 0.7, 1.3, 6.0)
+REF_AREA = 3.0  # times correlate_min_presence_area
 
 
 @dataclass
@@ -303,8 +308,9 @@ class Checker:
                     pres_ref = list(pres)
                     for i, p in zip(near, vs):
                         pres_ref[i] = p
-                    res.faceless_at_settlement = bool(self._unexplained(res, frames, pres_ref, (sw, sh), everyone,
-                                                                        near, customers))
+                    res.faceless_at_settlement = bool(self._unexplained(
+                        res, frames, pres_ref, (sw, sh), everyone, near, customers, shape=REF_BODY,
+                        min_area=self.s.correlate_min_presence_area * REF_AREA))
         keep = {d.image_index for t in res.tracks for d in [t.representative()]}
         res.images = {k: v for k, v in res.images.items() if k in keep}
         return res
@@ -336,13 +342,14 @@ class Checker:
                 res.staff[t.id] = best
 
     def _unexplained(self, res: CameraResult, frames, pres, small: tuple[int, int], explained: list[list],
-                     only: list[int] | None = None, torso: set[int] = frozenset()) -> list[int]:
+                     only: list[int] | None = None, torso: set[int] = frozenset(),
+                     shape: tuple[float, float, float, float] = TORSO, min_area: float | None = None) -> list[int]:
         """Samples (of ``only``, or all) with a change on the customer side (the customer zones, or
         anywhere but the staff side and ignored areas) that the head and body of none of the
         ``explained`` people (their detections) accounts for; those whose first detection's track is in
         ``torso`` explain only their head and torso (customers standing), the others head and body."""
         keep = zones_mod.mask(res.zones, *small)
-        min_area = self.s.correlate_min_presence_area
+        min_area = self.s.correlate_min_presence_area if min_area is None else min_area
         out = []
         for i in (range(len(frames)) if only is None else only):
             fr, p = frames[i], pres[i]
@@ -352,7 +359,7 @@ class Checker:
             for dets in explained:
                 d = min(dets, key=lambda d: abs(d.frame - i))
                 if abs(d.frame - i) <= BODY_REACH or dets[0].frame <= i <= dets[-1].frame:
-                    exclude.append(_body(d.box, *res.size, TORSO if id(dets) in torso else BODY))
+                    exclude.append(_body(d.box, *res.size, shape if id(dets) in torso else BODY))
             if presence_mod.residual(p, keep, exclude) >= min_area:
                 out.append(i)
         return out
