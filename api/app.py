@@ -13,7 +13,20 @@ from api.access import request_context
 from api.admission import FaceAdmission
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
-from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
+from api.routes import (
+    audit,
+    cameras,
+    exports,
+    flags,
+    health,
+    holds,
+    insured,
+    metrics,
+    settlements,
+    staff,
+    terminals,
+    verify,
+)
 from api.security import SecurityHeaders
 from api.services import Services
 from api.strictbody import unique_json_keys
@@ -73,6 +86,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(flags.router)
     app.include_router(staff.router)
     app.include_router(audit.router)
+    app.include_router(terminals.router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.api_hsts_max_age_s)

@@ -149,25 +149,25 @@ def check_signature(db: Session, c: Claims, *, terminal_id: str, capture_sha256:
     key = db.get(DeviceKey, c.attestation_key_id)
     if key is None or key.terminal_id != terminal_id:
         # another terminal's key is unknown here: a key attests one device only
-        raise CaptureRefused(403, "attestation_unknown_key",
+        raise CaptureRefused(403, "device_key_unknown",
                              f"device key {c.attestation_key_id} is not registered for terminal {terminal_id}")
     if key.revoked_at is not None:
-        raise CaptureRefused(403, "attestation_key_revoked", f"device key {key.id} was revoked")
+        raise CaptureRefused(403, "device_key_revoked", f"device key {key.id} was revoked")
     if c.capture_sha256 != capture_sha256:
-        raise CaptureRefused(403, "attestation_capture_mismatch", "the signed capture_sha256 is not the SHA-256 "
+        raise CaptureRefused(403, "signed_other_capture", "the signed capture_sha256 is not the SHA-256 "
                              "of the uploaded image: the signature is for another capture")
     try:
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(
             signature, message(terminal_id, c.capture_sha256, c.attestation_signed_at, c.liveness_method,
                                c.liveness_passed, c.liveness_score))
     except InvalidSignature:
-        raise CaptureRefused(403, "attestation_bad_signature", f"the signature does not verify with device key "
+        raise CaptureRefused(403, "signature_invalid", f"the signature does not verify with device key "
                              f"{key.id} (signed: {MESSAGE_PREFIX}, terminal id, capture_sha256, "
                              "attestation_signed_at and the liveness fields as sent)") from None
     skew = (now - signed_at).total_seconds()
     if abs(skew) > max_age_s:
         when = f"{skew:.0f} s ago" if skew > 0 else f"{-skew:.0f} s in the future"
-        raise CaptureRefused(403, "attestation_stale", f"attestation_signed_at is {when}; it must be within "
+        raise CaptureRefused(403, "signature_stale", f"attestation_signed_at is {when}; it must be within "
                              f"{max_age_s:.0f} s of the server's time (check the terminal's clock)")
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
         key.last_used_at = now

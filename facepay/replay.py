@@ -82,3 +82,14 @@ def near(prints: list[Fingerprint], phash: int, embedding: np.ndarray | None, mo
         if sim >= min_similarity and (best is None or sim > best.similarity):
             best = Replay(f.verification_id, "near", d, sim)
     return best
+
+
+def refused_for(db: Session, org_id: str, settlement_ref: str) -> list[dict]:
+    """The replayed captures a terminal of ``org_id`` sent for one settlement: a face-pay signal for the
+    correlation rules (correlate/rules.py, ``face_pay_replayed``)."""
+    rows = db.scalars(select(CaptureAttempt).where(CaptureAttempt.settlement_ref == settlement_ref,
+                                                   CaptureAttempt.org_id == org_id,
+                                                   CaptureAttempt.outcome == "replayed_capture")
+                      .order_by(CaptureAttempt.created_at)).all()
+    return [{"attempt_id": a.id, "at": a.created_at.isoformat(), "terminal_id": a.terminal_id,
+             "replay_of": a.replay_of, "capture_sha256": a.capture_sha256, **(a.replay or {})} for a in rows]
