@@ -56,8 +56,9 @@ async def verify(
     `not_enrolled`, `liveness_failed` (the terminal's own liveness check failed) or
     `liveness_unverified` (attestation required, none valid); `score` is the best cosine similarity
     over the person's templates. Every call that gets a decision is recorded with its capture; refused
-    calls (4xx) store no capture. A bad attestation (403 `signature_*`, `device_key_*`, `signed_other_capture`) and a replayed capture (409
-    `replayed_capture`) are recorded as refused attempts.
+    calls (4xx) store no capture. A bad attestation (403 `signature_*`, `device_key_*`,
+    `signed_other_capture`) and a replayed capture (409 `replayed_capture`) are recorded as refused
+    attempts.
     """
     if settlement_ref is not None and not is_settlement_ref(settlement_ref):
         raise ApiError(400, "invalid_settlement_ref", "settlement_ref must be 1-100 characters: letters, digits, "
