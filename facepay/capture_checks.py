@@ -3,7 +3,8 @@
 ``TerminalChecks.admit`` runs before the image is decoded: the liveness fields, the device attestation
 (facepay/attestation.py) and a byte-identical replay (facepay/replay.py); ``Gate.judge`` after the face
 analysis: a near-identical replay, then the decision the terminal's own liveness verdict and the
-attestation rule leave; ``Gate.record`` writes the attempt beside its Verification row. A refusal is
+attestation rule leave; ``Gate.recording`` is the transaction of the Verification row and its attempt
+(where two copies of one capture sent at once are told apart). A refusal is
 recorded as an attempt (outcome = its code, no capture stored) and raised as ``CaptureRefused``.
 
 Decisions added to the face decision (docs/verification.md):
@@ -15,6 +16,8 @@ Decisions added to the face decision (docs/verification.md):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,15 +84,41 @@ class Gate:
                                         f"has {missing}; face check: {decision} ({reason})"
         return decision, reason
 
-    def record(self, db: Session, verification_id: str) -> None:
-        """The accepted attempt, in the transaction of its Verification row."""
+    @contextmanager
+    def recording(self, sessions: sessionmaker[Session], verification_id: str,
+                  undo: Callable[[], object]) -> Iterator[Session]:
+        """The transaction of the accepted capture's Verification row, with its attempt row. Two copies of
+        one capture arriving together both passed ``admit``: here they are taken one at a time per insured
+        person, and the second one, seeing the first, is refused as a replay; ``undo`` then removes the
+        capture already stored for it."""
+        s = self.checks.settings
+        raced: replay.Replay | None = None
+        try:
+            with session_scope(sessions) as db:
+                db.add(self._accepted(verification_id))
+                if s.verify_replay_window_s > 0:
+                    replay.serialize(db, self.insured_id)
+                    seen = {f.verification_id for f in self.prints}
+                    newer = [f for f in replay.recent(db, self.insured_id, self.now, s.verify_replay_window_s)
+                             if f.verification_id not in seen and f.verification_id != verification_id]
+                    raced = replay.exact(newer, self.sha256) or replay.near(
+                        newer, self.phash, self.embedding, self.model, max_distance=s.verify_replay_max_phash_distance,
+                        min_similarity=s.verify_replay_min_similarity)
+                    if raced is not None:
+                        raise _Raced()
+                yield db
+        except _Raced:
+            undo()
+            raise self.checks.refuse(self, replayed(raced), replay=raced) from None
+
+    def _accepted(self, verification_id: str) -> CaptureAttempt:
         window = self.checks.settings.verify_replay_window_s
-        db.add(self._row("accepted", verification_id=verification_id, phash=ph.to_hex(self.phash)
+        return self._row("accepted", verification_id=verification_id, phash=ph.to_hex(self.phash)
                          if self.phash is not None else None, model=self.model,
                          dim=None if self.embedding is None else int(self.embedding.shape[0]),
                          embedding=None if self.embedding is None else
                          np.asarray(self.embedding, np.float32).tobytes(),
-                         fingerprint_expires_at=self.now + timedelta(seconds=window)))
+                         fingerprint_expires_at=self.now + timedelta(seconds=window))
 
     def answer(self) -> dict:
         """Keys added to the verification answer."""
@@ -108,6 +137,10 @@ class Gate:
                               attestation=kw.pop("attestation", a.status),
                               device_key_id=kw.pop("device_key_id", a.key_id),
                               signed_at=a.signed_at, **kw)
+
+
+class _Raced(Exception):
+    """Another copy of the capture was accepted meanwhile (rolls the transaction back)."""
 
 
 def replayed(r: replay.Replay) -> CaptureRefused:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from storage.models import CaptureAttempt
@@ -61,15 +61,25 @@ def recent(db: Session, insured_id: str, now: datetime, window_s: float) -> list
             for vid, sha, h, model, dim, emb in rows]
 
 
+def serialize(db: Session, insured_id: str) -> None:
+    """Hold, until the transaction ends, the right to accept a capture of this insured person, so the
+    reads that follow see every capture accepted before. PostgreSQL: a transaction advisory lock on the
+    id. SQLite: the caller's transaction has already written (it holds SQLite's one write lock)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"replay:{insured_id}"})
+    else:
+        db.flush()
+
+
 def exact(prints: list[Fingerprint], sha256: str) -> Replay | None:
     """The same bytes."""
     return next((Replay(f.verification_id, "exact", 0, 1.0) for f in prints if f.sha256 == sha256), None)
 
 
-def near(prints: list[Fingerprint], phash: int, embedding: np.ndarray | None, model: str, *,
+def near(prints: list[Fingerprint], phash: int | None, embedding: np.ndarray | None, model: str, *,
          max_distance: int, min_similarity: float) -> Replay | None:
     """The same picture of the same face: the closest such earlier capture."""
-    if embedding is None:
+    if embedding is None or phash is None:
         return None
     best: Replay | None = None
     for f in prints:

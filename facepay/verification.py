@@ -81,14 +81,14 @@ class Verifier:
         key = f"captures/{caller.org_id}/{now:%Y/%m/%d}/{vid}{ext}"
         stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype)
         latency_ms = (time.perf_counter() - t0) * 1000
-        with session_scope(self.sessions) as db:
+        with gate.recording(self.sessions, vid, undo=lambda: self.store.delete_many(s.bucket_biometrics, [stored.key])) \
+                as db:  # the attempt row too; a copy of this capture accepted meanwhile is a replay
             db.add(Verification(
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=decision,
                 score=None if score is None else float(score), threshold=float(threshold), model=mid,
                 quality=quality, faces_found=len(faces), capture_key=stored.key, capture_sha256=stored.sha256,
                 capture_expires_at=now + timedelta(days=s.capture_retention_days), latency_ms=latency_ms))
-            gate.record(db, vid)
             audit(db, actor=caller.actor, action="verify", outcome=decision, org_id=caller.org_id,
                   subject=f"verification:{vid}", request_id=caller.request_id,
                   detail={"terminal_id": caller.terminal_id, "insured_id": insured_id,
