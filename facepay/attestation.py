@@ -21,13 +21,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.errors import Refusal
+from kernel.ids import is_entity_id
 from kernel.timefmt import TimeInvalid, parse_instant
 from storage.models import DeviceKey, Organisation, Terminal, utcnow
 
@@ -190,7 +191,7 @@ def parse_public_key(text: str) -> bytes:
         return raw
     except DeviceKeyError:
         raise
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
         raise DeviceKeyError(400, "invalid_public_key", "public_key must be an Ed25519 public key: PEM "
                              "(-----BEGIN PUBLIC KEY-----) or base64 of its 32 raw bytes") from None
 
@@ -204,7 +205,7 @@ def key_view(k: DeviceKey) -> dict:
 
 
 def _terminal(db: Session, terminal_id: str) -> Terminal:
-    term = db.get(Terminal, terminal_id)
+    term = db.get(Terminal, terminal_id) if is_entity_id(terminal_id) else None
     if term is None:
         raise DeviceKeyError(404, "not_found", f"no terminal {terminal_id!r}")
     return term
@@ -218,8 +219,11 @@ def add_device_key(db: Session, terminal_id: str, public_key: str, label: str = 
     fp = hashlib.sha256(raw).hexdigest()
     if db.scalar(select(DeviceKey).where(DeviceKey.fingerprint == fp)) is not None:
         raise DeviceKeyError(409, "duplicate_key", "this public key is registered already (one key, one device)")
+    label = label or ""
+    if len(label) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in label):
+        raise DeviceKeyError(400, "invalid_label", "label must be at most 200 characters, without control characters")
     key = DeviceKey(id=secrets.token_hex(8), terminal_id=terminal_id, org_id=term.org_id, public_key=raw,
-                    fingerprint=fp, label=(label or "")[:200])
+                    fingerprint=fp, label=label)
     db.add(key)
     db.flush()
     return key
@@ -232,7 +236,7 @@ def list_device_keys(db: Session, terminal_id: str) -> list[DeviceKey]:
 
 
 def revoke_device_key(db: Session, terminal_id: str, key_id: str) -> DeviceKey:
-    key = db.get(DeviceKey, key_id)
+    key = db.get(DeviceKey, key_id) if KEY_ID_RE.fullmatch(key_id or "") else None
     if key is None or key.terminal_id != terminal_id:
         raise DeviceKeyError(404, "not_found", f"terminal {terminal_id} has no device key {key_id!r}")
     key.revoked_at = key.revoked_at or utcnow()
@@ -245,7 +249,7 @@ def set_terminal_requirement(db: Session, terminal_id: str, required: bool | Non
 
 
 def set_org_requirement(db: Session, org_id: str, required: bool) -> None:
-    org = db.get(Organisation, org_id)
+    org = db.get(Organisation, org_id) if is_entity_id(org_id) else None
     if org is None:
         raise DeviceKeyError(404, "not_found", f"no organisation {org_id!r}")
     org.require_attestation = bool(required)

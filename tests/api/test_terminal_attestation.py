@@ -262,6 +262,9 @@ def test_bad_liveness_fields_and_device_keys_say_why(api_sqlite, testdata):
     r = env.client.post(url, json={"public_key": pem}, headers=env.h("admin"))
     assert r.status_code == 201 and r.json()["public_key"] == pub_b64(key)
     refused(env.client.post(url, json={"public_key": pub_b64(key)}, headers=env.h("admin")), 409, "duplicate_key")
+    refused(env.client.post(url, json={"public_key": pub_b64(Ed25519PrivateKey.generate()), "label": "SN\n1"},
+                            headers=env.h("admin")), 400, "invalid_label")
+    refused(env.client.delete(f"{url}/not-a-key", headers=env.h("admin")), 404, "not_found")
     refused(env.client.post("/v1/terminals/NOPE/device-keys", json={"public_key": pub_b64(key)},
                             headers=env.h("admin")), 404, "not_found")
     # another terminal's key does not attest this one's captures
