@@ -25,6 +25,7 @@ from api.routes import (
     reference,
     settlements,
     staff,
+    terminals,
     verify,
 )
 from api.security import SecurityHeaders
@@ -87,6 +88,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(flags.router)
     app.include_router(staff.router)
     app.include_router(audit.router)
+    app.include_router(terminals.router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.api_hsts_max_age_s)

@@ -135,7 +135,8 @@ def start_services(prefix: str, database_url: str | None = None) -> tuple[Path, 
     env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp), "DUALCHECK_S3_ENDPOINT": sw.endpoint,
            "DUALCHECK_S3_ACCESS_KEY": sw.access_key, "DUALCHECK_S3_SECRET_KEY": sw.secret_key,
            "DUALCHECK_MODELS_DIR": str(MODELS_CACHE), "DUALCHECK_LOG_LEVEL": "WARNING",
-           "DUALCHECK_RATE_LIMIT_TERMINAL": "", "DUALCHECK_RATE_LIMIT_USER": ""}
+           "DUALCHECK_RATE_LIMIT_TERMINAL": "", "DUALCHECK_RATE_LIMIT_USER": "",
+           "DUALCHECK_VERIFY_REPLAY_WINDOW_S": "0"}  # the same captures again and again: replays
     extra = {}
     if database_url:
         env["DUALCHECK_DATABASE_URL"] = extra["database_url"] = database_url

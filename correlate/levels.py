@@ -9,12 +9,13 @@ entry, e.g. ``DUALCHECK_CORRELATE_LEVELS='{"face_pay_absent": 1}'``.
 | inconclusive | 1 | people at the counter, no usable face |
 | footage_missing | 2 | no (or too little) footage for the window |
 | face_pay_absent | 2 | the organisation uses face-pay, the settlement has no face verification |
-| face_pay_failed | 3 | the face verification was mismatch / low_quality / no_face / multiple_faces |
+| face_pay_failed | 3 | the face verification was mismatch / low_quality / no_face / multiple_faces / liveness_failed / liveness_unverified |
 | repeated_footage_missing | 3 | footage_missing keeps happening at one organisation |
 | ghost_visit | 4 | nobody at the counter during the whole window (无就诊记录结算) |
 | impersonation | 4 | usable faces, none of them the insured person (冒名就医) |
 | face_pay_capture_mismatch | 4 | the face-pay capture is not anyone the counter camera shows |
 | one_face_many_cards | 4 | one face settling for several insured people (代刷套现) |
+| face_pay_replayed | 4 | a terminal sent a replayed capture for the settlement (a photo of a photo, a request sent again) |
 | impersonation_failed_face_check | 5 | impersonation and the face check at payment failed too |
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_LEVELS: dict[str, int] = {
     "impersonation": 4,
     "face_pay_capture_mismatch": 4,
     "one_face_many_cards": 4,
+    "face_pay_replayed": 4,
     "impersonation_failed_face_check": 5,
 }
 

@@ -40,6 +40,8 @@ ENGLISH = {
     "one_face_many_cards": "one face settled for {count} different insured people at {org} between "
                            "{start} and {end}",
     "repeated_footage_missing": "{count} settlements at {org} without usable footage between {start} and {end}",
+    "face_pay_replayed": "{count} face-pay capture(s) sent for settlement {settlement} repeated an earlier capture "
+                         "(replayed)",
     # the same without scores, for limited evidence (institutions, terminals, ingest keys): see without_scores
     "seen_limited": "the insured person is seen",
     "strangers_limited": "{faces} usable faces of {people} people, none the insured person",

@@ -4,7 +4,8 @@
   the counter: nothing was there to compare) -> one flag each, holding the footage of the window;
 * face-pay: ``face_pay_absent`` (the organisation uses face-pay and the settlement has no
   verification), ``face_pay_failed`` (its decision was not ``match``), ``face_pay_capture_mismatch``
-  (usable faces at the counter, none of them the person in the face-pay capture). An impersonation
+  (usable faces at the counter, none of them the person in the face-pay capture), ``face_pay_replayed``
+  (a terminal sent a replayed capture for the settlement: facepay/replay.py). An impersonation
   whose face check also failed is one flag at level 5 rather than two;
 * ``one_face_many_cards`` (代刷套现): a face seen for this settlement matches (>= the match threshold)
   faces seen for settlements of at least ``correlate_many_cards_min`` different insured people at the
@@ -27,12 +28,15 @@ from correlate.flags import extend_flag, raise_flag
 from correlate.levels import RULE_VERSION, levels
 from correlate.reasons import Reason, stored_or_text
 from correlate.regulars import known_regular, note_regulars
+from facepay.replay import refused_for
 from kernel.timefmt import iso_z
 from storage.holds import LegalHolds
 from storage.models import FaceEvidence, Flag, Settlement, SettlementCheck, Verification
 from vision.matching import cosine_scores
 
 FAILED_DECISIONS = ("mismatch", "low_quality", "no_face", "multiple_faces")
+# the terminal's liveness check failed, or was required attested and was not (facepay/capture_checks.py)
+FAILED_DECISIONS += ("liveness_failed", "liveness_unverified")
 
 
 def _check_reason(chk: SettlementCheck) -> Reason:
@@ -143,6 +147,11 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
         best = max(f.capture_score for f in usable_tracks)
         flag("face_pay_capture_mismatch", "face_pay_capture_mismatch",
              Reason.of("capture_mismatch", best=best, thr=ctx.threshold), ev, with_capture=True)
+
+    replays = refused_for(db, s.org_id, s.id)
+    if replays:
+        flag("face_pay_replayed", "face_pay_replayed", Reason.of("face_pay_replayed", count=len(replays),
+                                                                 settlement=s.id), {**ev, "replays": replays})
 
     out += many_cards(db, ctx, lv)
     if outcome == "footage_missing" and not (chk.summary or {}).get("no_camera"):

@@ -129,6 +129,10 @@ def run(settings: Settings) -> None:
     # uvicorn re-raises the signal that stopped it with the handler found at start: SIGTERM's default
     # would end the process before the finally below, leaving SeaweedFS and the cameras running
     signal.signal(signal.SIGTERM, _interrupt)
+    if "verify_replay_window_s" not in settings.model_fields_set:
+        # the demo's terminals send the same test portraits every loop of the footage: replays by
+        # construction (facepay/replay.py), so the check is off unless asked for
+        settings = settings.model_copy(update={"verify_replay_window_s": 0.0})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     seaweed = LocalSeaweed.from_settings(settings)
     started_here = seaweed.pid() is None

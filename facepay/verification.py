@@ -13,6 +13,8 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from facepay.attestation import Claims
+from facepay.capture_checks import TerminalChecks
 from facepay.templates import load_templates
 from kernel.admission import Ticket
 from kernel.ids import check_insured_id
@@ -40,14 +42,19 @@ class Verifier:
         self.settings, self.sessions, self.store, self.pipeline = settings, sessions, store, pipeline
         # at most this many analyses at once across a process's request threads (more only thrash caches)
         self.inference_slots = inference_slots or nullcontext()
+        self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions)  # attestation, replays
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
-               admission: Ticket | None = None) -> dict:
-        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored, and
-        Overloaded when ``admission`` (the API's ticket) runs out of its latency budget before the analysis."""
+               admission: Ticket | None = None, claims: Claims | None = None) -> dict:
+        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored,
+        Overloaded when ``admission`` (the API's ticket) runs out of its latency budget before the analysis,
+        and CaptureRefused (recorded, no capture stored) for what the terminal said about the capture
+        (``claims``: liveness, attestation) or a replayed capture (facepay/capture_checks.py)."""
         t0 = time.perf_counter()
         s = self.settings
         check_insured_id(insured_id)
+        gate = self.terminal_checks.admit(org_id=caller.org_id, terminal_id=caller.terminal_id, insured_id=insured_id,
+                                          settlement_ref=settlement_ref, image=image, claims=claims)
         img = decode_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels,
                            max_decoded_bytes=s.max_decoded_bytes, decode_memory_bytes=s.decode_memory_bytes,
                            max_side=s.max_decoded_side)
@@ -66,6 +73,7 @@ class Verifier:
             d = decide_verification(faces, templates, threshold, s.verify_dominance_ratio)
             decision, score, reason, subject = d.decision, d.score, d.reason, d.face
         quality = subject.quality.to_dict() if subject is not None else None
+        decision, reason = gate.judge(img, subject.embedding if subject is not None else None, mid, decision, reason)
 
         vid = new_id()
         now = utcnow()
@@ -73,7 +81,8 @@ class Verifier:
         key = f"captures/{caller.org_id}/{now:%Y/%m/%d}/{vid}{ext}"
         stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype)
         latency_ms = (time.perf_counter() - t0) * 1000
-        with session_scope(self.sessions) as db:
+        with gate.recording(self.sessions, vid, undo=lambda: self.store.delete_many(s.bucket_biometrics, [stored.key])) \
+                as db:  # the attempt row too; a copy of this capture accepted meanwhile is a replay
             db.add(Verification(
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=decision,
@@ -95,4 +104,5 @@ class Verifier:
             "model": pipeline.model_info,
             "settlement_ref": settlement_ref,
             "created_at": now.isoformat(),
+            **gate.answer(),
         }

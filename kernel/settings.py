@@ -103,6 +103,21 @@ class Settings(BaseSettings):
         2.0, gt=1.0, description="A capture's largest face is the payer only if its area is at least this "
         "multiple of the next face's (people queueing behind); otherwise 'multiple_faces'.",
     )
+    verify_attestation_max_age_s: float = Field(
+        120.0, gt=0, description="A terminal's signed attestation_signed_at may differ from the server's clock by at "
+        "most this (either way); older or later: 403 `signature_stale` (docs/verification.md).")
+    verify_replay_window_s: float = Field(
+        7 * 86400.0, ge=0, description="A capture repeating one accepted for the same insured person within this "
+        "many seconds (same bytes, or the same picture and face: verify_replay_max_phash_distance and "
+        "verify_replay_min_similarity) is refused as 409 `replayed_capture`. The captures' perceptual hashes and "
+        "embeddings are kept this long. 0: off.")
+    verify_replay_max_phash_distance: int = Field(
+        8, ge=0, le=64, description="Most bits (of 64) in which a capture's perceptual hash may differ from an "
+        "earlier capture's to be the same picture (a JPEG re-encode or slight resize moves 0-2).")
+    verify_replay_min_similarity: float = Field(
+        0.98, gt=0, le=1, description="Least cosine similarity of the two subjects' face embeddings for a "
+        "near-identical capture to be a replay (re-encodes measured 0.989-0.998; another photo of the same "
+        "person about 0.75).")
     verify_max_queue: int = Field(
         16, ge=0, description="Face work (POST /v1/verify, photo uploads) admitted per API process beyond the "
         "analyses running at once (inference_concurrency). Past it a request is answered at once, before its "

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -67,6 +68,8 @@ class Organisation(Base):
     region: Mapped[str] = mapped_column(String(64), default="default", index=True)
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     uses_face_pay: Mapped[bool] = mapped_column(Boolean, default=True)
+    # every terminal of the organisation must attest its captures (facepay/attestation.py)
+    require_attestation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -79,8 +82,27 @@ class Terminal(Base):
     counter: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # True/False: this terminal's own rule; None: as its organisation (Organisation.require_attestation)
+    require_attestation: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     organisation: Mapped[Organisation] = relationship()
+
+
+class DeviceKey(Base):
+    """A terminal's public signing key (Ed25519): the terminal signs each capture with the private half,
+    which never leaves the device (facepay/attestation.py). Revoked keys stay listed."""
+
+    __tablename__ = "device_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # sent by the terminal with each signature
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), index=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    algorithm: Mapped[str] = mapped_column(String(16), default="ed25519")
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # raw 32 bytes
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the raw key, hex
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ApiKey(Base):
@@ -219,6 +241,38 @@ class Verification(Base):
     capture_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     capture_expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class CaptureAttempt(Base):
+    """What a terminal said about one capture sent to POST /v1/verify, and what was made of it: its
+    liveness result, its attestation, whether it replayed an earlier capture. One row per attempt that
+    reached these checks, accepted (``verification_id`` set) or refused (``outcome`` the refusal code,
+    no capture stored). ``phash`` and ``embedding`` identify an accepted capture for the replay check
+    (facepay/replay.py) and are erased at ``fingerprint_expires_at`` (storage/retention.py)."""
+
+    __tablename__ = "capture_attempts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    terminal_id: Mapped[str] = mapped_column(String(64), index=True)
+    insured_id: Mapped[str] = mapped_column(String(64), index=True)
+    settlement_ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(40))  # accepted | a refusal code (replayed_capture, attestation_*)
+    verification_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    capture_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    liveness_method: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    liveness_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    liveness_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    attestation: Mapped[str] = mapped_column(String(40))  # valid | absent | the refusal code
+    device_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    replay_of: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the earlier verification
+    replay: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # kind, phash distance, similarity
+    phash: Mapped[str | None] = mapped_column(String(16), nullable=True)  # 64-bit DCT hash, hex
+    model: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    dim: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # float32, L2-normalised
+    fingerprint_expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
 
 
 class AuditEvent(Base):

@@ -35,7 +35,7 @@ from kernel import metrics
 from storage.audit import audit
 from storage.db import session_scope
 from storage.holds import capture_held, segment_held
-from storage.models import Organisation, RetentionRun, Segment, Verification, utcnow
+from storage.models import CaptureAttempt, Organisation, RetentionRun, Segment, Verification, utcnow
 from storage.objects import held_failure
 
 log = logging.getLogger("dualcheck.retention")
@@ -69,6 +69,17 @@ def _expired_segments(cutoffs: dict[str | None, datetime]):
 def _expired_captures(now: datetime):
     return and_(Verification.capture_key.is_not(None), Verification.capture_expires_at.is_not(None),
                 Verification.capture_expires_at <= now)
+
+
+def erase_fingerprints(sessions: sessionmaker[Session], now: datetime) -> int:
+    """Forget the perceptual hashes and embeddings of captures past the replay window (facepay/replay.py):
+    kept only to recognise a replay; the attempt's other facts stay with its verification."""
+    with session_scope(sessions) as db:
+        return db.execute(update(CaptureAttempt).where(CaptureAttempt.fingerprint_expires_at <= now,
+                                                       or_(CaptureAttempt.phash.is_not(None),
+                                                           CaptureAttempt.embedding.is_not(None)))
+                          .values(phash=None, embedding=None, dim=None)
+                          .execution_options(synchronize_session=False)).rowcount or 0
 
 
 def run_retention(sessions: sessionmaker[Session], store, settings, *, dry_run: bool = False,
@@ -108,6 +119,7 @@ def run_retention(sessions: sessionmaker[Session], store, settings, *, dry_run: 
                    after_objects_deleted)
             _sweep(sessions, store, settings.bucket_biometrics, _CAPTURES, expired_cap, batch, counts,
                    after_objects_deleted)
+            counts["capture_fingerprints_erased"] = erase_fingerprints(sessions, now)
     except BaseException as e:
         with session_scope(sessions) as db:
             run = db.get(RetentionRun, run_id)

@@ -127,6 +127,9 @@ def make_settings(tmp_path, seaweed, models_dir):
             data_dir=tmp_path / "data", database_url=database_url, s3_endpoint=seaweed.endpoint,
             s3_access_key=seaweed.access_key, s3_secret_key=seaweed.secret_key, models_dir=models_dir,
             bucket_biometrics=f"bio-{bucket_suffix}", bucket_footage=f"footage-{bucket_suffix}",
+            # tests send the same few portraits again and again: replays by construction. The replay
+            # check is on by default in the product; tests/api/test_terminal_attestation.py turns it on.
+            verify_replay_window_s=0,
         )
         values.update(overrides)
         return Settings(**values)

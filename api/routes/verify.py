@@ -13,6 +13,8 @@ from api.responses import AUTHENTICATED, errors
 from api.services import Services
 from api.strictbody import single_fields
 from api.uploads import read_upload
+from facepay.attestation import ATTESTATION_FIELDS, LIVENESS_FIELDS, CaptureRefused, Claims
+from facepay.capture_checks import recorded_view
 from facepay.verification import Caller
 from kernel import metrics
 from kernel.admission import Overloaded
@@ -23,25 +25,40 @@ from storage.models import Verification
 from vision.image import ImageRejected
 
 router = APIRouter(prefix="/v1", tags=["verification"], responses=errors(*AUTHENTICATED, 415, 503))
+_TERMINAL_FIELDS = LIVENESS_FIELDS + ATTESTATION_FIELDS  # what the terminal says about its capture
 
 _IMAGE_STATUS = {"too_large": 413, "too_many_pixels": 413, "too_much_memory": 413, "unsupported_format": 415,
                  "busy": 503}
 
 
-@router.post("/verify", dependencies=[Depends(single_fields("insured_id", "image", "settlement_ref"))])
+@router.post("/verify", dependencies=[Depends(single_fields("insured_id", "image", "settlement_ref",
+                                                             *_TERMINAL_FIELDS))],
+             responses=errors(409))
 async def verify(
     request: Request,
     insured_id: str = Form(..., description="The insured person's id."),
     image: UploadFile = File(..., description="The live capture, JPEG or PNG."),
     settlement_ref: str | None = Form(None, description="The settlement this check belongs to."),
+    liveness_method: str | None = Form(None, description="The terminal's liveness check: structured_light, "
+                                       "infrared or binocular."),
+    liveness_passed: str | None = Form(None, description="Its verdict: true or false."),
+    liveness_score: str | None = Form(None, description="Its score, 0 to 1 (optional)."),
+    attestation_key_id: str | None = Form(None, description="The terminal's registered device key that signed."),
+    attestation_signed_at: str | None = Form(None, description="When it signed, ISO 8601 with a zone."),
+    attestation_signature: str | None = Form(None, description="Base64 Ed25519 signature (docs/verification.md)."),
+    capture_sha256: str | None = Form(None, description="SHA-256 of the image, hex, as signed."),
     rt: Services = Depends(runtime),
     who: Principal = Depends(require("terminal")),
 ):
     """Is the person in front of the terminal the insured person?
 
-    `decision` is `match`, `mismatch`, `no_face`, `multiple_faces`, `low_quality` or
-    `not_enrolled`; `score` is the best cosine similarity over the person's templates. Every call
-    that gets a decision is recorded with its capture; refused calls (4xx) store nothing.
+    `decision` is `match`, `mismatch`, `no_face`, `multiple_faces`, `low_quality`,
+    `not_enrolled`, `liveness_failed` (the terminal's own liveness check failed) or
+    `liveness_unverified` (attestation required, none valid); `score` is the best cosine similarity
+    over the person's templates. Every call that gets a decision is recorded with its capture; refused
+    calls (4xx) store no capture. A bad attestation (403 `signature_*`, `device_key_*`,
+    `signed_other_capture`) and a replayed capture (409 `replayed_capture`) are recorded as refused
+    attempts.
     """
     if settlement_ref is not None and not is_settlement_ref(settlement_ref):
         raise ApiError(400, "invalid_settlement_ref", "settlement_ref must be 1-100 characters: letters, digits, "
@@ -49,13 +66,18 @@ async def verify(
     data = await read_upload(image, rt.settings.max_upload_bytes)
     caller = Caller(org_id=who.org_id, terminal_id=who.terminal_id, actor=who.actor,
                     request_id=request.state.request_id)
+    claims = Claims(liveness_method, liveness_passed, liveness_score, attestation_key_id, attestation_signed_at,
+                    attestation_signature, capture_sha256)
     t0 = time.perf_counter()
     try:
         result = await run_in_threadpool(rt.verifier.verify, caller, insured_id, data, settlement_ref,
-                                         admission=getattr(request.state, "admission", None))
+                                         admission=getattr(request.state, "admission", None), claims=claims)
     except Overloaded as e:  # waited past the latency budget: dropped, nothing stored (kernel/admission.py)
         raise ApiError(503, e.code, e.reason, headers={"Retry-After": str(e.retry_after_s)},
                        retry_after_s=e.retry_after_s) from None
+    except CaptureRefused as e:  # recorded as a refused attempt; answered by the Refusal handler
+        metrics.VERIFY_REFUSED.labels(e.code).inc()
+        raise
     except InvalidInsuredId as e:
         metrics.VERIFY_REFUSED.labels("invalid_insured_id").inc()
         raise ApiError(400, "invalid_insured_id", str(e)) from None
@@ -91,4 +113,5 @@ def get_verification(
             "decision": v.decision, "score": v.score, "threshold": v.threshold, "model": v.model,
             "quality": v.quality, "faces_found": v.faces_found, "capture_sha256": v.capture_sha256,
             "capture_expires_at": v.capture_expires_at.isoformat() if v.capture_expires_at else None,
+            **recorded_view(db, v.id),
         }

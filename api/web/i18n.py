@@ -277,6 +277,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit_act_terminal.add": {"zh": "添加终端", "en": "Terminal added"},
     "audit_act_terminal.rotate": {"zh": "更换终端密钥", "en": "Terminal key rotated"},
     "audit_act_terminal.revoke": {"zh": "吊销终端", "en": "Terminal revoked"},
+    "audit_act_terminal.attestation": {"zh": "设置终端设备签名要求", "en": "Terminal attestation rule set"},
+    "audit_act_org.attestation": {"zh": "设置机构设备签名要求", "en": "Institution attestation rule set"},
+    "audit_act_device_key.add": {"zh": "登记终端设备密钥", "en": "Device key registered"},
+    "audit_act_device_key.revoke": {"zh": "吊销终端设备密钥", "en": "Device key revoked"},
     "audit_act_key.add": {"zh": "创建密钥", "en": "Key created"},
     "audit_act_key.revoke": {"zh": "吊销密钥", "en": "Key revoked"},
     "audit_act_audit.read": {"zh": "查看审计日志", "en": "Audit trail read"},
@@ -293,6 +297,7 @@ FLAG_TYPES = {
     "face_pay_capture_mismatch": ("刷脸抓拍与现场不符", "Face-pay capture not at counter"),
     "face_pay_failed": ("刷脸核验未通过", "Face check failed"),
     "face_pay_absent": ("未刷脸结算", "No face check"),
+    "face_pay_replayed": ("刷脸抓拍重放", "Replayed face-pay capture"),
     "footage_missing": ("录像缺失", "Footage missing"),
     "repeated_footage_missing": ("多次录像缺失", "Repeated footage missing"),
     "inconclusive": ("无法判定", "Inconclusive"),
@@ -309,7 +314,9 @@ GAP_REASONS = {"camera_offline": ("摄像头离线", "camera offline"), "camera_
                "recorder_restart": ("录像机重启", "recorder restart")}
 DECISIONS = {"verified": ("通过", "verified"), "match": ("通过", "match"), "mismatch": ("不匹配", "mismatch"),
              "low_quality": ("质量不足", "low quality"), "no_face": ("未检出人脸", "no face"),
-             "multiple_faces": ("多张人脸", "multiple faces")}
+             "multiple_faces": ("多张人脸", "multiple faces"),
+             "liveness_failed": ("活体检测未通过", "liveness failed"),
+             "liveness_unverified": ("活体未经验证", "liveness unverified")}
 
 
 # Chinese wording of correlate/reasons.py's codes (English: correlate.reasons.ENGLISH, the stored text).
@@ -336,6 +343,7 @@ REASONS_ZH = {
     "capture_mismatch": "刷脸抓拍的人不是柜台摄像头拍到的任何人（最高相似度 {best:.3f} < {thr:.3f}）",
     "one_face_many_cards": "{start} 至 {end}，同一张脸在 {org} 为 {count} 名不同参保人结算",
     "repeated_footage_missing": "{start} 至 {end}，{org} 有 {count} 笔结算没有可用录像",
+    "face_pay_replayed": "为结算 {settlement} 发送的 {count} 张刷脸抓拍重复了此前的抓拍（重放）",
     "seen_limited": "录像中见到参保人本人",
     "strangers_limited": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人",
     "payer_not_insured_limited": "付款人不是参保人本人（{faces} 张可用人脸），且该时段未见参保人本人",

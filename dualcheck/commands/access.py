@@ -16,6 +16,15 @@ from api.keys import (
     revoke_terminal,
     rotate_terminal_key,
 )
+from facepay.attestation import (
+    DeviceKeyError,
+    add_device_key,
+    key_view,
+    list_device_keys,
+    revoke_device_key,
+    set_org_requirement,
+    set_terminal_requirement,
+)
 from kernel.settings import get_settings
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope
@@ -24,6 +33,9 @@ from storage.models import ApiKey, Organisation, Terminal
 orgs = typer.Typer(help="Designated institutions (定点医药机构).", no_args_is_help=True)
 terminals = typer.Typer(help="Face-pay terminals and their API keys.", no_args_is_help=True)
 keys = typer.Typer(help="Service API keys (data exchange, admin).", no_args_is_help=True)
+device_keys = typer.Typer(help="Terminals' device keys: the Ed25519 public keys they sign captures with "
+                          "(docs/verification.md).", no_args_is_help=True)
+terminals.add_typer(device_keys, name="device-key")
 
 
 def _sessions():
@@ -41,6 +53,9 @@ def _run(fn):
             return fn(db)
     except KeyError_ as e:
         typer.secho(str(e), fg="red", err=True)
+        raise typer.Exit(2)
+    except DeviceKeyError as e:
+        typer.secho(e.reason, fg="red", err=True)
         raise typer.Exit(2)
 
 
@@ -172,6 +187,92 @@ def terminals_list(org: str = typer.Option(None, "--org"), as_json: bool = typer
         return
     for t in rows:
         typer.echo(f"{t['terminal_id']}\t{t['org_id']}\t{t['counter'] or '-'}\t{t['state']}")
+
+
+@device_keys.command("add")
+def device_key_add(terminal_id: str,
+                   public_key: typer.FileText = typer.Option(..., "--public-key", help="File of the Ed25519 public "
+                                                             "key (PEM, or base64 of the 32 raw bytes); - for stdin."),
+                   label: str = typer.Option("", help="Which device (serial number, model)."),
+                   as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")) -> None:
+    """Register a terminal's device key. Print its key id: the terminal sends it with each signature."""
+    text = public_key.read(4096)
+
+    def go(db):
+        k = add_device_key(db, terminal_id, text, label)
+        audit(db, actor="cli", action="device_key.add", outcome="ok", org_id=k.org_id, subject=f"terminal:{terminal_id}",
+              detail={"key_id": k.id, "fingerprint": k.fingerprint, "label": k.label})
+        return key_view(k)
+
+    k = _run(go)
+    if as_json:
+        typer.echo(json.dumps(k))
+        return
+    typer.echo(f"device key {k['key_id']} for terminal {terminal_id} (SHA-256 {k['fingerprint']})")
+
+
+@device_keys.command("list")
+def device_key_list(terminal_id: str,
+                    as_json: bool = typer.Option(False, "--json", help="Print the result as a JSON list on stdout.")) -> None:
+    """A terminal's device keys: id, fingerprint, label, created, last used, revoked."""
+    rows = _run(lambda db: [key_view(k) for k in list_device_keys(db, terminal_id)])
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    if not rows:
+        typer.echo(f"terminal {terminal_id} has no device keys")
+    for k in rows:
+        state = f"revoked {k['revoked_at']}" if k["revoked_at"] else "active"
+        typer.echo(f"{k['key_id']}\t{k['fingerprint'][:16]}\t{k['label'] or '-'}\tcreated {k['created_at']}\t"
+                   f"last used {k['last_used_at'] or 'never'}\t{state}")
+
+
+@device_keys.command("revoke")
+def device_key_revoke(terminal_id: str, key_id: str) -> None:
+    """Revoke a device key: captures signed with it are refused from now on."""
+
+    def go(db):
+        k = revoke_device_key(db, terminal_id, key_id)
+        audit(db, actor="cli", action="device_key.revoke", outcome="ok", org_id=k.org_id,
+              subject=f"terminal:{terminal_id}", detail={"key_id": key_id})
+
+    _run(go)
+    typer.echo(f"device key {key_id} of terminal {terminal_id}: revoked")
+
+
+@terminals.command("attestation")
+def terminals_attestation(terminal_id: str,
+                          rule: str = typer.Argument(..., help="require, optional, or inherit (as its organisation).")) -> None:
+    """Whether this terminal's captures must carry a valid device attestation (else `liveness_unverified`)."""
+    rules = {"require": True, "optional": False, "inherit": None}
+    if rule not in rules:
+        typer.secho("the rule must be require, optional or inherit", fg="red", err=True)
+        raise typer.Exit(2)
+
+    def go(db):
+        set_terminal_requirement(db, terminal_id, rules[rule])
+        audit(db, actor="cli", action="terminal.attestation", outcome="ok", subject=f"terminal:{terminal_id}",
+              detail={"required": rules[rule]})
+
+    _run(go)
+    typer.echo(f"terminal {terminal_id}: attestation {rule}")
+
+
+@orgs.command("attestation")
+def orgs_attestation(org_id: str, rule: str = typer.Argument(..., help="require or optional.")) -> None:
+    """Whether the captures of the organisation's terminals must carry a valid device attestation (a
+    terminal's own rule, where set, wins)."""
+    if rule not in ("require", "optional"):
+        typer.secho("the rule must be require or optional", fg="red", err=True)
+        raise typer.Exit(2)
+
+    def go(db):
+        set_org_requirement(db, org_id, rule == "require")
+        audit(db, actor="cli", action="org.attestation", outcome="ok", org_id=org_id,
+              detail={"required": rule == "require"})
+
+    _run(go)
+    typer.echo(f"organisation {org_id}: attestation {rule}")
 
 
 @keys.command("add")
