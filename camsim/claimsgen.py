@@ -45,7 +45,7 @@ class Dataset:
     end: datetime
     messages: list[dict] = field(default_factory=list)
     truth: set[tuple[str, str]] = field(default_factory=set)
-    decoys: dict[str, int] = field(default_factory=dict)
+    decoys: dict[str, list[str]] = field(default_factory=dict)  # kind -> visit ids (mdtrt_id) or drug codes
     fee_lines: int = 0
 
     def flat(self) -> list[dict]:
@@ -251,6 +251,7 @@ def generate(org_id: str = "CLINIC-A", *, day: str = "2026-11-02", days: int = 1
         assert v1["t"] < v2["t"]  # the second sale takes the stock below zero, the same UTC day (clinic hours)
         truth("claims_sold_beyond_stock", f"{d.code}:{v2['t'].astimezone(ZoneInfo('UTC')).date().isoformat()}")
 
+    seen: dict[str, list[str]] = {k: [] for k in DECOYS}
     for _ in range(decoys):
         # a refund: billed 2, refunded (init_feedetl_sn), rebilled 1; the sale of 2 returned, 1 sold again
         def refund(v):
@@ -266,7 +267,7 @@ def generate(org_id: str = "CLINIC-A", *, day: str = "2026-11-02", days: int = 1
             v["sales"] = [(d, 2.0, tf), (d, 1.0, tf + timedelta(minutes=6))]
             v["extra_stock"].append(lambda psn, rxno, setl: g.sale(psn, rxno, setl, d, 2.0, tf + timedelta(minutes=5),
                                                                    back=True))
-        g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=refund)
+        seen["refund"].append(g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=refund)["mdtrt"])
 
         # a split prescription: one drug for a chronic patient on two prescriptions of 30 days each
         def split(v):
@@ -278,7 +279,7 @@ def generate(org_id: str = "CLINIC-A", *, day: str = "2026-11-02", days: int = 1
             v["billed"] = [{"code": d.code, "cnt": 3.0, "pric": d.price, "days": 30.0, "rxno": v["rxno"], "t": tf},
                            {"code": d.code, "cnt": 3.0, "pric": d.price, "days": 30.0, "rxno": rx2, "t": tf}]
             v["sales"] = [(d, 3.0, tf), (d, 3.0, tf)]
-        g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=split)
+        seen["split_rx"].append(g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=split)["mdtrt"])
 
         # partial dispensing: one prescription of 4 billed as 2 + 2, 45 minutes apart
         def partial(v):
@@ -289,7 +290,7 @@ def generate(org_id: str = "CLINIC-A", *, day: str = "2026-11-02", days: int = 1
                            {"code": d.code, "cnt": 2.0, "pric": d.price, "days": days, "rxno": v["rxno"],
                             "t": tf + timedelta(minutes=45)}]
             v["sales"] = [(d, 2.0, tf), (d, 2.0, tf + timedelta(minutes=45))]
-        g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=partial)
+        seen["partial_dispensing"].append(g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=partial)["mdtrt"])
 
         # a sale returned: bought and billed 2, then refunded and returned to the shelf
         def returned(v):
@@ -301,10 +302,10 @@ def generate(org_id: str = "CLINIC-A", *, day: str = "2026-11-02", days: int = 1
                             "t": tf + timedelta(minutes=30), "sn": f"{v['mdtrt']}-S2"}]
             v["extra_stock"].append(lambda psn, rxno, setl: g.sale(psn, rxno, setl, d, cnt, tf + timedelta(minutes=30),
                                                                    back=True))
-        g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=returned)
+        seen["sale_return"].append(g.ordinary(next(slot), drugs=g.rng.sample(g.drugs, 1), tweak=returned)["mdtrt"])
 
         # registration only (2201, no 2203): still a visit record
-        g.ordinary(next(slot), tweak=lambda v: v.update(registration_only=True))
+        seen["registration_only"].append(g.ordinary(next(slot), tweak=lambda v: v.update(registration_only=True))["mdtrt"])
 
     # stock-count corrections: counted at 1, a 盘盈 change (103) of +5 before two sales of 2
     for i in range(min(decoys, 4)):
@@ -320,7 +321,8 @@ def generate(org_id: str = "CLINIC-A", *, day: str = "2026-11-02", days: int = 1
         for _ in range(2):
             g.ordinary(next(slot), drugs=[d], tweak=lambda v: v.update(lines=[(v["lines"][0][0], 2.0, 3.0)]))
         g.drugs.remove(d)
-    ds.decoys = {k: decoys for k in DECOYS}
+        seen["stock_correction"].append(d.code)
+    ds.decoys = seen
     ds.messages = g.msgs
     ds.fee_lines = g.fee_lines
     return ds
