@@ -14,7 +14,7 @@ from api.admission import FaceAdmission
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
 from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
-from api.routes import claims
+from api.routes.claims import router as claims_router
 from api.security import SecurityHeaders
 from api.services import Services
 from api.strictbody import unique_json_keys
@@ -71,7 +71,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(holds.router)
     app.include_router(exports.router)
     app.include_router(settlements.router)
-    app.include_router(claims.router)
+    app.include_router(claims_router)
     app.include_router(flags.router)
     app.include_router(staff.router)
     app.include_router(audit.router)

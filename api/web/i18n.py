@@ -45,6 +45,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "level_n": {"zh": "{n}级", "en": "Level {n}"},
     "flag": {"zh": "预警", "en": "Flag"},
     "video": {"zh": "视频回放", "en": "Footage"},
+    "claim_lines": {"zh": "数据比对（处方 | 收费 | 进销存）", "en": "The data lines (prescribed | billed | stock)"},
+    "claim_none": {"zh": "无记录", "en": "No record"},
     "camera": {"zh": "摄像头", "en": "Camera"},
     "gaps": {"zh": "录像缺失", "en": "Gaps"},
     "no_footage": {"zh": "该时段没有录像", "en": "No footage in this window"},
