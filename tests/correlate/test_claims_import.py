@@ -178,3 +178,29 @@ def test_cli_imports_json_lines_and_csv_with_line_numbers(env, tmp_path, db_url)
     gbk.write_bytes("med_list_codg,fixmedins_hilist_name\nX1,阿莫西林\n".encode("gbk"))
     p = run("claims", "import", str(gbk), "--infno", "3503", ok=False)
     assert p.returncode == 2 and "not UTF-8" in p.stderr
+
+
+def test_checks_through_the_api_are_scoped_and_bounded(env):
+    with session_scope(env.rt.sessions) as db:
+        env.keys["admin"] = add_service_key(db, "admin", "operator")
+        env.keys["insp_north"] = add_service_key(db, "inspector", "north desk", regions=["north"])
+        env.keys["insp_south"] = add_service_key(db, "inspector", "south desk", regions=["south"])
+    # a fee line of a drug no prescription lists, under a prescription that lists another
+    assert post(env, [{"infno": "7101", "fixmedins_code": "CLINIC-A", "input": {
+        "data": {"rxno": "RX1", "prsc_time": "2026-11-02 09:08:00"}, "mdtrtinfo": {"mdtrt_id": "MD1", "psn_no": "PSN1"},
+        "rxdrugdetail": [{"med_list_codg": "XA02BCA211A001010100043", "drug_cnt": 1, "drug_pric": 80}]}},
+        msg("2204", "feedetail", [FEE])]).status_code == 200
+    period = {"org_id": "CLINIC-A", "start": "2026-11-02T00:00:00+08:00", "end": "2026-11-03T00:00:00+08:00"}
+    check = lambda who, body=period: env.client.post("/v1/claims/check", json=body, headers=env.h(who))  # noqa: E731
+    assert check("insp_south").status_code == 404  # not its region: as if it did not exist
+    assert check("ingest").status_code == 403
+    assert check("admin", {**period, "end": "2026-12-30T00:00:00+08:00"}).json()["error"]["code"] == "period_too_long"
+    assert check("admin", {**period, "start": "2026-11-02 00:00"}).status_code == 422
+    r = check("insp_north")
+    assert r.status_code == 200, r.text
+    assert [f["type"] for f in r.json()["flags"]] == ["claims_not_prescribed"]
+    flag = env.client.get(f"/v1/flags/{r.json()['flags'][0]['id']}", headers=env.h("insp_north")).json()
+    assert flag["evidence"]["lines"]["billed"][0]["feedetl_sn"] == "F1"
+    assert flag["evidence"]["lines"]["prescribed"][0]["med_list_codg"] == "XA02BCA211A001010100043"
+    assert "XJ01CAA040A001010100839 billed under prescription RX1" in flag["reason"]
+    assert [f["id"] for f in check("insp_north").json()["flags"]] == [flag["id"]]  # known, not raised again
