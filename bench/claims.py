@@ -159,21 +159,23 @@ def run_db(kind: str, db_url: str, sw, tmp: Path, a) -> dict:
            "DUALCHECK_S3_SECRET_KEY": sw.secret_key, "DUALCHECK_BUCKET_BIOMETRICS": f"bio-{kind}",
            "DUALCHECK_BUCKET_FOOTAGE": f"footage-{kind}", "DUALCHECK_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)}
     exe = str(Path(sys.executable).parent / "dualcheck")
-    for name, path, n in (("cli_jsonl", jl, len(rest)), ("cli_csv", fc, len(fees))):
+
+    def cli(*args) -> tuple[subprocess.CompletedProcess, float, float]:
         t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        p = subprocess.run([exe, "claims", "import", str(path), "--json", "--no-enqueue", "--batch",
-                            str(a.batch)], env=env, capture_output=True, text=True, timeout=1800)
-        wall = time.perf_counter() - t0
+        p = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=1800)
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out[f"{name}_cpu_ms_per_1k"] = (c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime) / n * 1e6
+        return p, time.perf_counter() - t0, c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+
+    _, start_wall, start_cpu = cli("claims", "rules")  # the command's start-up alone (imports, settings)
+    out.update(cli_startup_s=start_wall, cli_startup_cpu_s=start_cpu)
+    for name, path, n in (("cli_jsonl", jl, len(rest)), ("cli_csv", fc, len(fees))):
+        p, wall, cpu = cli("claims", "import", str(path), "--json", "--no-enqueue", "--batch", str(a.batch))
         assert p.returncode == 0, p.stderr[-500:]
         rep = json.loads(p.stdout)
         assert rep["imported"] == n, rep
         out[f"{name}_records_s"] = n / wall
+        out[f"{name}_cpu_ms_per_1k"] = (cpu - start_cpu) / n * 1e6  # the import's own CPU
         out[f"{name}_records"] = n
-    t0 = time.perf_counter()
-    subprocess.run([exe, "claims", "rules"], env=env, capture_output=True, timeout=300, check=True)
-    out["cli_startup_s"] = time.perf_counter() - t0
     return out
 
 
@@ -183,7 +185,7 @@ def report(results: list[dict], a) -> str:
              "records", "",
              "| database | POST /v1/settlements (baseline) rows/s | POST /v1/claims records/s | ratio | again "
              "(unchanged) records/s | CPU ms / 1,000 records (claims / settlements) | CLI JSON Lines records/s | "
-             "CLI CSV fee lines/s | CLI CPU ms / 1,000 (JSON Lines / CSV) | checks: fee lines/s | checks: settlements/s | "
+             "CLI CSV fee lines/s | CLI CPU ms / 1,000, start-up excluded (JSON Lines / CSV) | checks: fee lines/s | checks: settlements/s | "
              "checks CPU ms / 1,000 fee lines |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -201,8 +203,8 @@ def report(results: list[dict], a) -> str:
     lines.append("\nThe machine is shared (load average at the time: "
                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): wall-clock rates are lower bounds; "
                  "1,000 / (CPU ms per 1,000) is the rate one free core would give.")
-    lines.append(f"\nCLI start-up alone (dualcheck claims rules): {results[0]['cli_startup_s']:.1f} s, included in "
-                 "the CLI figures.")
+    lines.append(f"\nCLI start-up alone (dualcheck claims rules): {results[0]['cli_startup_s']:.1f} s wall, "
+                 f"{results[0]['cli_startup_cpu_s']:.1f} s CPU; the CLI records/s include it, its CPU per 1,000 not.")
     return "\n".join(lines)
 
 

@@ -239,7 +239,8 @@ def _sha(rec: dict) -> str:
 
 def _visit(row: dict, org: str, tz: ZoneInfo) -> dict:
     diags = []
-    for d in row.get("diseinfo") or []:
+    dise = row.get("diseinfo")
+    for d in dise if isinstance(dise, list) else []:
         code = _text(d, "diag_code") if isinstance(d, dict) else None
         if code:
             diags.append(code)
@@ -309,7 +310,8 @@ def _stock(row: dict, org: str, tz: ZoneInfo) -> dict:
         rec["cnt"] = _number(row, "sel_retn_cnt", True)
         rec["rtal_docno"] = _text(row, "rtal_docno", True)
         rec.update(rxno=_text(row, "rxno"), setl_id=_text(row, "setl_id", limit=100), psn_no=_text(row, "psn_no"))
-        codes = [c.get("drug_trac_codg") for c in row.get("drugtracinfo") or [] if isinstance(c, dict)]
+        trac = row.get("drugtracinfo")
+        codes = [c.get("drug_trac_codg") for c in (trac if isinstance(trac, list) else []) if isinstance(c, dict)]
         if row.get("drug_trac_codg"):
             codes.append(row["drug_trac_codg"])
         codes = [str(c).strip()[:MAX_TEXT] for c in codes if isinstance(c, (str, int)) and str(c).strip()]

@@ -54,8 +54,9 @@ def post_claims(request: Request, body: list | dict = Body(..., description="One
     with session_scope(rt.sessions) as db:
         allowed = None
         if who.role != "admin":
-            orgs = {r.get("fixmedins_code") for _, r in flat if isinstance(r, dict)}
-            allowed = {o for o in orgs if isinstance(o, str) and can_ingest_for(who, o)}
+            orgs = {r.get("fixmedins_code") for _, r in flat
+                    if isinstance(r, dict) and isinstance(r.get("fixmedins_code"), str)}
+            allowed = {o for o in orgs if can_ingest_for(who, o)}
         imp = ClaimImporter(db, rt.settings, actor=who.actor, allowed_orgs=allowed)
         imp.result.errors += refused
         for where, r in flat:

@@ -204,3 +204,20 @@ def test_checks_through_the_api_are_scoped_and_bounded(env):
     assert flag["evidence"]["lines"]["prescribed"][0]["med_list_codg"] == "XA02BCA211A001010100043"
     assert "XJ01CAA040A001010100839 billed under prescription RX1" in flag["reason"]
     assert [f["id"] for f in check("insp_north").json()["flags"]] == [flag["id"]]  # known, not raised again
+
+
+def test_odd_shapes_are_refused_with_a_reason_never_a_500(env):
+    odd = [[], 5, "x", {"infno": "2204"}, {"infno": "2204", "fixmedins_code": ["CLINIC-A"], "input": {"feedetail": [FEE]}},
+           msg("2201", "data", {"mdtrt_id": "M", "psn_no": "P", "begntime": "2026-11-02 09:00:00", "diseinfo": 5}),
+           msg("2203", "mdtrtinfo", {"mdtrt_id": "M"}, diseinfo="J06"),
+           msg("3505", "selinfo", [7, {"med_list_codg": "X1", "fixmedins_bchno": "B", "rtal_docno": "R",
+                                       "sel_retn_cnt": "NaN", "sel_retn_time": "2026-11-02 09:00:00",
+                                       "drugtracinfo": {"drug_trac_codg": 1}}]),
+           msg("2204", "feedetail", [FEE | {"cnt": 1e300, "feedetl_sn": "F9"}, FEE | {"pric": True, "feedetl_sn": "F8"},
+                                     FEE | {"fee_ocur_time": 20261102, "feedetl_sn": "F7"}])]
+    r = post(env, odd)
+    assert r.status_code == 207, r.text  # the 2201 without a usable diseinfo is still a visit
+    out = r.json()
+    assert out["imported"] == 1 and out["by_kind"] == {"visit": 1}
+    assert all(e["reason"] for e in out["errors"]) and out["refused"] == len(out["errors"]) == 11
+    assert post(env, []).status_code == 422 and post(env, {}).status_code == 422
