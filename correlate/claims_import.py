@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from correlate.settlements import Importer as SettlementImporter
@@ -434,7 +434,7 @@ class ClaimImporter:
                 linked.add(link["setl_id"])
                 links.append(link)
         if links:
-            self.db.execute(insert(ClaimSettlement), links)
+            self.db.execute(ClaimSettlement.__table__.insert(), links)
 
     def flush(self) -> None:
         """Store what is pending: new keys inserted, known keys compared by content."""
@@ -461,7 +461,7 @@ class ClaimImporter:
                 known[key] = rec["content_sha256"]
                 new.append({**rec, "imported_by": self.actor, "imported_at": self.now})
             if new:
-                self.db.execute(insert(model), new)
+                self.db.execute(model.__table__.insert(), new)  # Core executemany: no ORM work per row
                 self.result.imported[kind] = self.result.imported.get(kind, 0) + len(new)
             items.clear()
 
