@@ -125,6 +125,12 @@ class Run:
         for c in cams:
             self.cams_by_role[c.role].append(c)
 
+    def sales_near(self, d: Data, psn: str, codes: set[str], at: datetime) -> list[dict]:
+        """The stock column of a fee flag: sales and sale returns of these drugs to this person around ``at``."""
+        win = timedelta(hours=rule("claims_billed_not_dispensed").thresholds["sale_window_hours"])
+        return [stock_view(m) for m in d.stock if m.kind in ("sale", "sale_return") and m.psn_no == psn
+                and m.med_list_codg in codes and abs(m.at - at) <= win][:50]
+
     def in_period(self, t: datetime) -> bool:
         return self.start <= t < self.end
 
@@ -217,7 +223,8 @@ class Run:
                       Reason.of("claims_duplicate_charge_visit", item=code, n=len(dupes), mdtrt_id=mdtrt,
                                 minutes=r.thresholds["duplicate_window_minutes"]),
                       lines={"prescribed": [rx_view(p) for p in d.rx.get(rxno, []) if p.med_list_codg == code],
-                             "billed": [fee_view(f, d.net.get(f.id)) for f in dupes], "stock": []},
+                             "billed": [fee_view(f, d.net.get(f.id)) for f in dupes],
+                             "stock": self.sales_near(d, dupes[0].psn_no, {code}, at)},
                       cameras=self.cameras("pharmacy_counter", at, r), settlement_ids=d.setl_by_mdtrt.get(mdtrt, []))
         return found
 
@@ -259,12 +266,14 @@ class Run:
                                   reason=Reason.of("claims_substitution", item=code, rxno=rxno,
                                                    prescribed=twin.med_list_codg, pric=pric,
                                                    prescribed_pric=twin.drug_pric, band=band),
-                                  lines={"prescribed": [rx_view(p) for p in pres], "billed": fviews, "stock": []})
+                                  lines={"prescribed": [rx_view(p) for p in pres], "billed": fviews,
+                                         "stock": self.sales_near(d, fl[0].psn_no, {code, twin.med_list_codg}, at)})
                     else:
                         self.flag(r_np, key=f"{rxno}:{code}", at=at, cameras=cams, settlement_ids=setls,
                                   reason=Reason.of("claims_not_prescribed", item=code, rxno=rxno,
                                                    cnt=sum(d.net.get(f.id, 0) for f in fl), pric=pric),
-                                  lines={"prescribed": [rx_view(p) for p in pres], "billed": fviews, "stock": []})
+                                  lines={"prescribed": [rx_view(p) for p in pres], "billed": fviews,
+                                         "stock": self.sales_near(d, fl[0].psn_no, {code}, at)})
                     continue
                 if (mdtrt, rxno, code) in dup:
                     continue  # the duplicate is the finding; its extra quantity is not a second one
@@ -279,7 +288,8 @@ class Run:
                     continue
                 self.flag(r_over, key=f"{rxno}:{code}", at=at, cameras=self.cameras("pharmacy_counter", at, r_over),
                           settlement_ids=setls, reason=reason,
-                          lines={"prescribed": [rx_view(p)], "billed": fviews, "stock": []})
+                          lines={"prescribed": [rx_view(p)], "billed": fviews,
+                                 "stock": self.sales_near(d, fl[0].psn_no, {code}, at)})
 
     def not_dispensed(self, d: Data, dup: set) -> None:
         r = rule("claims_billed_not_dispensed")

@@ -90,6 +90,7 @@ def test_flags_carry_the_lines_and_the_footage_of_the_moment(sessions, settings)
     billed_code = sub.dedup_key.rsplit(":", 1)[1]
     assert [b["med_list_codg"] for b in lines["billed"]] == [billed_code]
     assert lines["prescribed"] and billed_code not in {p["med_list_codg"] for p in lines["prescribed"]}
+    assert [(m["kind"], m["med_list_codg"]) for m in lines["stock"]] == [("sale", billed_code)]  # what was dispensed
     # the pharmacy counter at the moment the fee was charged, a window around it, held as evidence
     cam = sub.evidence["cameras"][0]
     assert cam["camera_id"] == "CAM-P" and cam["start"] < lines["billed"][0]["fee_ocur_time"] < cam["end"]

@@ -91,6 +91,7 @@ def test_the_lines_side_by_side_beside_the_footage_of_the_moment(browser, claims
     assert prescribed in page.locator("#claim-prescribed").inner_text()
     assert billed in page.locator("#claim-billed").inner_text() and billed not in page.locator("#claim-prescribed").inner_text()
     assert "费用发生时间" in page.locator("#claim-billed").inner_text()
+    assert "销售出库" in page.locator("#claim-stock").inner_text() and billed in page.locator("#claim-stock").inner_text()
     assert "2026年" in page.locator("#claim-billed").inner_text()  # local time, as the rest of the page
     boxes = [cols.nth(i).bounding_box() for i in range(3)]
     assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[2]["y"]) < 2
