@@ -28,6 +28,7 @@ from api.routes import (
     terminals,
     verify,
 )
+from api.routes.claims import router as claims_router
 from api.security import SecurityHeaders
 from api.services import Services
 from api.strictbody import unique_json_keys
@@ -85,6 +86,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(holds.router)
     app.include_router(exports.router)
     app.include_router(settlements.router)
+    app.include_router(claims_router)
     app.include_router(flags.router)
     app.include_router(staff.router)
     app.include_router(audit.router)

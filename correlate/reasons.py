@@ -42,6 +42,19 @@ ENGLISH = {
     "repeated_footage_missing": "{count} settlements at {org} without usable footage between {start} and {end}",
     "face_pay_replayed": "{count} face-pay capture(s) sent for settlement {settlement} repeated an earlier capture "
                          "(replayed)",
+    # the data checks (correlate/claim_checks.py, issue 12)
+    "claims_no_visit": "settlement {setl_id} of {psn_no} at {start}: no visit record at {org} within {hours} h",
+    "claims_not_prescribed": "{item} billed under prescription {rxno} ({cnt:g} at {pric:g}), which does not prescribe it",
+    "claims_substitution": "{item} billed under prescription {rxno} in place of the prescribed {prescribed} "
+                           "(unit price {pric:g} against {prescribed_pric:g}, within {band:.0%})",
+    "claims_over_quantity": "{item} on prescription {rxno}: {billed:g} billed where {prescribed:g} were prescribed",
+    "claims_over_days": "{item} on prescription {rxno}: {days:g} days of supply, more than {max_days:g}",
+    "claims_billed_not_dispensed": "{item}: {billed:g} billed for visit {mdtrt_id} but {sold:g} sold to {psn_no} "
+                                   "within {hours} h",
+    "claims_sold_beyond_stock": "{item}: the stock falls to {balance:g} at {start} ({sold:g} sold since the last stock "
+                                "count, {held:g} held)",
+    "claims_duplicate_charge_rx": "{item} billed {n} times for prescription {rxno} within {minutes} min",
+    "claims_duplicate_charge_visit": "{item} billed {n} times for visit {mdtrt_id} within {minutes} min",
     # the same without scores, for limited evidence (institutions, terminals, ingest keys): see without_scores
     "seen_limited": "the insured person is seen",
     "strangers_limited": "{faces} usable faces of {people} people, none the insured person",

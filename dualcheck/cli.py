@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from dualcheck.commands.access import keys, orgs, serve, terminals
 from dualcheck.commands.cameras import cameras, record
+from dualcheck.commands.claims import claims
 from dualcheck.commands.correlate import correlate, settlements
 from dualcheck.commands.models import app as models
 from dualcheck.commands.retention import app as retention
@@ -35,6 +36,7 @@ app.add_typer(keys, name="keys")
 app.add_typer(cameras, name="cameras")
 app.add_typer(retention, name="retention")
 app.add_typer(settlements, name="settlements")
+app.add_typer(claims, name="claims")
 app.add_typer(correlate, name="correlate")
 app.add_typer(users, name="users")
 app.add_typer(staff, name="staff")

@@ -214,6 +214,16 @@ class Settings(BaseSettings):
         "correlate_footage_missing_days raise a repeated_footage_missing flag.")
     correlate_footage_missing_days: float = Field(7.0, gt=0, description="Time span of the repeated footage_missing rule.")
     correlate_import_max_rows: int = Field(10000, ge=1, description="Most settlements in one POST /v1/settlements.")
+    claims_max_lines: int = Field(
+        20000, ge=1, description="Most records (lines) in one POST /v1/claims request (the body is also bounded by "
+        "max_upload_bytes, about 20,000 fee lines): fee details, visits, "
+        "prescription lines, stock records and settlements in the national platform's field names (docs/claims.md).")
+    claims_timezone: str = Field(
+        "Asia/Shanghai", description="Time zone of the platform's times, which carry none ('yyyy-MM-dd HH:mm:ss'); "
+        "a time with a zone or offset keeps its own.")
+    claims_check_max_days: int = Field(
+        31, ge=1, description="Longest period one run of the data checks (dualcheck claims check, POST /v1/claims/check) "
+        "covers.")
     correlate_regulars_days: float = Field(
         7.0, gt=0, description="Unknown regulars: how many days of one camera's unrecognised faces are looked at after "
         "each check to find a face present at that counter most of the time (an unenrolled member of staff?).")

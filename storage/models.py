@@ -591,3 +591,126 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# --- the data half (issue 12): records in the national platform's field names (correlate/claims_*.py) -----------
+# Each row keeps its natural key (unique) and the SHA-256 of its content: the same record again is
+# ``unchanged``, the same key with other content a ``conflict`` (as settlements). docs/claims.md.
+
+
+class ClaimSettlement(Base):
+    """The platform's side of a settlement (2207 outpatient or pharmacy, 2304 inpatient): which visit
+    (mdtrt_id) it settles. The settlement itself is the ``settlements`` row of the same id."""
+
+    __tablename__ = "claim_settlements"
+    setl_id: Mapped[str] = mapped_column(ForeignKey("settlements.id"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    infno: Mapped[str] = mapped_column(String(8))
+    mdtrt_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    med_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    setl_time: Mapped[datetime] = mapped_column(index=True)
+    medfee_sumamt: Mapped[str] = mapped_column(String(32))
+
+
+class ClaimVisit(Base):
+    """A visit (就诊) as registered (2201) or described (2203): who, when, which department and doctor,
+    the diagnoses."""
+
+    __tablename__ = "claim_visits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    infno: Mapped[str] = mapped_column(String(8))
+    mdtrt_id: Mapped[str] = mapped_column(String(64), index=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    med_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    begntime: Mapped[datetime] = mapped_column(index=True)
+    dept_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dept_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    atddr_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dr_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    diag_codes: Mapped[list] = mapped_column(JSON, default=list)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class ClaimPrescription(Base):
+    """One drug line of a prescription (电子处方 7101 rxdrugdetail): what the doctor prescribed."""
+
+    __tablename__ = "claim_prescriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    rxno: Mapped[str] = mapped_column(String(64), index=True)
+    mdtrt_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    psn_no: Mapped[str] = mapped_column(String(64))
+    prsc_time: Mapped[datetime] = mapped_column(index=True)
+    med_list_codg: Mapped[str] = mapped_column(String(64))
+    drug_genname: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    drug_cnt: Mapped[float] = mapped_column(Float)
+    drug_pric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    medc_days: Mapped[float | None] = mapped_column(Float, nullable=True)
+    prsc_dr_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class ClaimFeeDetail(Base):
+    """One fee line (费用明细, 2204 outpatient / 2301 inpatient feedetail). A refund is a line with a
+    negative ``cnt`` naming the refunded line in ``init_feedetl_sn``."""
+
+    __tablename__ = "claim_fee_details"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    infno: Mapped[str] = mapped_column(String(8))
+    mdtrt_id: Mapped[str] = mapped_column(String(64), index=True)
+    feedetl_sn: Mapped[str] = mapped_column(String(64))
+    init_feedetl_sn: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    rxno: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    rx_circ_flag: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    fee_ocur_time: Mapped[datetime] = mapped_column(index=True)
+    med_list_codg: Mapped[str] = mapped_column(String(64))
+    medins_list_codg: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cnt: Mapped[float] = mapped_column(Float)
+    pric: Mapped[float] = mapped_column(Float)
+    det_item_fee_sumamt: Mapped[str] = mapped_column(String(32))
+    prd_days: Mapped[float | None] = mapped_column(Float, nullable=True)
+    bilg_dr_codg: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+STOCK_KINDS = ("count", "change", "purchase", "purchase_return", "sale", "sale_return")
+
+
+class ClaimStockMove(Base):
+    """A pharmacy stock record (进销存, 3501-3506): a stock count, a change, a purchase or its return,
+    a sale or its return. ``cnt`` is as sent (positive); ``kind`` says which way it moves stock."""
+
+    __tablename__ = "claim_stock_moves"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    infno: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    med_list_codg: Mapped[str] = mapped_column(String(64), index=True)
+    fixmedins_hilist_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fixmedins_bchno: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+    cnt: Mapped[float] = mapped_column(Float)
+    pric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    inv_chg_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    rtal_docno: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rxno: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    setl_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    psn_no: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    drug_trac_codg: Mapped[list] = mapped_column(JSON, default=list)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))

@@ -25,6 +25,7 @@ from api.web.auth import (
     find_session,
     start_session,
 )
+from api.web.claim_lines import claim_columns
 from api.web.common import (
     Ctx,
     WebError,
@@ -305,7 +306,8 @@ def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
                                  .order_by(Settlement.settled_at)))
     org = db.get(Organisation, flag.org_id)
     player = {
-        "settled_at": iso_z(s.settled_at if s else flag.occurred_at),
+        # a data check's flag starts at the moment its lines describe (correlate/claim_checks.py)
+        "settled_at": ev.get("moment") or iso_z(s.settled_at if s else flag.occurred_at),
         "cameras": [{"id": w["camera_id"], "name": w["name"], "start": iso_z(w["start"]), "end": iso_z(w["end"]),
                      **_clip_urls(w)} for w in wins],
         "faces": [{"id": f["evidence_id"], "camera_id": f.get("camera_id"), "seen_at": iso_z(f["seen"])} for f in faces],
@@ -319,7 +321,7 @@ def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
     # scores: face-match scores only with the biometrics (an institution's page shows none)
     return {"flag": flag, "settlement": s, "check": check, "windows": wins, "faces": faces, "photos": photos,
             "capture": capture, "scores": biometrics, "face_check": face_check, "events": events, "others": others,
-            "org": org,
+            "org": org, "claim": claim_columns(ev, ctx.t),
             "player_json": json.dumps(player, ensure_ascii=False).replace("</", "<\\/")}
 
 

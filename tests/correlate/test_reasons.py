@@ -11,7 +11,11 @@ from correlate.reasons import ENGLISH, PlainText, Reason, stored_or_text
 
 SAMPLE = {"org": "CLINIC-A", "counter": "'T1'", "best": 0.21, "thr": 0.363, "coverage": 0.4, "frames": 30,
           "start": "2026-11-22T08:00:00Z", "end": "2026-11-22T08:05:00Z", "faces": 3, "people": 2,
-          "people_frames": 12, "decision": "mismatch", "score": 0.1, "settlement": "S-1", "count": 3}
+          "people_frames": 12, "decision": "mismatch", "score": 0.1, "settlement": "S-1", "count": 3,
+          # the data checks' values (correlate/claim_checks.py)
+          "setl_id": "S-1", "psn_no": "P-1", "hours": 24, "item": "X1", "rxno": "RX1", "cnt": 2.0, "pric": 12.8,
+          "prescribed": 2.0, "prescribed_pric": 12.5, "band": 0.1, "billed": 4.0, "days": 45.0, "max_days": 30,
+          "mdtrt_id": "MD1", "sold": 0.0, "balance": -1.0, "held": 2.0, "n": 2, "minutes": 30}
 
 
 def _fields(template: str) -> set[str]:

@@ -1,0 +1,112 @@
+"""A data check's flag in Debian's Chromium: the inspector sees the conflicting lines side by side
+(处方 | 收费明细 | 进销存) beside the pharmacy-counter footage of the dispensing moment, which plays from
+that moment. Records imported through POST /v1/claims, checks run through POST /v1/claims/check, real
+footage segments in a real SeaweedFS, a real uvicorn."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.test_browser import wait_playing, wall_of
+
+pytestmark = pytest.mark.slow
+
+
+def _t(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def claims_site(tmp_path_factory, seaweed, models_dir, testdata):
+    from api.keys import add_service_key
+    from camsim.claimsgen import generate
+    from ingest.cameras import add_camera
+    from storage.db import session_scope
+    from tests.api.conftest import start_env
+    from tests.correlate import scenarios as sc
+    from tests.replay.live import serve
+
+    tmp = tmp_path_factory.mktemp("claims-site")
+    env = start_env(test_settings(tmp, seaweed, models_dir), None)
+    rt = env.rt
+    rt.store.ensure_bucket(rt.settings.bucket_footage)
+    with session_scope(rt.sessions) as db:
+        add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
+                   url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
+        add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
+                   url="rtsp://10.0.0.8/s", covers=["counter-1"])
+        env.keys["admin"] = add_service_key(db, "admin", "operator")
+    ds = generate(visits_per_day=8, cases=1, decoys=1, seed=3)
+    r = env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest"))
+    assert r.status_code == 200, r.text
+    r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
+                                                  "end": ds.end.isoformat()}, headers=env.h("admin"))
+    assert r.status_code == 200, r.text
+    flags = {f["type"]: f["id"] for f in r.json()["flags"]}
+    sub = env.client.get(f"/v1/flags/{flags['claims_substitution']}", headers=env.h("admin")).json()
+    moment = _t(sub["evidence"]["moment"])
+    # the dispensing counter's footage around that moment (its segments, as the recorder writes them)
+    with session_scope(rt.sessions) as db:
+        sc.write_block(db, rt.store, rt.settings.bucket_footage, sc.scene_footage("ghost", testdata),
+                       org_id="CLINIC-A", camera_id="CAM-P", start=moment - timedelta(seconds=20), workdir=tmp)
+    add_users(rt)
+    with serve(env.client.app) as url:
+        yield url, flags, sub
+    env.client.__exit__(None, None, None)
+    rt.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium",
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                    "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+def test_the_lines_side_by_side_beside_the_footage_of_the_moment(browser, claims_site):
+    url, flags, sub = claims_site
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    page = ctx.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", "insp-north")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    page.goto(f"{url}/flags/{flags['claims_substitution']}")
+    assert "串换药品" in page.locator("h1").inner_text()
+    lines = sub["evidence"]["lines"]
+    billed, prescribed = lines["billed"][0]["med_list_codg"], lines["prescribed"][0]["med_list_codg"]
+    # three columns side by side, in Chinese, the codes in their own column
+    cols = page.locator("#claim-lines .claim-col")
+    assert cols.count() == 3
+    assert [cols.nth(i).locator("h3").inner_text() for i in range(3)] == ["处方", "收费明细", "进销存"]
+    assert prescribed in page.locator("#claim-prescribed").inner_text()
+    assert billed in page.locator("#claim-billed").inner_text() and billed not in page.locator("#claim-prescribed").inner_text()
+    assert "费用发生时间" in page.locator("#claim-billed").inner_text()
+    assert "销售出库" in page.locator("#claim-stock").inner_text() and billed in page.locator("#claim-stock").inner_text()
+    assert "2026年" in page.locator("#claim-billed").inner_text()  # local time, as the rest of the page
+    boxes = [cols.nth(i).bounding_box() for i in range(3)]
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[2]["y"]) < 2
+    player, panel = page.locator("#player-box").bounding_box(), page.locator("#claim-lines").bounding_box()
+    assert player["x"] + player["width"] <= panel["x"] + 1  # beside the player
+    assert "Prescribed" not in page.locator("#claim-lines").inner_text()
+    # the pharmacy counter's footage plays from the moment the fee was charged
+    assert page.locator("#cam-tabs").inner_text().strip() == "发药窗口"
+    wait_playing(page)
+    moment = _t(sub["evidence"]["moment"]).timestamp()
+    first = wall_of(page)
+    assert moment - 0.6 <= first <= moment + 3.0, (first, moment)
+    # a stock flag: the running stock from the stock count to the sale that took it below zero
+    page.goto(f"{url}/flags/{flags['claims_sold_beyond_stock']}")
+    stock = page.locator("#claim-stock").inner_text()
+    assert "盘存" in stock and "销售出库" in stock and "结存" in stock and "-1" in stock
+    assert "销售超库存" in page.locator("h1").inner_text()
+    ctx.close()
