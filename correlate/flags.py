@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from correlate.case_link import attach
 from correlate.reasons import Reason, limited_reason, scrub_scores, strip_scores, text_and_parts
 from kernel import metrics
 from kernel.errors import Refusal
@@ -62,6 +63,7 @@ def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, se
     db.add(flag)
     db.flush()
     _event(db, flag, actor=actor, role="system", action="created", from_status=None, note=reason)
+    attach(db, flag, actor=actor)  # the finding joins its settlement's (or its group's) case
     for cam, a, b in holds:
         _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor, legal=legal)
     if verification_id:
@@ -173,7 +175,7 @@ def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None =
         "org_id": flag.org_id, "settlement_id": flag.settlement_id, "settlement_ids": flag.settlement_ids,
         "occurred_at": iso_z(flag.occurred_at), "reason": reason, "evidence": ev,
         "inquiry_state": flag.inquiry_state, "created_at": iso_z(flag.created_at),
-        "updated_at": iso_z(flag.updated_at), "closed_at": iso_z(flag.closed_at),
+        "updated_at": iso_z(flag.updated_at), "closed_at": iso_z(flag.closed_at), "case_id": flag.case_id,
     }
     if evidence == "full":
         out["rule_version"], out["model"] = flag.rule_version, flag.model
