@@ -119,6 +119,7 @@ def gather(rt: Services, who: Principal, case_id: str) -> dict:
         data = {"case": c, "findings": fs, "settlement": s, "org": org, "events": evs, "names": names,
                 "attachments": atts, "exports": [(e.subject, dict(e.detail or {}), e.at) for e in exports],
                 "at": at, "cams": cams[:MAX_KEYFRAMES], "face_keys": keys}
+        db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
     return data
 

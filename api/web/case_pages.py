@@ -92,6 +92,7 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
         types = sorted(set(FLAG_TYPES) | set(db.scalars(select(Flag.type).distinct())))
         audit(db, actor=ctx.who.actor, action="cases.list", outcome="ok", request_id=ctx.request.state.request_id,
               detail={"view": "web", "count": len(cases), "total": total, **{k: v or None for k, v in f.items()}})
+        db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
     now = utcnow()
     ctx_q = urlencode({k: v for k, v in f.items() if v and k != "page"})
@@ -207,6 +208,7 @@ def case_page(case_id: str, ctx: Ctx = Depends(web_ctx), q: str = "", done: str 
         audit(db, actor=ctx.who.actor, action="case.view", outcome="ok", org_id=c.org_id, subject=f"case:{c.id}",
               request_id=ctx.request.state.request_id, detail={"flag_id": primary.id})
         deadlines = workflow.deadlines(c)
+        db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
     return render(ctx, "case.html", done=done, error=error, q=q, prev_id=prev_id, next_id=next_id,
                   qs=urlencode({"q": q}) if q else "", deadlines=deadlines, overdue=workflow.overdue(c),
@@ -281,6 +283,7 @@ def inquiries(ctx: Ctx = Depends(web_ctx)):
             fs[fl.case_id].append(fl)
         amounts = dict(db.execute(select(Settlement.id, Settlement.amount).where(
             Settlement.id.in_([c.settlement_id for c in cases if c.settlement_id]))).all())
+        db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
     now = utcnow()
     rows = [{"case": c, "findings": fs[c.id], "amount": amounts.get(c.settlement_id),
@@ -326,6 +329,7 @@ def inquiry_page(case_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", erro
               request_id=ctx.request.state.request_id, detail={"flag_id": primary.id})
         deadlines = workflow.deadlines(c)
         footage_ok = can_see_org(ctx.who, c.org_id)
+        db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
     s = ctx.rt.settings
     return render(ctx, "inquiry.html", done=done, error=error, case=c, deadlines=deadlines,
