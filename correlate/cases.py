@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from correlate.case_link import OPEN_STATES
-from correlate.flags import _event as flag_event
+from correlate.flags import record_event as flag_event
 from correlate.flags import release_holds
 from correlate.reasons import scrub_scores
 from kernel.errors import Refusal

@@ -90,7 +90,8 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
         amounts = dict(db.execute(select(Settlement.id, Settlement.amount).where(
             Settlement.id.in_([c.settlement_id for c in cases if c.settlement_id]))).all())
         types = sorted(set(FLAG_TYPES) | set(db.scalars(select(Flag.type).distinct())))
-        audit(db, actor=ctx.who.actor, action="cases.list", outcome="ok", request_id=ctx.request.state.request_id,
+        # the queue's view keeps its name in the trail (flags.list), as GET /v1/flags'
+        audit(db, actor=ctx.who.actor, action="flags.list", outcome="ok", request_id=ctx.request.state.request_id,
               detail={"view": "web", "count": len(cases), "total": total, **{k: v or None for k, v in f.items()}})
         db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
@@ -220,6 +221,23 @@ async def case_action(case_id: str, ctx: Ctx = Depends(web_ctx)):
     """confirm | dismiss | acknowledge | inquiry, with one note; then the next case of the queue opens."""
     need_role(ctx, *REVIEWERS)
     form = await form_checked(ctx)
+    return await _act(ctx, case_id, form)
+
+
+@router.post("/flags/{flag_id}/action")
+async def finding_action(flag_id: str, ctx: Ctx = Depends(web_ctx)):
+    """A form posted for a finding (pages of before cases) acts on its case."""
+    need_role(ctx, *REVIEWERS)
+    form = await form_checked(ctx)
+    with session_scope(ctx.rt.sessions) as db:
+        f = db.get(Flag, flag_id[:64])
+        if f is None or f.case_id is None or not can_see_flag(ctx.who, f.org_id, f.inquiry_state):
+            raise WebError(404, "not_found")
+        case_id = f.case_id
+    return await _act(ctx, case_id, form)
+
+
+async def _act(ctx: Ctx, case_id: str, form: dict):
     action = form.get("action")
     note = str(form.get("note") or "").strip()[:2000]
     qs = str(form.get("q") or "")[:2000]

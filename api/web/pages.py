@@ -287,7 +287,8 @@ async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
                 r = build_package(db, footage_store(ctx.rt), ctx.rt.settings.bucket_footage, cam, win["start"],
                                   win["end"], actor=ctx.who.actor, reason=f"flag {flag.id}",
                                   request_id=ctx.request.state.request_id,
-                                  workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None)
+                                  workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None,
+                                  tz=ctx.rt.settings.web_timezone)
             except ClipError as e:
                 raise WebError(404 if e.code == "no_footage" else 500, "no_footage", e.reason) from None
             return flag, r
