@@ -130,12 +130,21 @@ class CaseFilter:
         return [Case.level.desc() if self.desc else Case.level.asc(), Case.created_at.asc(), Case.id]
 
 
-def query_cases(db, who: Principal, flt: CaseFilter, *, limit: int, offset: int) -> tuple[int, list[Case]]:
+def _conditions(who: Principal, flt: CaseFilter) -> list:
     orgs = visible_orgs(who)
-    conds = flt.conditions(sorted(orgs) if orgs is not None else None, who.role, utcnow())
+    return flt.conditions(sorted(orgs) if orgs is not None else None, who.role, utcnow())
+
+
+def query_cases(db, who: Principal, flt: CaseFilter, *, limit: int, offset: int) -> tuple[int, list[Case]]:
+    conds = _conditions(who, flt)
     total = db.scalar(select(func.count()).select_from(Case).where(*conds)) or 0
     rows = list(db.scalars(select(Case).where(*conds).order_by(*flt.order()).limit(limit).offset(offset)))
     return total, rows
+
+
+def case_ids(db, who: Principal, flt: CaseFilter, *, limit: int) -> list[str]:
+    """The ids of the queue as filtered and sorted (to find a case's neighbours)."""
+    return list(db.scalars(select(Case.id).where(*_conditions(who, flt)).order_by(*flt.order()).limit(limit)))
 
 
 def _day(v: str | None, name: str, end: bool = False, tz: ZoneInfo | None = None) -> datetime | None:

@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 from api.case_faces import case_faces
 from api.errors import ApiError
 from api.routes.cameras import footage_store
-from api.routes.cases import STATUS_FILTERS, CaseFilter, query_cases, queue_workbook
+from api.routes.cases import STATUS_FILTERS, CaseFilter, case_ids, query_cases, queue_workbook
 from api.scope import can_see_flag, can_see_org, evidence_level
 from api.uploads import read_upload
 from api.web.common import Ctx, WebError, form_checked, form_day, need_role, orgs_visible, render, web_ctx
@@ -173,8 +173,7 @@ def _neighbours(db, ctx: Ctx, c: Case, qs: str) -> tuple[str | None, str | None,
         flt = _queue_filter(ctx, f)
     except WebError:
         flt = CaseFilter()
-    _, rows = query_cases(db, ctx.who, flt, limit=NEIGHBOURS_MAX, offset=0)
-    ids = [r.id for r in rows]
+    ids = case_ids(db, ctx.who, flt, limit=NEIGHBOURS_MAX)
     if c.id not in ids:
         return None, (ids[0] if ids else None), ids
     i = ids.index(c.id)
