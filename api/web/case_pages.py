@@ -197,6 +197,7 @@ def case_page(case_id: str, ctx: Ctx = Depends(web_ctx), q: str = "", done: str 
         data["events"] = workflow.events(db, c)
         data["case"] = c
         data["findings"] = [{"flag": f, "view": flag_view(f, evidence="full")} for f in fs]
+        data["finding_of"] = {f.id: f for f in fs}
         data["faces_cmp"] = case_faces(c, fs)
         data["attachments"] = list(db.scalars(select(CaseAttachment).where(CaseAttachment.case_id == c.id)
                                               .order_by(CaseAttachment.uploaded_at)))
@@ -210,7 +211,7 @@ def case_page(case_id: str, ctx: Ctx = Depends(web_ctx), q: str = "", done: str 
         deadlines = workflow.deadlines(c)
         db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
-    return render(ctx, "case.html", done=done, error=error, q=q, prev_id=prev_id, next_id=next_id,
+    return render(ctx, "case.html", done=done, error=error, q=q, limited_history=False, prev_id=prev_id, next_id=next_id,
                   qs=urlencode({"q": q}) if q else "", deadlines=deadlines, overdue=workflow.overdue(c),
                   group=level_group(c.level), **data)
 
@@ -338,6 +339,7 @@ def inquiry_page(case_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", erro
         data["events"] = [e for e in events if e.action.startswith("inquiry")]
         data["question"] = next((e for e in reversed(events) if e.action == "inquiry_sent"), None)
         data["findings"] = [{"flag": f, "view": flag_view(f, evidence="limited")} for f in fs]
+        data["finding_of"] = {f.id: f for f in fs}
         data["attachments"] = list(db.scalars(select(CaseAttachment).where(CaseAttachment.case_id == c.id)))
         if ctx.who.role == "institution":
             workflow.mark_read(db, c, who_role="institution", actor=ctx.who.actor,
@@ -349,7 +351,7 @@ def inquiry_page(case_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", erro
         db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()
     s = ctx.rt.settings
-    return render(ctx, "inquiry.html", done=done, error=error, case=c, deadlines=deadlines,
+    return render(ctx, "inquiry.html", done=done, error=error, case=c, limited_history=True, deadlines=deadlines,
                   overdue=workflow.overdue(c), footage_ok=footage_ok, max_mb=s.inquiry_attachment_max_bytes // 2**20,
                   max_files=s.inquiry_attachment_max_files, limited=evidence_level(ctx.who) != "full", **data)
 

@@ -30,7 +30,7 @@ def test_main_pages_screenshot_small(login, site, tmp_path):
     admin.set_viewport_size({"width": 1280, "height": 720})
     admin.goto(f"{site.url}/flags?status=all")
     shot(admin, "queue")
-    admin.goto(f"{site.url}/flags/{imp_a['id']}")
+    admin.goto(f"{site.url}/cases/{imp_a['case_id']}")
     admin.wait_for_function("() => { const v = document.getElementById('player');"
                             " return v && v.readyState >= 2 && v.currentTime > 0.5 }")
     admin.evaluate("() => document.getElementById('player').pause()")
