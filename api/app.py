@@ -13,20 +13,8 @@ from api.access import request_context
 from api.admission import FaceAdmission
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
-from api.routes import (
-    audit,
-    cameras,
-    cases,
-    exports,
-    flags,
-    health,
-    holds,
-    insured,
-    metrics,
-    settlements,
-    staff,
-    verify,
-)
+from api.routes import audit, cameras, exports, flags, health, holds, insured, metrics, settlements, staff, verify
+from api.routes.cases import router as cases_router
 from api.security import SecurityHeaders
 from api.services import Services
 from api.strictbody import unique_json_keys
@@ -84,7 +72,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(settlements.router)
     app.include_router(flags.router)
-    app.include_router(cases.router)
+    app.include_router(cases_router)
     app.include_router(staff.router)
     app.include_router(audit.router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
