@@ -285,9 +285,11 @@ def case_detail(db, c: Case, who: Principal) -> dict:
 def get_case_view(case_id: str, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(viewer)):
     with session_scope(rt.sessions) as db:
         c = get_case(db, case_id, who)
-        audit(db, actor=who.actor, action="case.view", outcome="ok", org_id=c.org_id, subject=f"case:{c.id}",
-              request_id=request.state.request_id)
-        return case_detail(db, c, who)
+        out = case_detail(db, c, who)
+        for f in out["findings"]:  # what was seen: each finding, as GET /v1/flags/{id}
+            audit(db, actor=who.actor, action="flag.view", outcome="ok", org_id=c.org_id, subject=f"flag:{f['id']}",
+                  request_id=request.state.request_id, detail={"case_id": c.id})
+        return out
 
 
 class DecisionIn(BaseModel):
@@ -420,11 +422,14 @@ def list_faces(case_id: str, request: Request, rt: Services = Depends(runtime), 
 def _face_bytes(rt: Services, who: Principal, case_id: str, kind: str, ref: str, request: Request) -> bytes:
     with session_scope(rt.sessions) as db:
         c = get_case(db, case_id, who)
-        found = face_key(db, c, _faces_of(db, c, who), kind, ref)
+        faces = _faces_of(db, c, who)
+        found = face_key(db, c, faces, kind, ref)
         if found is None:
             raise ApiError(404, "not_found", "no such face in this case's evidence")
+        fid = next(x["flag_id"] for x in faces if x["kind"] == kind and x["ref"] == ref)
         audit(db, actor=who.actor, action=f"evidence.{kind}.view", outcome="ok", org_id=c.org_id,
-              subject=f"case:{c.id}", request_id=request.state.request_id, detail={"ref": ref, "kind": kind})
+              subject=f"case:{c.id}", request_id=request.state.request_id,
+              detail={"ref": ref, "kind": kind, "flag_id": fid})
     try:
         return rt.store.get_bytes(rt.settings.bucket_biometrics, found[1])
     except S3Error as e:

@@ -206,8 +206,9 @@ def case_page(case_id: str, ctx: Ctx = Depends(web_ctx), q: str = "", done: str 
         if workflow.mark_read(db, c, who_role=ctx.who.role, actor=ctx.who.actor,
                               request_id=ctx.request.state.request_id):
             pass  # the answer is read now: the unread count drops
-        audit(db, actor=ctx.who.actor, action="case.view", outcome="ok", org_id=c.org_id, subject=f"case:{c.id}",
-              request_id=ctx.request.state.request_id, detail={"flag_id": primary.id})
+        for f in fs:  # what was seen: each finding (the trail reads per flag and insured person)
+            audit(db, actor=ctx.who.actor, action="flag.view", outcome="ok", org_id=c.org_id, subject=f"flag:{f.id}",
+                  request_id=ctx.request.state.request_id, detail={"case_id": c.id})
         deadlines = workflow.deadlines(c)
         db.flush()  # what was written (audit, read marks) is kept; then the rows are read detached
         db.expunge_all()

@@ -59,6 +59,22 @@ MESSAGES = {
     "unread_replies": {"zh": "{n} 条未读答复", "en": "{n} unread replies"},
     "unread_inquiries": {"zh": "{n} 条未读质询", "en": "{n} unread inquiries"},
     "ack_selected_none": {"zh": "请先选择案件", "en": "Select cases first"},
+    # the audit trail's words for the case actions (api/web/audit_pages.py)
+    "audit_act_case.created": {"zh": "生成案件", "en": "Case opened"},
+    "audit_act_case.finding_added": {"zh": "案件新增发现", "en": "Finding added to a case"},
+    "audit_act_case.inquiry_sent": {"zh": "发起质询", "en": "Inquiry sent"},
+    "audit_act_case.inquiry_read": {"zh": "机构签收质询", "en": "Inquiry acknowledged"},
+    "audit_act_case.inquiry_answered": {"zh": "机构答复质询", "en": "Inquiry answered"},
+    "audit_act_case.confirmed": {"zh": "案件确认违规", "en": "Case confirmed"},
+    "audit_act_case.dismissed": {"zh": "案件排除", "en": "Case dismissed"},
+    "audit_act_case.acknowledged": {"zh": "案件已阅", "en": "Case acknowledged"},
+    "audit_act_flag.acknowledged": {"zh": "预警已阅", "en": "Flag acknowledged"},
+    "audit_act_cases.list": {"zh": "查看案件列表", "en": "Case list viewed"},
+    "audit_act_cases.export_xlsx": {"zh": "导出案件列表", "en": "Case list exported"},
+    "audit_act_case.report": {"zh": "生成案件报告", "en": "Case report made"},
+    "audit_act_case.attachment.view": {"zh": "查看答复附件", "en": "Answer attachment viewed"},
+    "audit_act_evidence.enrolled.view": {"zh": "查看参保人登记照片", "en": "Enrolled photo viewed"},
+    "audit_act_evidence.footage.view": {"zh": "查看录像人脸", "en": "Face crop viewed"},
 }
 
 STATUS = {"acknowledged": ("已阅", "Acknowledged")}
