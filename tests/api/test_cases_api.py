@@ -8,6 +8,7 @@ import io
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from PIL import Image
 
 from api.keys import add_service_key
@@ -45,6 +46,7 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_one_case_decided_once_level_5_confirmed_reminders_acknowledged(api_sqlite):
     env = api_sqlite
     _keys(env)
@@ -86,6 +88,7 @@ def test_one_case_decided_once_level_5_confirmed_reminders_acknowledged(api_sqli
     assert c.get("/v1/cases?status=all", headers=env.h("south")).json()["total"] == 0
 
 
+@pytest.mark.slow
 def test_answer_attachments_limits_and_sniffed_type(api_sqlite):
     env = api_sqlite
     _keys(env)
@@ -120,6 +123,7 @@ def test_answer_attachments_limits_and_sniffed_type(api_sqlite):
     assert [x["id"] for x in listed] == [case_id] and listed[0]["replied"]
 
 
+@pytest.mark.slow
 def test_paging_past_200_and_sorting(api_sqlite):
     env = api_sqlite
     _keys(env)

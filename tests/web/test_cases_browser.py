@@ -250,6 +250,14 @@ def test_faces_side_by_side_enlarge_with_the_face_box(login, world):
     img = page.locator("#face-big").bounding_box()
     assert img["x"] <= box["x"] and box["x"] + box["width"] <= img["x"] + img["width"] + 1
     assert 0 < box["width"] < img["width"]
+    # printing the case page: the case, without the navigation and the buttons
+    page.keyboard.press("Escape")
+    page.emulate_media(media="print")
+    assert not page.locator("header.top").is_visible() and not page.locator("#action-form").is_visible()
+    assert not page.locator(".case-nav").is_visible()
+    assert page.locator("#findings").is_visible() and page.locator("#history").is_visible()
+    page.emulate_media(media="screen")
+    assert page.locator("header.top").is_visible()
 
 
 def test_the_case_report_pdf_holds_faces_and_history(login, world):
