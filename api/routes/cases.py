@@ -378,9 +378,11 @@ def attachment(case_id: str, attachment_id: str, request: Request, rt: Services 
             raise ApiError(410, "gone", "the attachment is no longer stored") from None
         raise
     ascii_name = "".join(ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in name)
+    # an image is shown in a sandbox that runs nothing; a PDF needs the browser's viewer, which a sandbox or
+    # object-src 'none' (the app's CSP) would block: framing is what stays refused
+    csp = "frame-ancestors 'none'" if kind == "application/pdf" else "sandbox; default-src 'none'; img-src 'self'"
     return Response(data, media_type=kind, headers={
-        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'; object-src 'self'",
+        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff", "Content-Security-Policy": csp,
         "Content-Disposition": f'inline; filename="{ascii_name}"'})
 
 

@@ -97,8 +97,10 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
         db.expunge_all()
     now = utcnow()
     ctx_q = urlencode({k: v for k, v in f.items() if v and k != "page"})
+    # waiting since the case was raised, or since the institution answered (the inspector's turn again)
     rows = [{"case": c, "findings": fs[c.id], "amount": amounts.get(c.settlement_id),
-             "age_s": (now - c.created_at).total_seconds(), "deadlines": workflow.deadlines(c, now),
+             "age_s": (now - (c.answered_at if c.status == "inquiry" and c.answered_at else c.created_at))
+             .total_seconds(), "deadlines": workflow.deadlines(c, now),
              "overdue": workflow.overdue(c, now), "group": level_group(c.level)} for c in cases]
 
     def link(**kw) -> str:
