@@ -113,7 +113,7 @@ def _open_findings(db: Session, case: Case) -> list[Flag]:
 
 
 def decide(db: Session, case: Case, decision: str, *, actor: str, role: str, note: str,
-           request_id: str | None = None, legal: LegalHolds | None, store=None, bucket: str | None = None) -> Case:
+           request_id: str | None = None, legal: LegalHolds | None) -> Case:
     """Confirm, dismiss or acknowledge (已阅) the case: once, for all its open findings. Dismissing and
     acknowledging release the findings' evidence holds (and the attachments' legal holds)."""
     if decision not in DECISIONS:
@@ -135,10 +135,11 @@ def decide(db: Session, case: Case, decision: str, *, actor: str, role: str, not
                    request_id=request_id)
         if case.status != "confirmed":
             release_holds(db, f, actor=actor, request_id=request_id, legal=legal)
-    if case.status != "confirmed" and store is not None and bucket and store.locked(bucket):
+    if case.status != "confirmed" and legal is not None:  # the answer's attachments are evidence no more
+        bucket = legal.settings.bucket_footage
         keys = [a.key for a in db.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id))]
-        if keys:
-            store.set_legal_hold(bucket, keys, False)
+        if keys and legal.store.locked(bucket):
+            legal.store.set_legal_hold(bucket, keys, False)
     return case
 
 

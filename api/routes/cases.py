@@ -306,8 +306,7 @@ def review_case(case_id: str, body: DecisionIn, request: Request, rt: Services =
     with session_scope(rt.sessions) as db:
         c = get_case(db, case_id, who)
         workflow.decide(db, c, body.decision, actor=who.actor, role=who.role, note=body.note.strip(),
-                        request_id=request.state.request_id, legal=rt.legal_holds, store=footage_store(rt),
-                        bucket=rt.settings.bucket_footage)
+                        request_id=request.state.request_id, legal=rt.legal_holds)
         return case_detail(db, c, who)
 
 

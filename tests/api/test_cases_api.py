@@ -116,11 +116,15 @@ def test_answer_attachments_limits_and_sniffed_type(api_sqlite):
     assert att["content_type"] == "image/jpeg" and att["size"] == len(jpg)
     got = c.get(att["url"], headers=n)
     assert got.status_code == 200 and got.content == jpg and got.headers["content-type"] == "image/jpeg"
-    assert env.rt.store.exists(env.settings.bucket_footage, "case-attachments/CLINIC-A/" + case_id + "/" +
-                               att["id"] + ".jpg")
+    key, bucket = f"case-attachments/CLINIC-A/{case_id}/{att['id']}.jpg", env.settings.bucket_footage
+    assert env.rt.store.exists(bucket, key)
+    # held as evidence of the open case (the bucket has object lock), released when the case is dismissed
+    assert env.rt.store.locked(bucket) and env.rt.store.legal_hold(bucket, key)
     assert c.get(att["url"], headers=env.h("south")).status_code == 404
     listed = c.get("/v1/cases?status=replied", headers=n).json()["cases"]
     assert [x["id"] for x in listed] == [case_id] and listed[0]["replied"]
+    r = c.post(f"/v1/cases/{case_id}/review", json={"decision": "dismiss", "note": "处方齐全"}, headers=n)
+    assert r.status_code == 200 and not env.rt.store.legal_hold(bucket, key)
 
 
 @pytest.mark.slow
