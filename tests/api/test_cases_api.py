@@ -47,8 +47,9 @@ def _jpeg() -> bytes:
 
 
 @pytest.mark.slow
-def test_one_case_decided_once_level_5_confirmed_reminders_acknowledged(api_sqlite):
-    env = api_sqlite
+def test_one_case_decided_once_level_5_confirmed_reminders_acknowledged(api):
+    """On SQLite and PostgreSQL (the queue's search and filters are SQL of both)."""
+    env = api
     _keys(env)
     c, n, a = env.client, env.h("north"), env.h("admin")
     f5 = _finding(env, "S-5", "impersonation_failed_face_check", 5)
@@ -86,6 +87,11 @@ def test_one_case_decided_once_level_5_confirmed_reminders_acknowledged(api_sqli
     # the south desk sees none of it
     assert c.get(f"/v1/cases/{case['id']}", headers=env.h("south")).status_code == 404
     assert c.get("/v1/cases?status=all", headers=env.h("south")).json()["total"] == 0
+    # search: a finding's id, the institution's name, a settlement id with LIKE's wildcards in it
+    assert [x["id"] for x in c.get(f"/v1/cases?q={f2}&status=all", headers=n).json()["cases"]] == [case["id"]]
+    assert c.get("/v1/cases?q=Clinic A&status=all", headers=n).json()["total"] == 3
+    assert c.get("/v1/cases?q=S-_&status=all", headers=n).json()["total"] == 0
+    assert c.get("/v1/cases?status=overdue", headers=n).json()["total"] == 0
 
 
 @pytest.mark.slow
