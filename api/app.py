@@ -28,6 +28,7 @@ from api.routes import (
     terminals,
     verify,
 )
+from api.routes.cases import router as cases_router
 from api.routes.claims import router as claims_router
 from api.security import SecurityHeaders
 from api.services import Services
@@ -88,6 +89,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(claims_router)
     app.include_router(flags.router)
+    app.include_router(cases_router)
     app.include_router(staff.router)
     app.include_router(audit.router)
     app.include_router(terminals.router)

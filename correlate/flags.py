@@ -1,10 +1,12 @@
-"""Flags: creation (idempotent), the review workflow and its append-only history, evidence holds.
+"""Flags (findings): creation (idempotent), their append-only history, evidence holds.
 
-Workflow::
+A flag is a finding; it joins the case of its settlement (or its group) when raised
+(correlate/case_link.py), and is reviewed with that case (correlate/cases.py):
 
     open --inquiry (inspector sends 网上质询)--> inquiry --answer (institution)--> inquiry (answered)
-    open | inquiry --review confirm--> confirmed        (holds stay: the footage is evidence)
-    open | inquiry --review dismiss--> dismissed        (this flag's holds are released; retention applies)
+    open | inquiry --confirm--> confirmed        (holds stay: the footage is evidence)
+    open | inquiry --dismiss--> dismissed        (this flag's holds are released; retention applies)
+    open (levels 1-2) --acknowledge--> acknowledged (已阅; holds released)
 
 Every step is a ``flag_events`` row (who, role, when, from/to status, note) and an audit event.
 Flags are created once per ``dedup_key``: re-checking a settlement never duplicates a flag.
@@ -16,21 +18,16 @@ from datetime import datetime
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from correlate.case_link import attach
 from correlate.reasons import Reason, limited_reason, scrub_scores, strip_scores, text_and_parts
 from kernel import metrics
-from kernel.errors import Refusal
 from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.holds import LegalHolds, place_hold, release_hold
 from storage.models import EvidenceHold, Flag, FlagEvent, utcnow
 
 
-class FlagError(Refusal):
-    """A workflow step that does not apply to this flag now (wrong state, wrong role, bad decision)."""
-
-
-
-def _event(db: Session, flag: Flag, *, actor: str, role: str, action: str, from_status: str | None,
+def record_event(db: Session, flag: Flag, *, actor: str, role: str, action: str, from_status: str | None,
            note: str | None = None, request_id: str | None = None) -> FlagEvent:
     ev = FlagEvent(flag_id=flag.id, actor=actor, role=role, action=action, from_status=from_status,
                    to_status=flag.status, note=note)
@@ -61,7 +58,8 @@ def raise_flag(db: Session, *, type: str, rule: str, level: int, org_id: str, se
                 evidence=evidence, model=model, rule_version=rule_version, dedup_key=dedup_key, status="open")
     db.add(flag)
     db.flush()
-    _event(db, flag, actor=actor, role="system", action="created", from_status=None, note=reason)
+    record_event(db, flag, actor=actor, role="system", action="created", from_status=None, note=reason)
+    attach(db, flag, actor=actor)  # the finding joins its settlement's (or its group's) case
     for cam, a, b in holds:
         _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor, legal=legal)
     if verification_id:
@@ -90,52 +88,14 @@ def extend_flag(db: Session, flag: Flag, *, settlement_ids: list[str], evidence:
     flag.reason = reason
     flag.occurred_at = max(flag.occurred_at, occurred_at)
     flag.updated_at = utcnow()
-    _event(db, flag, actor=actor, role="system", action="evidence_added", from_status=flag.status,
+    record_event(db, flag, actor=actor, role="system", action="evidence_added", from_status=flag.status,
            note=f"settlements added: {', '.join(new)[:400]}")
     for cam, a, b in holds:
         _hold(db, flag, camera_id=cam, start=a, end=b, actor=actor, legal=legal)
     return True
 
 
-# --- workflow -------------------------------------------------------------------------------------
-
-
-def send_inquiry(db: Session, flag: Flag, *, actor: str, role: str, note: str,
-                 request_id: str | None = None) -> Flag:
-    if flag.status not in ("open", "inquiry") or flag.inquiry_state == "sent":
-        raise FlagError(409, "invalid_transition", f"an inquiry cannot be sent on a flag that is {flag.status}"
-                        + (" with an inquiry awaiting its answer" if flag.inquiry_state == "sent" else ""))
-    before = flag.status
-    flag.status, flag.inquiry_state, flag.updated_at = "inquiry", "sent", utcnow()
-    _event(db, flag, actor=actor, role=role, action="inquiry_sent", from_status=before, note=note,
-           request_id=request_id)
-    return flag
-
-
-def answer_inquiry(db: Session, flag: Flag, *, actor: str, role: str, note: str,
-                   request_id: str | None = None) -> Flag:
-    if flag.status != "inquiry" or flag.inquiry_state != "sent":
-        raise FlagError(409, "no_open_inquiry", "this flag has no inquiry awaiting an answer")
-    flag.inquiry_state, flag.updated_at = "answered", utcnow()
-    _event(db, flag, actor=actor, role=role, action="inquiry_answered", from_status="inquiry", note=note,
-           request_id=request_id)
-    return flag
-
-
-def review(db: Session, flag: Flag, decision: str, *, actor: str, role: str, note: str,
-           request_id: str | None = None, legal: LegalHolds | None) -> Flag:
-    if decision not in ("confirm", "dismiss"):
-        raise FlagError(400, "invalid_decision", "decision must be 'confirm' or 'dismiss'")
-    if flag.status not in ("open", "inquiry"):
-        raise FlagError(409, "invalid_transition", f"the flag is already {flag.status}")
-    before = flag.status
-    flag.status = "confirmed" if decision == "confirm" else "dismissed"
-    flag.updated_at = flag.closed_at = utcnow()
-    _event(db, flag, actor=actor, role=role, action=flag.status, from_status=before, note=note,
-           request_id=request_id)
-    if flag.status == "dismissed":
-        release_holds(db, flag, actor=actor, request_id=request_id, legal=legal)
-    return flag
+# --- holds of a finding ---------------------------------------------------------------------------
 
 
 def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None = None,
@@ -173,7 +133,7 @@ def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None =
         "org_id": flag.org_id, "settlement_id": flag.settlement_id, "settlement_ids": flag.settlement_ids,
         "occurred_at": iso_z(flag.occurred_at), "reason": reason, "evidence": ev,
         "inquiry_state": flag.inquiry_state, "created_at": iso_z(flag.created_at),
-        "updated_at": iso_z(flag.updated_at), "closed_at": iso_z(flag.closed_at),
+        "updated_at": iso_z(flag.updated_at), "closed_at": iso_z(flag.closed_at), "case_id": flag.case_id,
     }
     if evidence == "full":
         out["rule_version"], out["model"] = flag.rule_version, flag.model

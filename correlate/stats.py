@@ -1,4 +1,4 @@
-"""Flag statistics per rule and organisation: flagged, open, confirmed, dismissed, confirmation rate.
+"""Flag statistics per rule and organisation: flagged, open, confirmed, dismissed, acknowledged, confirmation rate.
 
 Alerts are judged by precision (Linyou: 61 of 126 intercepted cases confirmed, 48 %): the
 confirmation rate is confirmed / (confirmed + dismissed), i.e. over decided flags only.
@@ -46,4 +46,5 @@ def _row(rule: str, org: str, c: dict[str, int]) -> dict:
     confirmed, dismissed = c.get("confirmed", 0), c.get("dismissed", 0)
     return {"rule": rule, "org_id": org, "flagged": sum(c.values()), "open": c.get("open", 0),
             "inquiry": c.get("inquiry", 0), "confirmed": confirmed, "dismissed": dismissed,
+            "acknowledged": c.get("acknowledged", 0),  # 已阅 reminders: not decided either way, not in the rate
             "confirmation_rate": _rate(confirmed, dismissed)}

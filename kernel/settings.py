@@ -205,6 +205,21 @@ class Settings(BaseSettings):
     correlate_levels: dict[str, int] = Field(
         {}, description="Overrides of the flag type -> warning level mapping (1-5), JSON; see correlate/levels.py "
         "and docs/correlation.md for the defaults.")
+    report_font: str = Field(
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", description="A TrueType font with Chinese glyphs for the "
+        "PDF case report (Debian: fonts-wqy-microhei).")
+    inquiry_ack_working_days: int = Field(
+        3, ge=1, le=60, description="An online inquiry (网上质询) is to be acknowledged (签收) by the institution "
+        "within this many working days (Monday-Friday in web_timezone).")
+    inquiry_answer_working_days: int = Field(
+        15, ge=1, le=120, description="An online inquiry is to be answered within this many working days.")
+    inquiry_deadlines_by_level: dict[int, tuple[int, int]] = Field(
+        {}, description="Per warning level, (acknowledge, answer) working days overriding the two above, JSON, "
+        "e.g. '{\"4\": [2, 10]}'.")
+    inquiry_attachment_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest file an institution may attach to an answer (PDF, JPEG, PNG; "
+        "the type is read from the content).")
+    inquiry_attachment_max_files: int = Field(5, ge=1, le=50, description="Most files attached to one answer.")
     correlate_many_cards_min: int = Field(
         3, ge=2, description="One face settling for at least this many different insured people at one "
         "organisation within correlate_many_cards_days is flagged (代刷套现).")

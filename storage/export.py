@@ -4,7 +4,8 @@ Hash scheme (a file cannot contain its own hash):
 
 * ``manifest.json`` lists each segment's object key, index SHA-256 (re-checked against the bytes
   read from the store while building: a mismatch refuses the export), and the clip's SHA-256;
-* ``SHA256SUMS`` (``sha256sum -c`` format) covers ``clip.mp4`` and ``manifest.json``;
+* ``SHA256SUMS`` (``sha256sum -c`` format) covers ``clip.mp4``, ``manifest.json`` and the Chinese summary
+  page ``summary.zh-CN.html`` (storage/export_summary.py: the manifest restated in local time);
 * the package's own SHA-256 (of the zip bytes) is computed after it is written, stored as the
   object's metadata in the footage bucket (``exports/<org>/<camera>/<export_id>.zip``), returned in
   the ``X-Dualcheck-Package-SHA256`` header and recorded in the ``export.create`` audit event, which
@@ -26,14 +27,17 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kernel.settings import Settings
 from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.clips import ClipError, plan_clip
+from storage.export_summary import SUMMARY_FILE, summary_html
 from storage.models import AuditEvent, Camera, Organisation, Segment, utcnow
 from storage.objects import file_sha256
 
 FORMAT = "dualcheck-evidence/1"
-HASH_SCHEME = ("manifest lists segment and clip SHA-256; SHA256SUMS covers clip.mp4 and manifest.json; the "
+HASH_SCHEME = ("manifest lists segment and clip SHA-256; SHA256SUMS covers clip.mp4, manifest.json and the Chinese "
+               "summary page; the "
                "package's SHA-256 is returned in X-Dualcheck-Package-SHA256 and recorded in the export.create "
                "audit event (a file cannot contain its own hash)")
 
@@ -66,7 +70,8 @@ def _local_reader(files: dict[str, Path]):
 
 def build_package(db: Session, store, bucket: str, camera: Camera, start: datetime, end: datetime, *,
                   actor: str, reason: str | None = None, request_id: str | None = None,
-                  workdir: Path | None = None) -> ExportResult:
+                  workdir: Path | None = None,
+                  tz: str = Settings.model_fields["web_timezone"].default) -> ExportResult:
     export_id = secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="export-", dir=workdir) as tmp:
         tmp = Path(tmp)
@@ -118,11 +123,14 @@ def build_package(db: Session, store, bucket: str, camera: Camera, start: dateti
             "hash_scheme": HASH_SCHEME,
         }
         manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
-        sums = (f"{clip_sha}  clip.mp4\n{hashlib.sha256(manifest_bytes).hexdigest()}  manifest.json\n").encode()
+        summary = summary_html(manifest, tz)
+        sums = (f"{clip_sha}  clip.mp4\n{hashlib.sha256(manifest_bytes).hexdigest()}  manifest.json\n"
+                f"{hashlib.sha256(summary).hexdigest()}  {SUMMARY_FILE}\n").encode()
         pkg = tmp / f"{export_id}.zip"
         with zipfile.ZipFile(pkg, "w", compression=zipfile.ZIP_STORED) as z:
             z.write(clip, "clip.mp4")
             z.writestr("manifest.json", manifest_bytes, compress_type=zipfile.ZIP_DEFLATED)
+            z.writestr(SUMMARY_FILE, summary, compress_type=zipfile.ZIP_DEFLATED)
             z.writestr("SHA256SUMS", sums)
         key = f"exports/{camera.org_id}/{camera.id}/{export_id}.zip"
         obj = store.put_file(bucket, key, pkg, content_type="application/zip")

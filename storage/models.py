@@ -437,7 +437,7 @@ class RetentionRun(Base):
 SETTLEMENT_TYPES = ("outpatient", "inpatient", "pharmacy")
 SETTLEMENT_STATES = ("pending", "waiting", "done", "failed")
 OUTCOMES = ("verified_present", "ghost_visit", "impersonation", "inconclusive", "footage_missing")
-FLAG_STATES = ("open", "inquiry", "confirmed", "dismissed")
+FLAG_STATES = ("open", "inquiry", "confirmed", "dismissed", "acknowledged")  # acknowledged: 已阅 (levels 1-2)
 
 
 class Settlement(Base):
@@ -535,6 +535,7 @@ class Flag(Base):
     rule_version: Mapped[str] = mapped_column(String(32))
     model: Mapped[dict] = mapped_column(JSON, default=dict)
     dedup_key: Mapped[str] = mapped_column(String(200), unique=True)  # a re-check never duplicates a flag
+    case_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # its case (correlate/cases.py)
     inquiry_state: Mapped[str | None] = mapped_column(String(16), nullable=True)  # sent | answered
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -554,6 +555,67 @@ class FlagEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Case(Base):
+    """What the queue lists and an inspector decides once: the findings (flags) about one settlement, or
+    one group flag (one face many cards). Its level is the highest of its findings' (correlate/cases.py)."""
+
+    __tablename__ = "cases"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    key: Mapped[str] = mapped_column(String(220), unique=True)  # settlement:<id> | group:<flag dedup_key>
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    settlement_id: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    insured_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    amount: Mapped[float | None] = mapped_column(Float, nullable=True)  # for sorting only; the settlement has it exact
+    level: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    inquiry_state: Mapped[str | None] = mapped_column(String(16), nullable=True)  # sent | answered
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # the inquiry: when sent, its deadlines (working days), when the institution read and answered it,
+    # and when the inspector read the answer (unread counts of both sides)
+    inquiry_sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ack_due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    answer_due_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    answer_read_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class CaseEvent(Base):
+    """Append-only history of a case: raised, findings added, inquiry sent/read/answered, decisions."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    flag_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the finding it is about, if one
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CaseAttachment(Base):
+    """A file an institution attached to its answer (PDF or image): an object in the footage (evidence)
+    bucket, held with the case's other evidence until the case is dismissed."""
+
+    __tablename__ = "case_attachments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(300))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- web users and browser sessions (api/web/, dualcheck/commands/users.py) ---------------------------------

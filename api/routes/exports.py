@@ -41,7 +41,8 @@ async def create_export(body: ExportIn, request: Request, rt: Services = Depends
             try:
                 return build_package(db, footage_store(rt), rt.settings.bucket_footage, cam, a, b, actor=who.actor,
                                      reason=body.reason, request_id=request.state.request_id,
-                                     workdir=rt.settings.data_dir if rt.settings.data_dir.exists() else None)
+                                     workdir=rt.settings.data_dir if rt.settings.data_dir.exists() else None,
+                                     tz=rt.settings.web_timezone)
             except ClipError as e:
                 raise clip_error(e) from None
 

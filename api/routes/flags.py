@@ -20,13 +20,15 @@ from api.responses import AUTHENTICATED, errors
 from api.routes.cameras import parse_time
 from api.scope import can_see_flag, can_see_org, evidence_level, visible_orgs
 from api.services import Services
-from correlate.flags import answer_inquiry, review, send_inquiry, view
+from correlate import cases
+from correlate.case_link import attach
+from correlate.flags import view
 from correlate.levels import DEFAULT_LEVELS
 from correlate.stats import flag_stats
 from kernel.timefmt import TimeInvalid, parse_day
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import FLAG_STATES, EvidenceHold, FaceEvidence, FaceTemplate, Flag, FlagEvent, Verification
+from storage.models import FLAG_STATES, Case, EvidenceHold, FaceEvidence, FaceTemplate, Flag, FlagEvent, Verification
 
 router = APIRouter(prefix="/v1", tags=["flags"], responses=errors(*AUTHENTICATED, 409, 410))
 
@@ -181,8 +183,9 @@ def post_review(flag_id: str, body: ReviewIn, request: Request, rt: Services = D
         raise ApiError(403, "forbidden", "only an inspector decides a flag")
     with session_scope(rt.sessions) as db:
         f = _get(db, flag_id, who)
-        review(db, f, body.decision, actor=who.actor, role=who.role, note=body.note.strip(),
-               request_id=request.state.request_id, legal=rt.legal_holds)
+        # a finding is decided with its case: once, for all the case's findings (correlate/cases.py)
+        cases.decide(db, _case_of(db, f), body.decision, actor=who.actor, role=who.role, note=body.note.strip(),
+                     request_id=request.state.request_id, legal=rt.legal_holds)
         return view(f, evidence=evidence_level(who))
 
 
@@ -197,9 +200,21 @@ def post_inquiry(flag_id: str, body: InquiryIn, request: Request, rt: Services =
         raise ApiError(403, "forbidden", "only the institution answers an inquiry")
     with session_scope(rt.sessions) as db:
         f = _get(db, flag_id, who)
-        fn = send_inquiry if body.action == "send" else answer_inquiry
-        fn(db, f, actor=who.actor, role=who.role, note=body.note.strip(), request_id=request.state.request_id)
+        c = _case_of(db, f)  # the inquiry is the case's
+        if body.action == "send":
+            cases.send_inquiry(db, c, actor=who.actor, role=who.role, note=body.note.strip(), settings=rt.settings,
+                               request_id=request.state.request_id)
+        else:
+            cases.answer_inquiry(db, c, actor=who.actor, role=who.role, note=body.note.strip(), settings=rt.settings,
+                                 request_id=request.state.request_id)
         return view(f, evidence=evidence_level(who))
+
+
+def _case_of(db, f: Flag) -> Case:
+    c = db.get(Case, f.case_id) if f.case_id else None
+    if c is None:  # a flag written by code older than cases and not migrated: it becomes its own case now
+        c = attach(db, f, actor="correlate")
+    return c
 
 
 @router.get("/flags/{flag_id}/faces/{evidence_id}")

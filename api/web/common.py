@@ -19,6 +19,7 @@ from api.ratelimit import check_rate
 from api.scope import can_see_camera_health, visible_orgs
 from api.web.auth import CSRF_FIELD, LANG_COOKIE, SESSION_COOKIE, csrf_ok, find_session, principal_for
 from api.web.i18n import LANGS, Translator
+from api.web.nav import unread_counts
 from kernel.errors import Refusal
 from kernel.timefmt import TimeInvalid, parse_day
 from storage.db import session_scope
@@ -105,6 +106,7 @@ async def form_checked(ctx: Ctx) -> dict:
 def render(ctx: Ctx | None, name: str, status: int = 200, request: Request | None = None, **values) -> HTMLResponse:
     request = request or ctx.request
     t = ctx.t if ctx else translator(request)
+    values.setdefault("unread", unread_counts(ctx.rt.sessions, ctx.who) if ctx else {})  # the navigation's counts
     html = env.get_template(name).render(
         t=t, who=ctx.who if ctx else None, csrf=ctx.csrf if ctx else "", lang=t.lang, path=request.url.path,
         query=str(request.url.query), **values)

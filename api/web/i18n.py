@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from api.web import i18n_cases
 from correlate.reasons import ENGLISH, Reason, scrub_scores
 
 LANGS = ("zh", "en")
@@ -481,3 +482,9 @@ class Translator:
         if h:
             return f"{h} h {m} min"
         return f"{m} min" if m else f"{s} s"
+
+
+# the case pages' words (api/web/i18n_cases.py) join the tables above
+MESSAGES.update(i18n_cases.MESSAGES)
+STATUS.update(i18n_cases.STATUS)
+ACTIONS.update(i18n_cases.ACTIONS)

@@ -1,4 +1,5 @@
-"""The pages: login, flag queue, flag detail and its actions, institution inquiries, cameras, overview."""
+"""The pages: login, language, a flag's evidence (shown on the case pages: api/web/case_pages.py), evidence export,
+cameras, overview."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
 
 from api.routes.cameras import footage_store
-from api.scope import can_see_flag, can_see_org
+from api.scope import can_see_flag
 from api.web import charts
 from api.web.auth import (
     DEVICE_COOKIE,
@@ -38,8 +39,7 @@ from api.web.common import (
     translator,
     web_ctx,
 )
-from api.web.i18n import FLAG_TYPES, LANGS
-from correlate.flags import answer_inquiry, review, send_inquiry, view
+from api.web.i18n import LANGS
 from correlate.window import windows
 from ingest.health import camera_health
 from kernel.timefmt import iso_z
@@ -56,7 +56,6 @@ from storage.models import (
     SettlementCheck,
     User,
     Verification,
-    utcnow,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -181,60 +180,6 @@ def _local_day_start(t, d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=t.tz).astimezone(timezone.utc)
 
 
-@router.get("/flags")
-def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str = "", status: str = "active",
-          date_from: str = "", date_to: str = ""):
-    need_role(ctx, *REVIEWERS)
-    t = ctx.t
-    if level and level not in ("1", "2", "3", "4", "5"):
-        raise WebError(400, "bad_request", "level must be 1-5")
-    if status not in STATUS_FILTERS:
-        raise WebError(400, "bad_request", f"status must be one of {', '.join(STATUS_FILTERS)}")
-    d_from, d_to = form_day(date_from, "date_from"), form_day(date_to, "date_to")
-    with session_scope(ctx.rt.sessions) as db:
-        orgs = orgs_visible(db, ctx.who)
-        org_ids = [o.id for o in orgs]
-        if org and org not in org_ids:
-            org_ids = []  # an organisation out of scope filters to nothing (never a hint it exists)
-        elif org:
-            org_ids = [org]
-        conds = [Flag.org_id.in_(org_ids)]
-        if type:
-            conds.append(Flag.type == type)
-        if status == "active":
-            conds.append(Flag.status.in_(("open", "inquiry")))
-        elif status != "all":
-            conds.append(Flag.status == status)
-        if d_from:
-            conds.append(Flag.occurred_at >= _local_day_start(t, d_from))
-        if d_to:
-            conds.append(Flag.occurred_at < _local_day_start(t, d_to + timedelta(days=1)))
-        counts = dict(db.execute(select(Flag.level, func.count()).where(*conds).group_by(Flag.level)).all())
-        if level:
-            conds.append(Flag.level == int(level))
-        total = db.scalar(select(func.count()).select_from(Flag).where(*conds)) or 0
-        flags = list(db.scalars(select(Flag).where(*conds).order_by(Flag.level.desc(), Flag.created_at.asc(),
-                                                                    Flag.id).limit(QUEUE_LIMIT)))
-        settlements = {s.id: s for s in db.scalars(select(Settlement).where(
-            Settlement.id.in_([f.settlement_id for f in flags if f.settlement_id])))}
-        types = sorted(set(FLAG_TYPES) | set(db.scalars(select(Flag.type).distinct())))
-        # who saw which part of the queue, as for GET /v1/flags
-        audit(db, actor=ctx.who.actor, action="flags.list", outcome="ok", request_id=ctx.request.state.request_id,
-              detail={"view": "web", "count": len(flags), "total": total, "org_id": org or None, "type": type or None,
-                      "level": level or None, "status": status, "date_from": date_from or None,
-                      "date_to": date_to or None})
-    now = utcnow()
-    rows = [{"flag": f, "settlement": settlements.get(f.settlement_id), "age_s": (now - f.created_at).total_seconds()}
-            for f in flags]
-    return render(ctx, "queue.html", rows=rows, orgs=orgs, org_names={o.id: o.name for o in orgs}, types=types,
-                  counts={n: counts.get(n, 0) for n in (5, 4, 3, 2, 1)}, total=total, limit=QUEUE_LIMIT,
-                  statuses=STATUS_FILTERS,
-                  f={"org": org, "type": type, "level": level, "status": status, "date_from": date_from,
-                     "date_to": date_to},
-                  level_link=lambda n: "/flags?" + urlencode({"org": org, "type": type, "level": n, "status": status,
-                                                              "date_from": date_from, "date_to": date_to}))
-
-
 # --- flag detail ------------------------------------------------------------------------------------
 
 
@@ -325,46 +270,6 @@ def flag_evidence(db, ctx: Ctx, flag: Flag, biometrics: bool) -> dict:
             "player_json": json.dumps(player, ensure_ascii=False).replace("</", "<\\/")}
 
 
-@router.get("/flags/{flag_id}")
-def flag_page(flag_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", error: str = ""):
-    if ctx.who.role == "institution":
-        return RedirectResponse(f"/inquiries/{flag_id}", status_code=303)
-    need_role(ctx, *REVIEWERS)
-    with session_scope(ctx.rt.sessions) as db:
-        flag = visible_flag(db, ctx, flag_id)
-        data = flag_evidence(db, ctx, flag, biometrics=True)
-        audit(db, actor=ctx.who.actor, action="flag.view", outcome="ok", org_id=flag.org_id, subject=f"flag:{flag.id}",
-              request_id=ctx.request.state.request_id)
-    return render(ctx, "flag.html", done=done, error=error, **data)
-
-
-@router.post("/flags/{flag_id}/action")
-async def flag_action(flag_id: str, ctx: Ctx = Depends(web_ctx)):
-    """confirm | dismiss | inquiry, each with a note (the correlation workflow in correlate/flags.py)."""
-    need_role(ctx, *REVIEWERS)
-    form = await form_checked(ctx)
-    action = form.get("action")
-    note = str(form.get("note") or "").strip()[:2000]
-    if action not in ("confirm", "dismiss", "inquiry"):
-        raise WebError(400, "bad_request", "action must be confirm, dismiss or inquiry")
-    if not note:
-        return RedirectResponse(f"/flags/{flag_id}?error=note_required", status_code=303)
-
-    def go():
-        with session_scope(ctx.rt.sessions) as db:
-            flag = visible_flag(db, ctx, flag_id)
-            if action == "inquiry":
-                send_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
-                             request_id=ctx.request.state.request_id)
-            else:
-                review(db, flag, action, actor=ctx.who.actor, role=ctx.who.role, note=note,
-                       request_id=ctx.request.state.request_id, legal=ctx.rt.legal_holds)
-            return flag.id
-
-    fid = await run_in_threadpool(go)
-    return RedirectResponse(f"/flags/{fid}?done=1", status_code=303)
-
-
 @router.post("/flags/{flag_id}/export")
 async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
     """Build the evidence package of one camera's window (storage/export.py) and offer it for download."""
@@ -384,74 +289,14 @@ async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
                 r = build_package(db, footage_store(ctx.rt), ctx.rt.settings.bucket_footage, cam, win["start"],
                                   win["end"], actor=ctx.who.actor, reason=f"flag {flag.id}",
                                   request_id=ctx.request.state.request_id,
-                                  workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None)
+                                  workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None,
+                                  tz=ctx.rt.settings.web_timezone)
             except ClipError as e:
                 raise WebError(404 if e.code == "no_footage" else 500, "no_footage", e.reason) from None
             return flag, r
 
     flag, r = await run_in_threadpool(go)
     return render(ctx, "export.html", flag=flag, export=r)
-
-
-# --- institution: inquiries -------------------------------------------------------------------------
-
-
-@router.get("/inquiries")
-def inquiries(ctx: Ctx = Depends(web_ctx)):
-    need_role(ctx, "institution", "admin")
-    with session_scope(ctx.rt.sessions) as db:
-        org_ids = [o.id for o in orgs_visible(db, ctx.who)]
-        flags = list(db.scalars(select(Flag).where(Flag.org_id.in_(org_ids), Flag.inquiry_state.is_not(None))
-                                .order_by(Flag.updated_at.desc()).limit(QUEUE_LIMIT)))
-        settlements = {s.id: s for s in db.scalars(select(Settlement).where(
-            Settlement.id.in_([f.settlement_id for f in flags if f.settlement_id])))}
-    waiting = [f for f in flags if f.status == "inquiry" and f.inquiry_state == "sent"]
-    answered = [f for f in flags if f not in waiting]
-    return render(ctx, "inquiries.html", waiting=waiting, answered=answered, settlements=settlements)
-
-
-def _inquiry_flag(db, ctx: Ctx, flag_id: str) -> Flag:
-    """A flag carrying an inquiry that the person may see (institution: its own organisation's)."""
-    flag = visible_flag(db, ctx, flag_id)
-    if flag.inquiry_state is None:
-        raise WebError(404, "not_found")
-    return flag
-
-
-@router.get("/inquiries/{flag_id}")
-def inquiry_page(flag_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", error: str = ""):
-    """The institution's view of one inquiry: the question, the evidence it may see (no face images),
-    its footage when api.scope lets it see its own cameras, and the reply form."""
-    need_role(ctx, "institution", "admin")
-
-    with session_scope(ctx.rt.sessions) as db:
-        flag = _inquiry_flag(db, ctx, flag_id)
-        data = flag_evidence(db, ctx, flag, biometrics=False)
-        data["events"] = [e for e in data["events"] if e.action.startswith("inquiry")]
-        limited = view(flag, evidence="limited")
-        audit(db, actor=ctx.who.actor, action="inquiry.view", outcome="ok", org_id=flag.org_id,
-              subject=f"flag:{flag.id}", request_id=ctx.request.state.request_id)
-    return render(ctx, "inquiry.html", done=done, error=error, limited=limited,
-                  footage_ok=can_see_org(ctx.who, flag.org_id), **data)
-
-
-@router.post("/inquiries/{flag_id}/reply")
-async def inquiry_reply(flag_id: str, ctx: Ctx = Depends(web_ctx)):
-    need_role(ctx, "institution")
-    form = await form_checked(ctx)
-    note = str(form.get("note") or "").strip()[:4000]
-    if not note:
-        return RedirectResponse(f"/inquiries/{flag_id}?error=note_required", status_code=303)
-
-    def go():
-        with session_scope(ctx.rt.sessions) as db:
-            flag = _inquiry_flag(db, ctx, flag_id)
-            answer_inquiry(db, flag, actor=ctx.who.actor, role=ctx.who.role, note=note,
-                           request_id=ctx.request.state.request_id)
-            return flag.id
-
-    fid = await run_in_threadpool(go)
-    return RedirectResponse(f"/inquiries/{fid}?done=1", status_code=303)
 
 
 # --- cameras ----------------------------------------------------------------------------------------------

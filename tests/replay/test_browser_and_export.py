@@ -79,13 +79,19 @@ def test_evidence_export_hashes_all_check_out(replay):
     assert d.status_code == 200 and d.headers["x-dualcheck-package-sha256"] == pkg_sha
     assert hashlib.sha256(d.content).hexdigest() == pkg_sha
     z = zipfile.ZipFile(io.BytesIO(d.content))
-    assert sorted(z.namelist()) == ["SHA256SUMS", "clip.mp4", "manifest.json"]
+    assert sorted(z.namelist()) == ["SHA256SUMS", "clip.mp4", "manifest.json", "summary.zh-CN.html"]
     manifest = json.loads(z.read("manifest.json"))
     clip = z.read("clip.mp4")
     assert hashlib.sha256(clip).hexdigest() == manifest["clip"]["sha256"] == meta["clip_sha256"]
     sums = dict(reversed(line.split("  ")) for line in z.read("SHA256SUMS").decode().splitlines())
     assert sums["clip.mp4"] == manifest["clip"]["sha256"]
     assert sums["manifest.json"] == hashlib.sha256(z.read("manifest.json")).hexdigest()
+    # the Chinese summary page, in local time (Asia/Shanghai: UTC+8), covered by SHA256SUMS too
+    summary = z.read("summary.zh-CN.html")
+    assert sums["summary.zh-CN.html"] == hashlib.sha256(summary).hexdigest()
+    text = summary.decode()
+    assert "证据包摘要" in text and "2025年3月1日 10:00:44 至 2025年3月1日 10:01:36" in text, text
+    assert "10:01:00 至 2025年3月1日 10:01:20" in text and "T02:" not in text
     assert manifest["camera"]["id"] == "CAM-1" and manifest["organisation"]["id"] == "CLINIC-A"
     assert manifest["clip"]["start"] == "2025-03-01T02:00:44Z" and manifest["clip"]["end"] == "2025-03-01T02:01:36Z"
     assert [(g["start"], g["end"]) for g in manifest["gaps"]] == [("2025-03-01T02:01:00Z", "2025-03-01T02:01:20Z")]

@@ -45,8 +45,8 @@ def test_inspector_filters_opens_plays_seeks_and_confirms(login, site):
     assert "¥1,234.50" in page.locator("#queue").inner_text()
 
     flag = site.flags["A-IMP"]
-    page.click("a.open-flag")
-    page.wait_for_url(f"**/flags/{flag['id']}")
+    page.click("a.open-case")
+    page.wait_for_url(f"**/cases/{flag['case_id']}?**")
     settled = _t(flag["evidence"]["settlement"]["settled_at"])
     # the video plays, from the settlement time
     wait_playing(page)
@@ -56,10 +56,10 @@ def test_inspector_filters_opens_plays_seeks_and_confirms(login, site):
     assert wall_of(page) > first + 0.5  # currentTime advances
     assert "2026年" in page.locator("#settled-at").inner_text() and page.locator("#amount").inner_text() == "¥1,234.50"
     # the enrolled photo, face crops with scores; a crop click seeks the player to when that face was seen
-    assert page.locator("#enrolled img").count() >= 1
-    page.wait_for_function("() => [...document.querySelectorAll('#enrolled img, #crops img')]"
+    assert page.locator("#faces figure.kind-enrolled").count() >= 1
+    page.wait_for_function("() => [...document.querySelectorAll('#faces img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)")
-    crops = page.locator("#crops figure.crop")
+    crops = page.locator("#faces figure.crop")
     assert crops.count() >= 1 and "相似度" in crops.first.inner_text()
     target = crops.last
     seen = _t(target.get_attribute("data-seen"))
@@ -69,12 +69,15 @@ def test_inspector_filters_opens_plays_seeks_and_confirms(login, site):
     target.click()
     page.wait_for_function(f"() => {{ const v = document.getElementById('player');"
                            f" return Math.abs(Date.parse(v.dataset.clipStart)/1000 + v.currentTime - {seen}) < 1.0 }}")
+    page.keyboard.press("Escape")  # the click also enlarged the face: close it
     # the window bar shows the settlement and the faces
     assert page.locator("#tb-marks .settle").count() == 1
     # confirm with a note: status and history change
     assert page.locator("#flag-status").inner_text() == "待处理"
     page.fill("#note", "录像中结算人员并非参保人本人，确认冒名。")
     page.click("#do-confirm")
+    page.wait_for_selector("#queue-done")  # the filtered queue had no other case: back to it, done
+    page.goto(f"{site.url}/cases/{flag['case_id']}")
     page.wait_for_selector("#history li[data-action=confirmed]")
     assert page.locator("#flag-status").inner_text() == "已确认"
     last = page.locator("#history li").last.inner_text()
@@ -102,7 +105,7 @@ def test_inquiry_goes_to_the_institution_only_and_its_reply_comes_back(login, si
     rows = inst.locator("#inquiries-waiting tbody tr")
     assert rows.count() == 1 and rows.first.get_attribute("data-flag") == ghost["id"]
     rows.first.locator("a").click()
-    inst.wait_for_url(f"**/inquiries/{ghost['id']}")
+    inst.wait_for_url(f"**/inquiries/{ghost['case_id']}")
     assert "请说明该时段收费窗口为何无人" in inst.locator("#history").inner_text()
     assert inst.locator("img.face").count() == 0  # no face images for institutions
     assert inst.locator("#player").count() == 0  # nor the supervisor's footage
@@ -112,7 +115,7 @@ def test_inquiry_goes_to_the_institution_only_and_its_reply_comes_back(login, si
     r = inst.goto(f"{site.url}/flags/{other['id']}")
     assert r.status == 404
     assert inst.request.get(f"{site.url}/v1/flags/{other['id']}").status == 404
-    inst.goto(f"{site.url}/inquiries/{ghost['id']}")
+    inst.goto(f"{site.url}/inquiries/{ghost['case_id']}")
     inst.fill("#reply", "当日窗口人员临时离岗，补录记录见附件。")
     inst.click("#send-reply")
     inst.wait_for_selector("#history li[data-action=inquiry_answered]")
@@ -125,6 +128,7 @@ def test_inquiry_goes_to_the_institution_only_and_its_reply_comes_back(login, si
     inst_b = login("clinic-b")
     assert inst_b.locator("#inquiries-waiting").count() == 0
     assert inst_b.goto(f"{site.url}/inquiries/{ghost['id']}").status == 404
+    assert inst_b.goto(f"{site.url}/inquiries/{ghost['case_id']}").status == 404
 
 
 def test_an_inspector_of_another_region_gets_nothing(login, site):
@@ -179,14 +183,14 @@ def test_reasons_read_in_the_inspectors_language(login, site):
     assert ghost["reason"].startswith("nobody at the counter in any of")  # the API keeps the English text
     zh = login("insp-north")
     zh.goto(f"{site.url}/flags/{ghost['id']}")
-    reason = zh.locator("p.reason").inner_text()
+    reason = zh.locator(f"#finding-{ghost['id']} .finding-reason").inner_text()
     assert "柜台前均无人" in reason and "nobody" not in reason, reason
     zh.goto(f"{site.url}/flags/{imp['id']}")
-    reason = zh.locator("p.reason").inner_text()
+    reason = zh.locator(f"#finding-{imp['id']} .finding-reason").inner_text()
     assert "不是参保人本人" in reason and "similarity" not in reason, reason
     zh.goto(f"{site.url}/flags")
     cells = zh.locator(f"#queue tr[data-flag='{ghost['id']}'] td.reason").inner_text()
     assert "柜台前均无人" in cells, cells
     en = login("insp-north", lang="en")
     en.goto(f"{site.url}/flags/{ghost['id']}")
-    assert "nobody at the counter in any of" in en.locator("p.reason").inner_text()
+    assert "nobody at the counter in any of" in en.locator(f"#finding-{ghost['id']} .finding-reason").inner_text()

@@ -30,25 +30,26 @@ def test_main_pages_screenshot_small(login, site, tmp_path):
     admin.set_viewport_size({"width": 1280, "height": 720})
     admin.goto(f"{site.url}/flags?status=all")
     shot(admin, "queue")
-    admin.goto(f"{site.url}/flags/{imp_a['id']}")
+    admin.goto(f"{site.url}/cases/{imp_a['case_id']}")
     admin.wait_for_function("() => { const v = document.getElementById('player');"
                             " return v && v.readyState >= 2 && v.currentTime > 0.5 }")
     admin.evaluate("() => document.getElementById('player').pause()")
-    admin.wait_for_function("() => [...document.querySelectorAll('img.face')].every(i => i.complete)")
+    admin.wait_for_function("() => [...document.querySelectorAll('#faces img')].every(i => i.complete)")
     admin.set_viewport_size({"width": 1280, "height": 1000})
     shot(admin, "flag-detail")
     admin.set_viewport_size({"width": 1280, "height": 520})
     admin.goto(f"{site.url}/cameras?day={day}")
     shot(admin, "cameras")
-    # decide a few flags through the JSON API with the browser's session (cookie + CSRF header)
+    # decide a few cases through the JSON API with the browser's session (cookie + CSRF header)
     csrf = admin.locator("input[name=csrf_token]").first.get_attribute("value")
-    listed = admin.request.get(f"{site.url}/v1/flags?status=open").json()["flags"]
-    for f in listed:
-        if f["settlement_id"] == "B-GHOST":
+    listed = admin.request.get(f"{site.url}/v1/cases?status=open").json()["cases"]
+    for c in listed:
+        if c["settlement_id"] == "B-GHOST":
             continue
-        decision = "confirm" if f["rule"] in ("impersonation", "ghost_visit") or f["settlement_id"] == "A-IMP" \
+        rules = {f["type"] for f in c["findings"]}
+        decision = "confirm" if rules & {"impersonation", "ghost_visit"} or c["settlement_id"] == "A-IMP" \
             else "dismiss"
-        r = admin.request.post(f"{site.url}/v1/flags/{f['id']}/review", data={"decision": decision, "note": "复核"},
+        r = admin.request.post(f"{site.url}/v1/cases/{c['id']}/review", data={"decision": decision, "note": "复核"},
                                headers={"X-CSRF-Token": csrf})
         assert r.status == 200, r.text()
     admin.set_viewport_size({"width": 1280, "height": 820})
@@ -64,5 +65,5 @@ def test_main_pages_screenshot_small(login, site, tmp_path):
         south.wait_for_selector("#history li[data-action=inquiry_sent]")
     inst = login("clinic-b")
     inst.set_viewport_size({"width": 1280, "height": 720})
-    inst.goto(f"{site.url}/inquiries/{ghost_b['id']}")
+    inst.goto(f"{site.url}/inquiries/{ghost_b['case_id']}")
     shot(inst, "institution")
