@@ -127,6 +127,7 @@ def make_settings(tmp_path, seaweed, models_dir):
             data_dir=tmp_path / "data", database_url=database_url, s3_endpoint=seaweed.endpoint,
             s3_access_key=seaweed.access_key, s3_secret_key=seaweed.secret_key, models_dir=models_dir,
             bucket_biometrics=f"bio-{bucket_suffix}", bucket_footage=f"footage-{bucket_suffix}",
+            face_processes=0,  # captures analysed on the tests' shared pipeline; model processes: tests/vision
         )
         values.update(overrides)
         return Settings(**values)

@@ -21,6 +21,7 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import Verification
 from vision.image import ImageRejected
+from vision.workers import WorkerLost
 
 router = APIRouter(prefix="/v1", tags=["verification"], responses=errors(*AUTHENTICATED, 415, 503))
 
@@ -56,6 +57,8 @@ async def verify(
     except Overloaded as e:  # waited past the latency budget: dropped, nothing stored (kernel/admission.py)
         raise ApiError(503, e.code, e.reason, headers={"Retry-After": str(e.retry_after_s)},
                        retry_after_s=e.retry_after_s) from None
+    except WorkerLost as e:  # a model process died during the analysis: nothing decided, nothing stored
+        raise ApiError(503, e.code, e.reason, headers={"Retry-After": "1"}, retry_after_s=1) from None
     except InvalidInsuredId as e:
         metrics.VERIFY_REFUSED.labels("invalid_insured_id").inc()
         raise ApiError(400, "invalid_insured_id", str(e)) from None
