@@ -103,6 +103,8 @@ def api_load(url: str, keys: list[str], caps: list[bytes], seconds: float) -> di
                 with lock:
                     if r.status_code != 200:
                         errors.append(f"{r.status_code} {r.text[:120]}")
+                        if r.status_code == 503:  # refused as overloaded: a terminal would not retry at once
+                            time.sleep(0.1)
                     else:
                         lat.append(dt)
                         wrong[0] += r.json().get("decision") != EXPECTED[n % len(caps)]
