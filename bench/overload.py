@@ -103,13 +103,16 @@ class Cpu:
     def __init__(self, *pids: int):
         self.pids = (*pids, os.getpid())
 
+    def _now(self) -> list[float]:
+        return [cpu_seconds(p, tree=p != os.getpid()) for p in self.pids]
+
     def __enter__(self):
-        self.before = [cpu_seconds(p) for p in self.pids]
+        self.before = self._now()
         self.wait0 = runqueue_wait_s(self.pids[0])
         return self
 
     def __exit__(self, *exc):
-        self.used = [cpu_seconds(p) - b for p, b in zip(self.pids, self.before)]
+        self.used = [a - b for a, b in zip(self._now(), self.before)]
         self.waited = runqueue_wait_s(self.pids[0]) - self.wait0
 
 
@@ -285,11 +288,18 @@ def main() -> None:
         print(f"capacity (closed loop, 8 terminals, {args.capacity_seconds:.0f} s): {cap['rps']:.1f}/s answered, "
               f"p50 {cap['p50_ms']:.0f} ms, p99 {cap['p99_ms']:.0f} ms, errors {cap['errors']} {cap['first_error']}")
         for i, m in enumerate(args.rates):
+            spy = None
+            if args.profile and m == max(args.rates):
+                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile,
+                                        "--format", "raw", "--idle", "--pid", str(server.pid), "--duration",
+                                        str(int(args.seconds)), "--nonblocking"], stdout=subprocess.DEVNULL)
             b0 = verify_buckets(url)
             with RssSampler(server.pid) as rss, Cpu(server.pid, sw.pid()) as cpu:
                 r = open_loop(url, key, caps, m * cap["rps"], args.seconds, seed=i)
             report(f"open loop {m:g}x = {m * cap['rps']:5.1f}/s, {args.seconds:.0f} s", r, rss.samples, cpu)
             print("    " + server_side(b0, verify_buckets(url), r["refused"] + round(r["stale_s"] * args.seconds)))
+            if spy is not None:
+                spy.wait(60)
         if args.in_process:
             stop(server)
             server = serve({**env, "DUALCHECK_FACE_PROCESSES": "0"}, port)
@@ -325,5 +335,7 @@ if __name__ == "__main__":
                     help="also the highest rate with face work in the API's request threads (DUALCHECK_FACE_PROCESSES=0, "
                     "as before the model processes), admission on")
     ap.add_argument("--face-processes", type=int, help="DUALCHECK_FACE_PROCESSES of the measured server")
+    ap.add_argument("--profile", help="py-spy raw profile (idle threads included) of the API process, without its "
+                    "model processes, during the highest rate, to this file")
     args = ap.parse_args()
     main()

@@ -141,8 +141,11 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU so far of a process, its children that ended, and its live descendants (from /proc)."""
+def cpu_seconds(pid: int, *, tree: bool = True) -> float:
+    """User+system CPU so far of a process and, with ``tree``, its children that ended and its live descendants
+    (from /proc). The load generator is counted alone: the servers it started are its children."""
+    if not tree:
+        return sum(int(x) for x in _stat(pid)[11:13]) / os.sysconf("SC_CLK_TCK")
     total = sum(int(x) for x in _stat(pid)[11:15])
     for c in descendants(pid):
         try:
@@ -242,9 +245,10 @@ def main() -> None:
                                     "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
                                     "--pid", str(server.pid), "--subprocesses", "--duration", str(int(args.seconds)), "--nonblocking"])
         for c in args.concurrency:
-            before = [cpu_seconds(p) for p in (server.pid, sw.pid(), me)]
+            before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False)]
             r = api_load(url, [key] * c, caps, args.seconds)
-            used = [cpu_seconds(p) - b for p, b in zip((server.pid, sw.pid(), me), before)]
+            after = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False)]
+            used = [a - b for a, b in zip(after, before)]
             per_req = [1e3 * u / max(r["n"], 1) for u in used]
             print(f"API, {c:2d} terminals      : {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
                   f"  errors {r['errors']}  wrong {r['wrong']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
