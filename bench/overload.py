@@ -85,15 +85,20 @@ class RssSampler:
         self.samples.append(rss_mb(self.pid))
 
 
-def runqueue_wait_s(pid: int) -> float:
-    """Seconds the threads of one process have spent runnable but waiting for a core (schedstat)."""
-    total = 0
+def runqueue_wait_s(pid: int) -> dict[str, int]:
+    """Per thread of one process, nanoseconds spent runnable but waiting for a core (schedstat)."""
+    out = {}
     for t in Path(f"/proc/{pid}/task").iterdir():
         try:
-            total += int((t / "schedstat").read_text().split()[1])
+            out[t.name] = int((t / "schedstat").read_text().split()[1])
         except (OSError, IndexError):
             pass
-    return total / 1e9
+    return out
+
+
+def waited_s(before: dict[str, int], after: dict[str, int]) -> float:
+    """Run-queue wait between two readings, of the threads alive at the second (new ones from 0)."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
 
 class Cpu:
@@ -113,7 +118,7 @@ class Cpu:
 
     def __exit__(self, *exc):
         self.used = [a - b for a, b in zip(self._now(), self.before)]
-        self.waited = runqueue_wait_s(self.pids[0]) - self.wait0
+        self.waited = waited_s(self.wait0, runqueue_wait_s(self.pids[0]))
 
 
 def multipart(capture: bytes) -> tuple[bytes, str]:
