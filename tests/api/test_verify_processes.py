@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -17,6 +19,10 @@ from tests.api.conftest import start_env
 pytestmark = pytest.mark.slow
 
 CAPTURES = ["faces/obama2.jpg", "faces/obama3.jpg", "faces/biden.jpg", "faces/obama_partial_face.jpg"]
+# peak RSS growth while six 98 MB-budget PNGs are verified at once: one decode at a time per model process
+# (~125 MB) and the analysis of its 2048-px copy; the API process only holds the uploads
+PER_PROCESS_CEILING_MB = 300
+MODEL_FREE_API_CEILING_MB = 100
 ANSWER = ("decision", "score", "threshold", "reason", "faces_found", "quality", "model")
 
 
@@ -82,3 +88,38 @@ def test_a_model_process_killed_between_requests_is_replaced(envs):
     assert again.status_code == 200, again.text
     assert (again.json()["decision"], again.json()["score"]) == (first.json()["decision"], first.json()["score"])
     assert victim not in procs.rt.face_work.pids()
+
+
+def _kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(f.read().split(field + ":")[1].split()[0])
+
+
+def test_big_images_at_once_are_bounded_in_every_model_process(envs):
+    """Six 16 Mpx PNGs just inside the per-image decoding budget, sent together: each model process decodes
+    one at a time, and the API process decodes none (tests/api/test_memory_bombs.py: in the threads)."""
+    procs = envs("procs", face_processes=2, verify_latency_budget_ms=120_000, verify_max_queue=64,
+                 rate_limit_terminal="")
+    img = np.zeros((4000, 4100, 3), np.uint8)
+    img[::50] = 200
+    near = images.png(img)
+    del img
+    assert verify(procs, "faces/obama2.jpg").status_code == 200  # both processes started and warm
+    pids = [os.getpid(), *procs.rt.face_work.start()]
+    before = {p: _kb(p, "VmRSS") for p in pids}
+    for p in pids:
+        with open(f"/proc/{p}/clear_refs", "w") as f:
+            f.write("5")  # VmHWM (the peak) back to the current resident size
+
+    def call(_):
+        return procs.client.post("/v1/verify", data={"insured_id": "P-PROC"}, headers=procs.h("terminal"),
+                                 files={"image": ("c.png", near, "image/png")})
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(call, range(6)))
+    growth = {p: (_kb(p, "VmHWM") - before[p]) / 1024 for p in pids}
+    print(f"\npeak RSS growth, API process then model processes (MB): {[round(g) for g in growth.values()]}")
+    assert growth[os.getpid()] < MODEL_FREE_API_CEILING_MB
+    assert all(g < PER_PROCESS_CEILING_MB for p, g in growth.items() if p != os.getpid())
+    done = [r for r in responses if r.status_code == 200]
+    assert len(done) >= 3 and {r.json()["decision"] for r in done} == {"no_face"}, [r.text[:200] for r in responses]
