@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from api import errors
 from api.access import request_context
 from api.admission import FaceAdmission
+from api.keys import KeyCache
 from api.limits import BodySizeLimit
 from api.ratelimit import RateLimiter
 from api.routes import (
@@ -45,6 +46,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI):
         if preload_models:
             rt.pipeline  # load (and hash-check) the models before the first terminal waits for them
+            rt.face_work.start()  # and the model processes theirs
         rt.store
         # What startup built lives as long as the process: out of the collector's sight, a full collection
         # under load takes well under 1 ms instead of ~250 ms that stalled every request (bench/overload.py)
@@ -58,6 +60,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
                   dependencies=[Depends(unique_json_keys)])  # every JSON body: no key twice (api/strictbody.py)
     app.state.runtime = rt
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.key_cache = KeyCache(settings.api_key_cache_s)  # api/deps.py: keys checked in the last seconds
     errors.install(app)
 
     multipart_overhead = 64 * 1024

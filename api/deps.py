@@ -5,7 +5,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from api.keys import Principal, authenticate, key_id_of
+from api.keys import KeyCache, Principal, authenticate, key_id_of
 from api.ratelimit import check_rate
 from api.services import Services
 from api.web.auth import CSRF_HEADER, SESSION_COOKIE, csrf_ok, find_session, principal_for
@@ -29,14 +29,19 @@ def principal(
     presented = (bearer.credentials if bearer else None) or header
     if not presented and request.cookies.get(SESSION_COOKIE):
         return browser_principal(request)  # a logged-in browser (a <video> element sends no API key)
-    with session_scope(rt.sessions) as db:
-        who = authenticate(db, presented) if presented else None
+    cache: KeyCache = request.app.state.key_cache
+    who = cache.get(presented) if presented else None
+    if who is None and presented:
+        with session_scope(rt.sessions) as db:
+            who = authenticate(db, presented)
+            if who is not None:
+                key = db.get(ApiKey, who.key_id)
+                now = utcnow()
+                # at most one write a minute per key: a busy terminal must not turn every call into two writes
+                if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+                    key.last_used_at = now
         if who is not None:
-            key = db.get(ApiKey, who.key_id)
-            now = utcnow()
-            # at most one write a minute per key: a busy terminal must not turn every call into two writes
-            if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-                key.last_used_at = now
+            cache.put(presented, who)
     # refused attempts are audited by key id only: a secret never reaches a log or the index
     request.state.actor = who.actor if who else f"key:{key_id_of(presented) or 'none'}"
     if who is None:

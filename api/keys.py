@@ -9,8 +9,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -156,6 +158,27 @@ def authenticate(session: Session, presented: str) -> Principal | None:
         region_orgs = frozenset(session.scalars(select(Organisation.id).where(Organisation.region.in_(regions))))
     return Principal(key_id=key.id, role=key.role, org_id=key.org_id, terminal_id=key.terminal_id,
                      regions=regions, region_orgs=region_orgs)
+
+
+class KeyCache:
+    """Principals of keys checked within the last ``ttl_s`` seconds, by the hash of the presented key (no
+    secret is kept): a terminal's calls then cost no index round trip for authentication. Revocation acts
+    once an entry expires; only accepted keys are kept, so a new key works at once."""
+
+    def __init__(self, ttl_s: float, max_keys: int = 10_000):
+        self._cache = TTLCache(max_keys, ttl_s) if ttl_s > 0 else None
+        self._lock = threading.Lock()  # TTLCache is not thread-safe; sync dependencies run in threads
+
+    def get(self, presented: str) -> Principal | None:
+        if self._cache is None:
+            return None
+        with self._lock:
+            return self._cache.get(_hash(presented))
+
+    def put(self, presented: str, who: Principal) -> None:
+        if self._cache is not None:
+            with self._lock:
+                self._cache[_hash(presented)] = who
 
 
 def key_id_of(presented: str) -> str | None:

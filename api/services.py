@@ -19,6 +19,7 @@ from kernel.settings import Settings
 from storage.holds import LegalHolds
 from storage.objects import ObjectStore
 from vision.pipeline import FacePipeline
+from vision.workers import FaceProcesses, InProcessFaces
 
 
 class Services(Protocol):
@@ -31,6 +32,7 @@ class Services(Protocol):
     inference_slots: threading.BoundedSemaphore
     admission: AdmissionGate
     pipeline: FacePipeline
+    face_work: InProcessFaces | FaceProcesses
     verifier: Verifier
     enroller: Enroller
     jobs: Jobs

@@ -15,6 +15,8 @@ starts `dualcheck serve` (uvicorn, one process) on loopback. Then, in the same r
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import random
 import subprocess
@@ -29,17 +31,35 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.verify import EXPECTED, api_load, captures, cpu_seconds, enrolled_world, pct, start_services  # noqa: E402
+from bench.verify import (  # noqa: E402
+    EXPECTED,
+    api_load,
+    captures,
+    cpu_seconds,
+    descendants,
+    enrolled_world,
+    pct,
+    raw_pipeline,
+    start_services,
+)
 from tests.conftest import free_port  # noqa: E402
 
 UNBOUNDED = {"DUALCHECK_VERIFY_MAX_QUEUE": "1000000", "DUALCHECK_VERIFY_LATENCY_BUDGET_MS": "1000000000"}
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # a model process that just ended
+        pass
     return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the API process and its model processes together."""
+    return _rss_mb(pid) + sum(_rss_mb(c) for c in descendants(pid))
 
 
 class RssSampler:
@@ -65,18 +85,40 @@ class RssSampler:
         self.samples.append(rss_mb(self.pid))
 
 
+def runqueue_wait_s(pid: int) -> dict[str, int]:
+    """Per thread of one process, nanoseconds spent runnable but waiting for a core (schedstat)."""
+    out = {}
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[t.name] = int((t / "schedstat").read_text().split()[1])
+        except (OSError, IndexError):
+            pass
+    return out
+
+
+def waited_s(before: dict[str, int], after: dict[str, int]) -> float:
+    """Run-queue wait between two readings, of the threads alive at the second (new ones from 0)."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
+
+
 class Cpu:
-    """CPU seconds used by the API, SeaweedFS and this load generator during a run (from /proc)."""
+    """CPU seconds used by the API (with its model processes), SeaweedFS and this load generator during a run,
+    and how long the API process's own threads waited for a core (from /proc)."""
 
     def __init__(self, *pids: int):
         self.pids = (*pids, os.getpid())
 
+    def _now(self) -> list[float]:
+        return [cpu_seconds(p, tree=p != os.getpid()) for p in self.pids]
+
     def __enter__(self):
-        self.before = [cpu_seconds(p) for p in self.pids]
+        self.before = self._now()
+        self.wait0 = runqueue_wait_s(self.pids[0])
         return self
 
     def __exit__(self, *exc):
-        self.used = [cpu_seconds(p) - b for p, b in zip(self.pids, self.before)]
+        self.used = [a - b for a, b in zip(self._now(), self.before)]
+        self.waited = waited_s(self.wait0, runqueue_wait_s(self.pids[0]))
 
 
 def multipart(capture: bytes) -> tuple[bytes, str]:
@@ -108,34 +150,45 @@ def open_loop(url: str, key: str, caps: list[bytes], rate: float, seconds: float
     lock = threading.Lock()
     local = threading.local()
 
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+
     def one(i: int, due: float) -> None:
-        c = getattr(local, "client", None)
+        # the standard library's HTTP client, one keep-alive connection per thread: a fraction of httpx's CPU,
+        # which matters when the generator shares the two cores with the server
+        c = getattr(local, "conn", None)
         if c is None:
-            c = local.client = httpx.Client(base_url=url, timeout=120, headers={"Authorization": f"Bearer {key}"})
+            c = local.conn = http.client.HTTPConnection(host, int(port), timeout=120)
         body, ctype = bodies[i % len(bodies)]
         try:
-            r = c.post("/v1/verify", content=body, headers={"Content-Type": ctype})
-        except httpx.HTTPError as e:
+            c.request("POST", "/v1/verify", body=body,
+                      headers={"Content-Type": ctype, "Authorization": f"Bearer {key}"})
+            r = c.getresponse()
+            data = r.read()
+        except (OSError, http.client.HTTPException) as e:
+            c.close()
+            local.conn = None
             with lock:
                 other.append(type(e).__name__)
             return
         took = time.perf_counter() - due
         with lock:
-            if r.status_code == 200:
+            if r.status == 200:
                 ok.append(took)
-                wrong[0] += r.json().get("decision") != EXPECTED[i % len(caps)]
-            elif r.status_code == 503 and r.json()["error"]["code"] == "overloaded" and "retry-after" in r.headers:
-                (stale if r.json()["error"]["reason"].startswith("waited") else refused).append(took)
+                wrong[0] += json.loads(data).get("decision") != EXPECTED[i % len(caps)]
+            elif r.status == 503 and json.loads(data)["error"]["code"] == "overloaded" and r.getheader("retry-after"):
+                (stale if json.loads(data)["error"]["reason"].startswith("waited") else refused).append(took)
             else:
-                other.append(f"{r.status_code} {r.text[:100]}")
+                other.append(f"{r.status} {data[:100]!r}")
 
     def probing(until: float) -> None:
-        with httpx.Client(base_url=url, timeout=30) as c:
-            while time.perf_counter() < until:
-                p0 = time.perf_counter()
-                c.get("/healthz")
-                probe.append(time.perf_counter() - p0)
-                time.sleep(0.1)
+        c = http.client.HTTPConnection(host, int(port), timeout=30)
+        while time.perf_counter() < until:
+            p0 = time.perf_counter()
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+            probe.append(time.perf_counter() - p0)
+            time.sleep(0.1)
+        c.close()
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(1000) as ex:  # enough for every request in flight without admission control
@@ -198,7 +251,7 @@ def stop(server: subprocess.Popen) -> None:
     server.wait(30)
 
 
-def report(label: str, r: dict, rss: list[float], cpu: list[float]) -> None:
+def report(label: str, r: dict, rss: list[float], cpu: Cpu) -> None:
     print(f"{label}: sent {r['sent']:5d} ({r['sent'] / args.seconds:5.1f}/s)  answered {r['ok_s']:5.1f}/s  "
           f"refused {r['refused_s']:5.1f}/s  dropped stale {r['stale_s']:4.1f}/s  "
           f"other {r['other']}{' ' + r['first_other'] if r['other'] else ''}  wrong {r['wrong']}  "
@@ -207,9 +260,10 @@ def report(label: str, r: dict, rss: list[float], cpu: list[float]) -> None:
     print(f"    refused   {r['refused_lat']}")
     print(f"    stale     {r['stale_lat']}")
     print(f"    /healthz  {r['probe_lat']}   (probe every 100 ms)")
-    print(f"    CPU s: API {cpu[0]:.1f}, SeaweedFS {cpu[1]:.1f}, load generator {cpu[2]:.1f} "
-          f"(of {2 * r['wall']:.0f} core-s on 2 cores)")
-    print(f"    API RSS MB: start {rss[0]:.0f}, peak {max(rss):.0f}, end {rss[-1]:.0f} (+{max(rss) - rss[0]:.0f}); "
+    print(f"    CPU s: API {cpu.used[0]:.1f} (with its model processes), SeaweedFS {cpu.used[1]:.1f}, load generator "
+          f"{cpu.used[2]:.1f} (of {2 * r['wall']:.0f} core-s on 2 cores); the API process's threads waited "
+          f"{cpu.waited:.1f} s for a core")
+    print(f"    API RSS MB (with its model processes): start {rss[0]:.0f}, peak {max(rss):.0f}, end {rss[-1]:.0f} (+{max(rss) - rss[0]:.0f}); "
           f"every 1 s: {' '.join(f'{x:.0f}' for x in rss[::2])}")
 
 
@@ -219,6 +273,16 @@ def main() -> None:
     server = None
     try:
         key = enrolled_world(settings, 1)[0]
+        if args.face_processes is not None:
+            env["DUALCHECK_FACE_PROCESSES"] = str(args.face_processes)
+        cores = os.cpu_count() or 1
+        print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}; API face processes: "
+              f"{env.get('DUALCHECK_FACE_PROCESSES', 'default')}")
+        raw1 = raw_pipeline(settings, caps, min(args.seconds, 10), 1)
+        rawn = raw_pipeline(settings, caps, min(args.seconds, 10), cores)
+        for label, r in (("1 thread ", raw1), (f"{cores} threads", rawn)):
+            print(f"raw pipeline, {label}: {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+                  f"CPU {r['cpu_ms']:5.1f} ms per capture")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = serve(env, port)
@@ -229,10 +293,28 @@ def main() -> None:
         print(f"capacity (closed loop, 8 terminals, {args.capacity_seconds:.0f} s): {cap['rps']:.1f}/s answered, "
               f"p50 {cap['p50_ms']:.0f} ms, p99 {cap['p99_ms']:.0f} ms, errors {cap['errors']} {cap['first_error']}")
         for i, m in enumerate(args.rates):
+            spy = None
+            if args.profile and m == max(args.rates):
+                spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile,
+                                        "--format", "raw", "--idle", "--pid", str(server.pid), "--duration",
+                                        str(int(args.seconds)), "--nonblocking"], stdout=subprocess.DEVNULL)
             b0 = verify_buckets(url)
             with RssSampler(server.pid) as rss, Cpu(server.pid, sw.pid()) as cpu:
                 r = open_loop(url, key, caps, m * cap["rps"], args.seconds, seed=i)
-            report(f"open loop {m:g}x = {m * cap['rps']:5.1f}/s, {args.seconds:.0f} s", r, rss.samples, cpu.used)
+            report(f"open loop {m:g}x = {m * cap['rps']:5.1f}/s, {args.seconds:.0f} s", r, rss.samples, cpu)
+            print("    " + server_side(b0, verify_buckets(url), r["refused"] + round(r["stale_s"] * args.seconds)))
+            if spy is not None:
+                spy.wait(60)
+        if args.in_process:
+            stop(server)
+            server = serve({**env, "DUALCHECK_FACE_PROCESSES": "0"}, port)
+            api_load(url, [key] * 2, caps, 3)
+            m = max(args.rates)
+            b0 = verify_buckets(url)
+            with RssSampler(server.pid) as rss, Cpu(server.pid, sw.pid()) as cpu:
+                r = open_loop(url, key, caps, m * cap["rps"], args.seconds, seed=len(args.rates) - 1)
+            report(f"face work in the API's threads (as before), admission on, {m:g}x = {m * cap['rps']:5.1f}/s", r,
+                   rss.samples, cpu)
             print("    " + server_side(b0, verify_buckets(url), r["refused"] + round(r["stale_s"] * args.seconds)))
         if args.baseline:
             stop(server)
@@ -241,7 +323,7 @@ def main() -> None:
             m = max(args.rates)
             with RssSampler(server.pid) as rss, Cpu(server.pid, sw.pid()) as cpu:
                 r = open_loop(url, key, caps, m * cap["rps"], args.seconds, seed=99)
-            report(f"baseline, admission off, {m:g}x = {m * cap['rps']:5.1f}/s", r, rss.samples, cpu.used)
+            report(f"baseline, admission off, {m:g}x = {m * cap['rps']:5.1f}/s", r, rss.samples, cpu)
     finally:
         if server:
             stop(server)
@@ -254,5 +336,11 @@ if __name__ == "__main__":
     ap.add_argument("--capacity-seconds", type=float, default=15)
     ap.add_argument("--rates", type=float, nargs="+", default=[0.5, 1, 2])
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
+    ap.add_argument("--in-process", dest="in_process", action="store_true",
+                    help="also the highest rate with face work in the API's request threads (DUALCHECK_FACE_PROCESSES=0, "
+                    "as before the model processes), admission on")
+    ap.add_argument("--face-processes", type=int, help="DUALCHECK_FACE_PROCESSES of the measured server")
+    ap.add_argument("--profile", help="py-spy raw profile (idle threads included) of the API process, without its "
+                    "model processes, during the highest rate, to this file")
     args = ap.parse_args()
     main()

@@ -24,6 +24,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.holds import LegalHolds
 from storage.objects import ObjectStore
 from vision.pipeline import FacePipeline
+from vision.workers import CaptureLimits, FaceProcesses, InProcessFaces
 
 
 @dataclass
@@ -77,9 +78,20 @@ class Runtime:
             return FacePipeline.from_settings(self.settings)
 
     @cached_property
+    def face_work(self) -> InProcessFaces | FaceProcesses:
+        """Where captures are analysed: model processes (face_processes, default one per inference slot) or
+        this process's request threads (vision/workers.py)."""
+        s = self.settings
+        limits = CaptureLimits.from_settings(s)
+        n = self.inference_workers if s.face_processes is None else s.face_processes
+        if n == 0:
+            return InProcessFaces(self.pipeline, limits)
+        return FaceProcesses(s, limits, processes=n, nice=s.face_process_nice)
+
+    @cached_property
     def verifier(self) -> Verifier:
         return Verifier(settings=self.settings, sessions=self.sessions, store=self.store, pipeline=self.pipeline,
-                        inference_slots=self.inference_slots)
+                        inference_slots=self.inference_slots, faces=self.face_work)
 
     @cached_property
     def enroller(self) -> Enroller:
@@ -97,6 +109,8 @@ class Runtime:
         return Jobs(settings=self.settings, engine=self.engine, sessions=self.sessions, checker=lambda: self.checker)
 
     def close(self) -> None:
+        if "face_work" in self.__dict__:
+            self.face_work.close()
         if "jobs" in self.__dict__:
             self.jobs.close()
         if "engine" in self.__dict__:

@@ -65,11 +65,12 @@ class Gate:
     embedding: np.ndarray | None = None
     face_decision: str | None = None
 
-    def judge(self, img: np.ndarray, embedding: np.ndarray | None, model: str, decision: str,
+    def judge(self, image_phash: int, embedding: np.ndarray | None, model: str, decision: str,
               reason: str) -> tuple[str, str]:
-        """After the face analysis: refuse a near-identical replay; else the decision to answer."""
+        """After the face analysis: refuse a near-identical replay; else the decision to answer. ``image_phash``:
+        vision/phash.py's hash of the decoded capture (computed by the face work, vision/workers.py)."""
         s = self.checks.settings
-        self.phash, self.model, self.embedding = ph.phash(img), model, embedding
+        self.phash, self.model, self.embedding = image_phash, model, embedding
         r = replay.near(self.prints, self.phash, embedding, model, max_distance=s.verify_replay_max_phash_distance,
                         min_similarity=s.verify_replay_min_similarity)
         if r is not None:

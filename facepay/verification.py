@@ -8,13 +8,16 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Protocol
 
+import numpy as np
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.attestation import Claims
-from facepay.capture_checks import TerminalChecks
+from facepay.capture_checks import Gate, TerminalChecks
 from facepay.templates import load_templates
 from kernel.admission import Ticket
 from kernel.ids import check_insured_id
@@ -23,9 +26,10 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import Verification, new_id, utcnow
 from storage.objects import ObjectStore
-from vision.image import decode_image, image_kind
+from vision.image import image_kind
 from vision.matching import decide_verification
-from vision.pipeline import FacePipeline
+from vision.pipeline import AnalyzedFace, FacePipeline
+from vision.workers import CaptureFaces, CaptureLimits, InProcessFaces
 
 
 @dataclass(frozen=True)
@@ -36,45 +40,73 @@ class Caller:
     request_id: str | None = None
 
 
+class FaceWork(Protocol):
+    """Decodes and analyses a capture (vision/workers.py: in this thread or in model processes)."""
+
+    def analyze_capture(self, data: bytes) -> CaptureFaces: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision about one capture: what is answered and recorded."""
+    decision: str
+    score: float | None
+    reason: str
+    subject: AnalyzedFace | None  # the face the decision is about (its quality is recorded)
+
+
 class Verifier:
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore,
-                 pipeline: FacePipeline, inference_slots: threading.BoundedSemaphore | None = None):
+                 pipeline: FacePipeline, inference_slots: threading.BoundedSemaphore | None = None,
+                 faces: FaceWork | None = None):
         self.settings, self.sessions, self.store, self.pipeline = settings, sessions, store, pipeline
         # at most this many analyses at once across a process's request threads (more only thrash caches)
         self.inference_slots = inference_slots or nullcontext()
+        self.faces = faces or InProcessFaces(pipeline, CaptureLimits.from_settings(settings))
         self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions)  # attestation, replays
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
                admission: Ticket | None = None, claims: Claims | None = None) -> dict:
-        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored,
-        Overloaded when ``admission`` (the API's ticket) runs out of its latency budget before the analysis,
-        and CaptureRefused (recorded, no capture stored) for what the terminal said about the capture
-        (``claims``: liveness, attestation) or a replayed capture (facepay/capture_checks.py)."""
+        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored, Overloaded when
+        ``admission`` (the API's ticket) runs out of its latency budget before the analysis, WorkerLost when a
+        model process died during it, and CaptureRefused (recorded, no capture stored) for what the terminal
+        said about the capture (``claims``: liveness, attestation) or a replayed capture
+        (facepay/capture_checks.py).
+
+        The steps, in order (checks of the request belong before the face work, rules on the embedding in
+        ``decide``): request checks -> templates -> face work -> decision -> evidence and record."""
         t0 = time.perf_counter()
-        s = self.settings
-        check_insured_id(insured_id)
+        check_insured_id(insured_id)  # request checks: nothing below runs for a refused request
         gate = self.terminal_checks.admit(org_id=caller.org_id, terminal_id=caller.terminal_id, insured_id=insured_id,
                                           settlement_ref=settlement_ref, image=image, claims=claims)
-        img = decode_image(image, max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels,
-                           max_decoded_bytes=s.max_decoded_bytes, decode_memory_bytes=s.decode_memory_bytes,
-                           max_side=s.max_decoded_side)
-        pipeline = self.pipeline
-        mid = pipeline.model_id
-        threshold = pipeline.threshold
+        mid = self.pipeline.model_id
         with session_scope(self.sessions) as db:
             templates = load_templates(db, insured_id, mid).embeddings
-        # Only the largest face can be the subject: embed one.
         with admission.slot() if admission is not None else self.inference_slots:
-            faces = pipeline.analyze_closeup(img, max_embed=1, small_side=s.verify_detect_max_side)
-        if templates.shape[0] == 0:
-            decision, score, reason, subject = "not_enrolled", None, "no enrolled photo for this insured id " \
-                "with the current model", (faces[0] if faces else None)
-        else:
-            d = decide_verification(faces, templates, threshold, s.verify_dominance_ratio)
-            decision, score, reason, subject = d.decision, d.score, d.reason, d.face
-        quality = subject.quality.to_dict() if subject is not None else None
-        decision, reason = gate.judge(img, subject.embedding if subject is not None else None, mid, decision, reason)
+            faces = self.faces.analyze_capture(image)
+        outcome = self.decide(faces, templates)
+        subject = outcome.subject
+        decision, reason = gate.judge(faces.phash, subject.embedding if subject is not None else None, mid,
+                                      outcome.decision, outcome.reason)
+        outcome = replace(outcome, decision=decision, reason=reason)
+        return self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate)
 
+    def decide(self, faces: list[AnalyzedFace], templates: np.ndarray) -> Outcome:
+        """The decision from the analysed faces and the person's templates of the current model."""
+        if templates.shape[0] == 0:
+            return Outcome("not_enrolled", None, "no enrolled photo for this insured id with the current model",
+                           faces[0] if faces else None)
+        d = decide_verification(faces, templates, self.pipeline.threshold, self.settings.verify_dominance_ratio)
+        return Outcome(d.decision, d.score, d.reason, d.face)
+
+    def record(self, caller: Caller, insured_id: str, settlement_ref: str | None, image: bytes,
+               faces: list[AnalyzedFace], outcome: Outcome, t0: float, gate: Gate) -> dict:
+        """The capture to the store, then the verification and its audit line in one transaction: nothing is
+        answered before both are durable."""
+        s, pipeline = self.settings, self.pipeline
+        threshold = float(pipeline.threshold)
+        score = None if outcome.score is None else float(outcome.score)
+        quality = outcome.subject.quality.to_dict() if outcome.subject is not None else None
         vid = new_id()
         now = utcnow()
         ext, ctype = image_kind(image)
@@ -83,22 +115,22 @@ class Verifier:
         latency_ms = (time.perf_counter() - t0) * 1000
         with gate.recording(self.sessions, vid, undo=lambda: self.store.delete_many(s.bucket_biometrics, [stored.key])) \
                 as db:  # the attempt row too; a copy of this capture accepted meanwhile is a replay
-            db.add(Verification(
+            db.execute(insert(Verification).values(
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
-                insured_id=insured_id, settlement_ref=settlement_ref, decision=decision,
-                score=None if score is None else float(score), threshold=float(threshold), model=mid,
+                insured_id=insured_id, settlement_ref=settlement_ref, decision=outcome.decision,
+                score=score, threshold=threshold, model=pipeline.model_id,
                 quality=quality, faces_found=len(faces), capture_key=stored.key, capture_sha256=stored.sha256,
                 capture_expires_at=now + timedelta(days=s.capture_retention_days), latency_ms=latency_ms))
-            audit(db, actor=caller.actor, action="verify", outcome=decision, org_id=caller.org_id,
+            audit(db, actor=caller.actor, action="verify", outcome=outcome.decision, org_id=caller.org_id,
                   subject=f"verification:{vid}", request_id=caller.request_id,
                   detail={"terminal_id": caller.terminal_id, "insured_id": insured_id,
                           "settlement_ref": settlement_ref})
         return {
             "verification_id": vid,
-            "decision": decision,
-            "score": None if score is None else round(float(score), 4),
-            "threshold": float(threshold),
-            "reason": reason,
+            "decision": outcome.decision,
+            "score": None if score is None else round(score, 4),
+            "threshold": threshold,
+            "reason": outcome.reason,
             "faces_found": len(faces),
             "quality": quality,
             "model": pipeline.model_info,

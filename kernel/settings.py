@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(1, ge=1, description="Intra-op threads per ONNX session.")
     inference_concurrency: int | None = Field(
         None, description="Face analyses run at once per process (the rest queue). Default: the CPU count.")
+    face_processes: int | None = Field(
+        None, ge=0, description="Model processes of an API process for face-pay captures (each one analysis at "
+        "a time, one ONNX thread): the API's event loop then never waits behind face work. Default: "
+        "inference_concurrency; 0: in the API process's request threads.")
+    face_process_nice: int = Field(
+        5, ge=0, le=19, description="CPU niceness added to the model processes, so that the API process "
+        "(answers, refusals, health probes) runs first when the cores are full.")
 
     # --- face quality gates -----------------------------------------------------------
     quality_min_face_px: int = Field(40, description="Smallest face side (pixels) that may enroll or verify.")
@@ -312,6 +319,10 @@ class Settings(BaseSettings):
         "X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's forwarded_allow_ips). Empty: none, the "
         "client address is the peer's. Set it to the ingress/TLS proxy only: a trusted header names the client "
         "the login limits count.")
+    api_key_cache_s: float = Field(
+        2.0, ge=0, le=60, description="How long an API process trusts an API key it has checked, without asking "
+        "the index again: a revoked key (dualcheck keys revoke, terminals revoke) is refused within this many "
+        "seconds. 0: every request checks the index.")
     api_hsts_max_age_s: int = Field(
         0, ge=0, description="Above 0: Strict-Transport-Security with this max-age on responses to HTTPS "
         "requests (direct TLS, or X-Forwarded-Proto: https from the TLS proxy). Set 31536000 in production.")

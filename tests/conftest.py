@@ -130,6 +130,7 @@ def make_settings(tmp_path, seaweed, models_dir):
             # tests send the same few portraits again and again: replays by construction. The replay
             # check is on by default in the product; tests/api/test_terminal_attestation.py turns it on.
             verify_replay_window_s=0,
+            face_processes=0,  # captures analysed on the tests' shared pipeline; model processes: tests/vision
         )
         values.update(overrides)
         return Settings(**values)

@@ -44,6 +44,9 @@ class ImageRejected(ValueError):
         self.code, self.reason = code, reason
         super().__init__(f"{code}: {reason}")
 
+    def __reduce__(self):  # raised in a model process, re-raised in the API's (vision/workers.py)
+        return type(self), (self.code, self.reason)
+
 
 class _InFlight:
     """Estimated decoding bytes held at once by all the threads of this process: a per-image

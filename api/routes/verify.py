@@ -23,6 +23,7 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import Verification
 from vision.image import ImageRejected
+from vision.workers import WorkerLost
 
 router = APIRouter(prefix="/v1", tags=["verification"], responses=errors(*AUTHENTICATED, 415, 503))
 _TERMINAL_FIELDS = LIVENESS_FIELDS + ATTESTATION_FIELDS  # what the terminal says about its capture
@@ -78,6 +79,8 @@ async def verify(
     except CaptureRefused as e:  # recorded as a refused attempt; answered by the Refusal handler
         metrics.VERIFY_REFUSED.labels(e.code).inc()
         raise
+    except WorkerLost as e:  # a model process died during the analysis: nothing decided, nothing stored
+        raise ApiError(503, e.code, e.reason, headers={"Retry-After": "1"}, retry_after_s=1) from None
     except InvalidInsuredId as e:
         metrics.VERIFY_REFUSED.labels("invalid_insured_id").inc()
         raise ApiError(400, "invalid_insured_id", str(e)) from None

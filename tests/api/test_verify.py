@@ -1,6 +1,8 @@
 """Face verification as a face-pay terminal calls it."""
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from api.keys import revoke_terminal
@@ -85,6 +87,7 @@ def test_revoked_and_unknown_keys_are_refused(api_sqlite, testdata):
     assert verify(api, "P105", capture).status_code == 200
     with session_scope(api.rt.sessions) as db:
         revoke_terminal(db, "CLINIC-A-T1")
+    time.sleep(api.settings.api_key_cache_s)  # a checked key is trusted this long (api/keys.py KeyCache)
     r = verify(api, "P105", capture)
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
     api.keys["made_up"] = "dck_0123456789abcdef_" + "x" * 43
