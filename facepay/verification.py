@@ -21,6 +21,7 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import Verification, new_id, utcnow
 from storage.objects import ObjectStore
+from vision.decision import Thresholds
 from vision.image import decode_image, image_kind
 from vision.matching import decide_verification
 from vision.pipeline import FacePipeline
@@ -59,12 +60,16 @@ class Verifier:
         # Only the largest face can be the subject: embed one.
         with admission.slot() if admission is not None else self.inference_slots:
             faces = pipeline.analyze_closeup(img, max_embed=1, small_side=s.verify_detect_max_side)
+        verdict = None
         if templates.shape[0] == 0:
             decision, score, reason, subject = "not_enrolled", None, "no enrolled photo for this insured id " \
                 "with the current model", (faces[0] if faces else None)
         else:
             d = decide_verification(faces, templates, threshold, s.verify_dominance_ratio)
             decision, score, reason, subject = d.decision, d.score, d.reason, d.face
+            if score is not None:  # the match decision: per pack and face-size band, with an uncertain band
+                verdict = Thresholds.of(s, pipeline).judge(score, subject.face.width)
+                decision, reason, threshold = verdict.decision, verdict.reason, verdict.upper
         quality = subject.quality.to_dict() if subject is not None else None
 
         vid = new_id()
@@ -78,6 +83,7 @@ class Verifier:
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=decision,
                 score=None if score is None else float(score), threshold=float(threshold), model=mid,
+                band=verdict.band if verdict else None, threshold_lower=verdict.lower if verdict else None,
                 quality=quality, faces_found=len(faces), capture_key=stored.key, capture_sha256=stored.sha256,
                 capture_expires_at=now + timedelta(days=s.capture_retention_days), latency_ms=latency_ms))
             audit(db, actor=caller.actor, action="verify", outcome=decision, org_id=caller.org_id,
@@ -89,6 +95,9 @@ class Verifier:
             "decision": decision,
             "score": None if score is None else round(float(score), 4),
             "threshold": float(threshold),
+            # the band and lower threshold of the decision: an ``uncertain`` answer lies between the two
+            "band": verdict.band if verdict else None,
+            "threshold_lower": verdict.lower if verdict else None,
             "reason": reason,
             "faces_found": len(faces),
             "quality": quality,

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SecretsSettingsSource, SettingsConfi
 
 # Where Kubernetes (or Docker) mounts the Secret of the service; used when it exists.
 DEFAULT_SECRETS_DIR = Path("/run/secrets/dualcheck")
+# face-size bands of the match decision (vision/decision.py): terminal >= 150 px, counter 60-150, far < 60
+FACE_BANDS = ("terminal", "counter", "far")
 
 
 class Settings(BaseSettings):
@@ -56,6 +58,17 @@ class Settings(BaseSettings):
     )
     match_threshold: float | None = Field(
         None, description="Cosine similarity for a match. Default: the pack's published threshold (SFace 0.363)."
+    )
+    match_thresholds: dict[str, dict[str, tuple[float, float]]] = Field(
+        default_factory=lambda: {"yunet_sface": {"terminal": (0.30, 0.363), "counter": (0.30, 0.45),
+                                                 "far": (0.30, 0.45)}},
+        description="Per model pack (its name; a directory pack by its last path part) and per face-size band "
+        "(terminal >= 150 px, counter 60-150 px, far < 60 px): (lower, upper) cosine thresholds. At or above "
+        "upper a match, below lower a mismatch, in between uncertain (face-pay answers `uncertain`, the "
+        "cross-check refers the person to the inspector). match_threshold, when set, replaces these (one threshold, "
+        "no uncertain band); a band not given uses the pack's published threshold for both. "
+        "Recommend them with `dualcheck calibrate` (docs/face-accuracy.md). JSON in the environment, e.g. "
+        '\'{"yunet_sface": {"counter": [0.3, 0.45]}}\'.',
     )
     onnx_threads: int = Field(1, ge=1, description="Intra-op threads per ONNX session.")
     inference_concurrency: int | None = Field(
@@ -295,6 +308,18 @@ class Settings(BaseSettings):
         if v.strip():
             parse_many(v)  # refuse a malformed limit at start-up, not at the first request
         return v.strip()
+
+    @field_validator("match_thresholds")
+    @classmethod
+    def _check_match_thresholds(cls, v: dict) -> dict:
+        for pack, bands in v.items():
+            for band, (lo, up) in bands.items():
+                if band not in FACE_BANDS:
+                    raise ValueError(f"match_thresholds[{pack!r}]: unknown band {band!r} (one of {', '.join(FACE_BANDS)})")
+                if not -1.0 <= lo <= up <= 1.0:
+                    raise ValueError(f"match_thresholds[{pack!r}][{band!r}]: need -1 <= lower <= upper <= 1, "
+                                     f"got ({lo}, {up})")
+        return v
 
     @field_validator("data_dir")
     @classmethod

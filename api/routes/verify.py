@@ -39,9 +39,11 @@ async def verify(
 ):
     """Is the person in front of the terminal the insured person?
 
-    `decision` is `match`, `mismatch`, `no_face`, `multiple_faces`, `low_quality` or
-    `not_enrolled`; `score` is the best cosine similarity over the person's templates. Every call
-    that gets a decision is recorded with its capture; refused calls (4xx) store nothing.
+    `decision` is `match`, `mismatch`, `uncertain`, `no_face`, `multiple_faces`, `low_quality` or
+    `not_enrolled`; `score` is the best cosine similarity over the person's templates. `uncertain`:
+    the score lies between `threshold_lower` and `threshold` of the face's size `band` (terminal,
+    counter, far): take another capture or fall back to another payment. Every call that gets a
+    decision is recorded with its capture; refused calls (4xx) store nothing.
     """
     if settlement_ref is not None and not is_settlement_ref(settlement_ref):
         raise ApiError(400, "invalid_settlement_ref", "settlement_ref must be 1-100 characters: letters, digits, "

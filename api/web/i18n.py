@@ -294,7 +294,7 @@ GAP_REASONS = {"camera_offline": ("摄像头离线", "camera offline"), "camera_
                "recorder_restart": ("录像机重启", "recorder restart")}
 DECISIONS = {"verified": ("通过", "verified"), "match": ("通过", "match"), "mismatch": ("不匹配", "mismatch"),
              "low_quality": ("质量不足", "low quality"), "no_face": ("未检出人脸", "no face"),
-             "multiple_faces": ("多张人脸", "multiple faces")}
+             "multiple_faces": ("多张人脸", "multiple faces"), "uncertain": ("无法判断", "uncertain")}
 
 
 # Chinese wording of correlate/reasons.py's codes (English: correlate.reasons.ENGLISH, the stored text).
@@ -324,6 +324,9 @@ REASONS_ZH = {
     "strangers_limited": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人",
     "payer_not_insured_limited": "付款人不是参保人本人（{faces} 张可用人脸），且该时段未见参保人本人",
     "capture_mismatch_limited": "刷脸抓拍的人不是柜台摄像头拍到的任何人",
+    "cannot_tell": "无法判断付款人是否为参保人本人：最高相似度 {best:.3f} 处于不确定区间"
+                   "（{lower:.3f} 至 {thr:.3f}），请稽核人员判断",
+    "cannot_tell_limited": "无法判断付款人是否为参保人本人，请稽核人员判断",
 }
 
 
