@@ -324,7 +324,7 @@ REASONS_ZH = {
     "strangers_limited": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人",
     "payer_not_insured_limited": "付款人不是参保人本人（{faces} 张可用人脸），且该时段未见参保人本人",
     "capture_mismatch_limited": "刷脸抓拍的人不是柜台摄像头拍到的任何人",
-    "cannot_tell": "无法判断付款人是否为参保人本人：最高相似度 {best:.3f} 处于不确定区间"
+    "cannot_tell": "无法判断付款人是否为参保人本人：最高相似度 {best:.3f} 处于该人脸尺寸的不确定区间"
                    "（{lower:.3f} 至 {thr:.3f}），请稽核人员判断",
     "cannot_tell_limited": "无法判断付款人是否为参保人本人，请稽核人员判断",
 }

@@ -11,7 +11,8 @@ from correlate.reasons import ENGLISH, PlainText, Reason, stored_or_text
 
 SAMPLE = {"org": "CLINIC-A", "counter": "'T1'", "best": 0.21, "thr": 0.363, "coverage": 0.4, "frames": 30,
           "start": "2026-11-22T08:00:00Z", "end": "2026-11-22T08:05:00Z", "faces": 3, "people": 2,
-          "people_frames": 12, "decision": "mismatch", "score": 0.1, "settlement": "S-1", "count": 3}
+          "people_frames": 12, "decision": "mismatch", "score": 0.1, "settlement": "S-1", "count": 3,
+          "lower": 0.3}
 
 
 def _fields(template: str) -> set[str]:
