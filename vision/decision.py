@@ -139,12 +139,13 @@ class Recommendation:
 
 
 def recommend(genuine, impostor, *, band: str, target_far: float, target_frr: float = 0.01,
-              confidence: float = 0.95) -> Recommendation:
+              confidence: float = 0.95, fallback_upper: float | None = None) -> Recommendation:
     """Thresholds for one band from labelled scores.
 
     ``upper``: the lowest threshold whose FAR's upper confidence bound is <= ``target_far``; where no
     threshold reaches that (too few impostor pairs to show so small a rate), just above the highest
-    impostor score. ``lower``: the highest threshold that calls at most ``target_frr`` of genuine pairs
+    impostor score and never below ``fallback_upper`` (the threshold in force): a small sample never
+    loosens a threshold. ``lower``: the highest threshold that calls at most ``target_frr`` of genuine pairs
     a mismatch (clamped to ``upper``): what lies between goes to the uncertain band."""
     g = np.sort(np.asarray(genuine, np.float64))
     im = np.sort(np.asarray(impostor, np.float64))
@@ -160,7 +161,7 @@ def recommend(genuine, impostor, *, band: str, target_far: float, target_frr: fl
             break
     meets = upper is not None
     if upper is None:
-        upper = float(im[-1] + eps)
+        upper = float(max(im[-1] + eps, fallback_upper if fallback_upper is not None else -1.0))
     # lower: the target_frr quantile of genuine scores, never above upper
     lower = float(min(upper, np.quantile(g, target_frr, method="lower")))
     far = rate(int(np.sum(im >= upper)), im.size, confidence)

@@ -1,0 +1,177 @@
+"""Labelled face photos -> genuine and impostor scores per face-size band, through the pipeline the API uses.
+
+Used by ``bench/accuracy.py`` (error rates per population and band) and ``dualcheck calibrate``
+(thresholds for a deployment's own population). Input: identity folders, ``ROOT/<person>/*.jpg|png``.
+Each person's first photo (sorted by name) is enrolled as face-pay enrolment does it (one usable face,
+``select_enrollment_face``); the other photos are probes, analysed as a terminal capture is
+(``analyze_closeup``, largest face). Probes are tried at three sizes: as taken (terminal band when the
+face is >= 150 px), and downscaled so the face is about 100 px (counter) and 48 px (far) wide,
+compressed as cameras do: JPEG at quality 75 for counter sizes and one H.264 intra frame (libx264,
+CRF 30, in a 4:2:0 frame) for far sizes. A probe whose face is refused at a size counts as a failure
+to acquire there, not as a score. Genuine pairs: probe vs own template; impostor pairs: probe vs every
+other person's template. Biometric data stays in memory; nothing is written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .decision import BANDS, COUNTER, FAR, TERMINAL, Thresholds, band_of
+from .image import decode_image
+from .matching import EnrollmentRefused, cosine_scores, select_enrollment_face
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# face width (px) a probe is scaled to for each band; None: as taken
+BAND_TARGET_PX = {TERMINAL: None, COUNTER: 100.0, FAR: 48.0}
+JPEG_QUALITY_COUNTER = 75
+H264_CRF_FAR = 30
+
+
+class EvaluationError(ValueError):
+    """Input that cannot be evaluated (no identities, too few photos): a message for the user."""
+
+
+def identity_folders(root: Path) -> dict[str, list[Path]]:
+    """person -> sorted photo paths, for every sub-folder of ``root`` holding at least one image."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EvaluationError(f"{root} is not a directory of identity folders")
+    out = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        photos = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if photos:
+            out[d.name] = photos
+    if len(out) < 2:
+        raise EvaluationError(f"{root}: need at least two identity folders with photos (found {len(out)}); "
+                              "impostor pairs need two people")
+    if not any(len(v) >= 2 for v in out.values()):
+        raise EvaluationError(f"{root}: no identity has two photos; genuine pairs need an enrolled photo and a probe")
+    return out
+
+
+def h264_roundtrip(img: np.ndarray, crf: int = H264_CRF_FAR) -> np.ndarray:
+    """``img`` as one H.264 intra frame decodes: the blocking and chroma loss of a camera stream."""
+    h, w = (img.shape[0] // 2) * 2, (img.shape[1] // 2) * 2
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency"}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[:h, :w]), format="bgr24").reformat(format="yuv420p")
+    packets = list(enc.encode(frame)) + list(enc.encode(None))
+    dec = av.CodecContext.create("h264", "r")
+    out = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
+    return out[-1].to_ndarray(format="bgr24")
+
+
+def degrade(img: np.ndarray, face_px: float, band: str) -> np.ndarray | None:
+    """``img`` scaled so its face (``face_px`` wide) has the band's size, then compressed; None when the
+    face is already smaller than that (it cannot be upscaled into the band honestly)."""
+    target = BAND_TARGET_PX[band]
+    if target is None:
+        return img
+    scale = target / face_px
+    if scale >= 1.0:
+        return None
+    small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if band == FAR:
+        return h264_roundtrip(small)
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY_COUNTER])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+@dataclass
+class Probe:
+    person: str
+    path: Path
+    band: str  # the band its (degraded) face was judged in
+    face_px: float
+    embedding: np.ndarray = field(repr=False)
+
+
+@dataclass
+class Scores:
+    """Per band: genuine and impostor scores (with each pair's probe face width), failures to acquire."""
+    genuine: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {b: [] for b in BANDS})
+    impostor: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {b: [] for b in BANDS})
+    refused: dict[str, int] = field(default_factory=lambda: {b: 0 for b in BANDS})
+    tried: dict[str, int] = field(default_factory=lambda: {b: 0 for b in BANDS})
+    enrolled: int = 0
+    not_enrolled: list[str] = field(default_factory=list)
+
+    def values(self, kind: str, band: str) -> np.ndarray:
+        return np.asarray([s for s, _ in getattr(self, kind)[band]], np.float64)
+
+
+def _decode(path: Path, settings) -> np.ndarray:
+    return decode_image(path.read_bytes(), max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+
+
+def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_person: int = 1,
+            combine: str = "best") -> Scores:
+    """Scores of every probe against every enrolled person, per band (see the module docstring).
+    ``templates_per_person`` photos are enrolled per person (the rest are probes); ``combine`` is how a
+    probe is scored against several templates: ``best`` (the maximum, as face-pay does) or ``mean``
+    (against the normalised mean template)."""
+    tpl: dict[str, np.ndarray] = {}
+    probes: list[Probe] = []
+    sc = Scores()
+    for person, photos in people.items():
+        embs = []
+        for p in photos[:templates_per_person]:
+            try:
+                embs.append(select_enrollment_face(pipeline.analyze(_decode(p, settings))).embedding)
+            except EnrollmentRefused:
+                continue
+        if not embs:
+            sc.not_enrolled.append(person)
+            continue
+        t = np.stack(embs)
+        if combine == "mean":
+            m = t.mean(axis=0)
+            t = (m / max(float(np.linalg.norm(m)), 1e-12))[None, :]
+        tpl[person] = t
+        for p in photos[templates_per_person:]:
+            img = _decode(p, settings)
+            found = pipeline.analyze_closeup(img, max_embed=1, small_side=settings.verify_detect_max_side)
+            if not found:
+                continue
+            width = found[0].face.width
+            for band in BANDS:
+                if band == TERMINAL and band_of(width) != TERMINAL:
+                    continue  # a photo with a small face says nothing about close-ups
+                im = degrade(img, width, band)
+                if im is None:
+                    continue
+                sc.tried[band] += 1
+                faces = pipeline.analyze_closeup(im, max_embed=1, small_side=settings.verify_detect_max_side)
+                f = faces[0] if faces else None
+                if f is None or f.embedding is None:
+                    sc.refused[band] += 1
+                    continue
+                probes.append(Probe(person, p, band, f.face.width, f.embedding))
+    sc.enrolled = len(tpl)
+    for pr in probes:
+        for person, t in tpl.items():
+            s = float(np.max(cosine_scores(pr.embedding, t)))
+            (sc.genuine if person == pr.person else sc.impostor)[pr.band].append((s, pr.face_px))
+    return sc
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    match: int
+    uncertain: int
+    mismatch: int
+
+    @property
+    def n(self) -> int:
+        return self.match + self.uncertain + self.mismatch
+
+
+def outcomes(pairs: list[tuple[float, float]], thresholds: Thresholds) -> Outcomes:
+    """How the product would decide each (score, face width) pair under ``thresholds``."""
+    ds = [thresholds.judge(s, px).decision for s, px in pairs]
+    return Outcomes(ds.count("match"), ds.count("uncertain"), ds.count("mismatch"))
