@@ -60,8 +60,7 @@ class Settings(BaseSettings):
         None, description="Cosine similarity for a match. Default: the pack's published threshold (SFace 0.363)."
     )
     match_thresholds: dict[str, dict[str, tuple[float, float]]] = Field(
-        default_factory=lambda: {"yunet_sface": {"terminal": (0.30, 0.363), "counter": (0.30, 0.45),
-                                                 "far": (0.30, 0.45)}},
+        {"yunet_sface": {"terminal": (0.30, 0.363), "counter": (0.30, 0.45), "far": (0.30, 0.45)}},
         description="Per model pack (its name; a directory pack by its last path part) and per face-size band "
         "(terminal >= 150 px, counter 60-150 px, far < 60 px): (lower, upper) cosine thresholds. At or above "
         "upper a match, below lower a mismatch, in between uncertain (face-pay answers `uncertain`, the "

@@ -173,13 +173,3 @@ def recommend(genuine, impostor, *, band: str, target_far: float, target_frr: fl
         uncertain_impostor=rate(int(np.sum((im >= lower) & (im < upper))), im.size, confidence),
         target_far=target_far, meets_target=meets and far.high <= target_far)
 
-
-def znorm_scores(scores: np.ndarray, probe_cohort: np.ndarray, template_cohort: np.ndarray) -> np.ndarray:
-    """Symmetric score normalisation (S-norm) of raw cosine ``scores`` against an impostor cohort:
-    ``probe_cohort`` are the probe's scores against the cohort, ``template_cohort`` the template's.
-    The result is in standard deviations above the cohort: compare it with a threshold of its own."""
-    def z(s, c):
-        c = np.asarray(c, np.float64)
-        return (s - c.mean(axis=-1)) / np.maximum(c.std(axis=-1), 1e-6)
-    s = np.asarray(scores, np.float64)
-    return 0.5 * (z(s, probe_cohort) + z(s, template_cohort))
