@@ -5,7 +5,7 @@ Used by ``bench/accuracy.py`` (error rates per population and band) and ``dualch
 Each person's first photo (sorted by name) is enrolled as face-pay enrolment does it (one usable face,
 ``select_enrollment_face``); the other photos are probes, analysed as a terminal capture is
 (``analyze_closeup``, largest face). Probes are tried at three sizes: as taken (terminal band when the
-face is >= 150 px), and downscaled so the face is about 100 px (counter) and 48 px (far) wide,
+face is >= 150 px), and downscaled so the face is about 80 px (counter) and 48 px (far) wide,
 compressed as cameras do: JPEG at quality 75 for counter sizes and one H.264 intra frame (libx264,
 CRF 30, in a 4:2:0 frame) for far sizes. A probe whose face is refused at a size counts as a failure
 to acquire there, not as a score. Genuine pairs: probe vs own template; impostor pairs: probe vs every
@@ -20,23 +20,27 @@ import av
 import cv2
 import numpy as np
 
-from .decision import BANDS, COUNTER, FAR, TERMINAL, Thresholds, band_of
+from .decision import BANDS, FAR, TERMINAL, TERMINAL_MIN_PX, Thresholds, band_of
 from .image import decode_image
 from .matching import EnrollmentRefused, cosine_scores, select_enrollment_face
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # face width (px) a probe is scaled to for each band; None: as taken
-BAND_TARGET_PX = {TERMINAL: None, COUNTER: 100.0, FAR: 48.0}
+BAND_TARGET_PX = {TERMINAL: None, "counter": 80.0, FAR: 48.0}
 JPEG_QUALITY_COUNTER = 75
 H264_CRF_FAR = 30
+# a face box this wide already fills the recogniser's 112 px aligned crop (the crop adds a margin round the
+# face): enlarging it adds no detail, so it stands in for a close-up where a set has none
+TERMINAL_STANDIN_MIN_PX, TERMINAL_STANDIN_PX = 90.0, 200.0
 
 
 class EvaluationError(ValueError):
     """Input that cannot be evaluated (no identities, too few photos): a message for the user."""
 
 
-def identity_folders(root: Path) -> dict[str, list[Path]]:
-    """person -> sorted photo paths, for every sub-folder of ``root`` holding at least one image."""
+def identity_folders(root: Path, max_photos: int | None = None) -> dict[str, list[Path]]:
+    """person -> sorted photo paths (the first ``max_photos``), for every sub-folder of ``root`` holding
+    at least one image."""
     root = Path(root)
     if not root.is_dir():
         raise EvaluationError(f"{root} is not a directory of identity folders")
@@ -44,7 +48,7 @@ def identity_folders(root: Path) -> dict[str, list[Path]]:
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         photos = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if photos:
-            out[d.name] = photos
+            out[d.name] = photos[:max_photos] if max_photos else photos
     if len(out) < 2:
         raise EvaluationError(f"{root}: need at least two identity folders with photos (found {len(out)}); "
                               "impostor pairs need two people")
@@ -66,11 +70,17 @@ def h264_roundtrip(img: np.ndarray, crf: int = H264_CRF_FAR) -> np.ndarray:
     return out[-1].to_ndarray(format="bgr24")
 
 
-def degrade(img: np.ndarray, face_px: float, band: str) -> np.ndarray | None:
+def degrade(img: np.ndarray, face_px: float, band: str, upscale_terminal: bool = False) -> np.ndarray | None:
     """``img`` scaled so its face (``face_px`` wide) has the band's size, then compressed; None when the
-    face is already smaller than that (it cannot be upscaled into the band honestly)."""
+    face is already smaller than that (it cannot be upscaled into the band honestly). With
+    ``upscale_terminal`` a face of at least 90 px (it fills the recogniser's 112 px crop) is enlarged to 200 px for the
+    terminal band: the aligned crop the recogniser sees holds the same detail (a stand-in for close-ups
+    where a set has none, reported as such)."""
     target = BAND_TARGET_PX[band]
     if target is None:
+        if upscale_terminal and TERMINAL_STANDIN_MIN_PX <= face_px < TERMINAL_MIN_PX:
+            f = TERMINAL_STANDIN_PX / face_px
+            return cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
         return img
     scale = target / face_px
     if scale >= 1.0:
@@ -100,6 +110,8 @@ class Scores:
     tried: dict[str, int] = field(default_factory=lambda: {b: 0 for b in BANDS})
     enrolled: int = 0
     not_enrolled: list[str] = field(default_factory=list)
+    templates: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # person -> (n, d)
+    probes: list[Probe] = field(default_factory=list, repr=False)
 
     def values(self, kind: str, band: str) -> np.ndarray:
         return np.asarray([s for s, _ in getattr(self, kind)[band]], np.float64)
@@ -110,7 +122,7 @@ def _decode(path: Path, settings) -> np.ndarray:
 
 
 def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_person: int = 1,
-            combine: str = "best") -> Scores:
+            combine: str = "best", upscale_terminal: bool = False) -> Scores:
     """Scores of every probe against every enrolled person, per band (see the module docstring).
     ``templates_per_person`` photos are enrolled per person (the rest are probes); ``combine`` is how a
     probe is scored against several templates: ``best`` (the maximum, as face-pay does) or ``mean``
@@ -140,9 +152,10 @@ def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_
                 continue
             width = found[0].face.width
             for band in BANDS:
-                if band == TERMINAL and band_of(width) != TERMINAL:
+                if band == TERMINAL and band_of(width) != TERMINAL and not (
+                        upscale_terminal and width >= TERMINAL_STANDIN_MIN_PX):
                     continue  # a photo with a small face says nothing about close-ups
-                im = degrade(img, width, band)
+                im = degrade(img, width, band, upscale_terminal)
                 if im is None:
                     continue
                 sc.tried[band] += 1
@@ -152,7 +165,7 @@ def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_
                     sc.refused[band] += 1
                     continue
                 probes.append(Probe(person, p, band, f.face.width, f.embedding))
-    sc.enrolled = len(tpl)
+    sc.enrolled, sc.templates, sc.probes = len(tpl), tpl, probes
     for pr in probes:
         for person, t in tpl.items():
             s = float(np.max(cosine_scores(pr.embedding, t)))
@@ -175,3 +188,28 @@ def outcomes(pairs: list[tuple[float, float]], thresholds: Thresholds) -> Outcom
     """How the product would decide each (score, face width) pair under ``thresholds``."""
     ds = [thresholds.judge(s, px).decision for s, px in pairs]
     return Outcomes(ds.count("match"), ds.count("uncertain"), ds.count("mismatch"))
+
+
+def snorm(sc: Scores, band: str) -> tuple[np.ndarray, np.ndarray]:
+    """(genuine, impostor) scores of ``band`` after symmetric score normalisation (S-norm) against an
+    impostor cohort from the same population: the enrolled templates of everyone but the two people
+    compared (as the templates enrolled at one institution or region would be). Each raw cosine score
+    becomes the mean of its z-scores against the probe's and the template's cohort scores."""
+    people = list(sc.templates)
+    means = np.stack([t.mean(axis=0) / max(float(np.linalg.norm(t.mean(axis=0))), 1e-12) for t in sc.templates.values()])
+    tt = means @ means.T  # template vs template
+    g, im = [], []
+    for pr in (p for p in sc.probes if p.band == band):
+        pc = means @ pr.embedding  # probe vs every template
+        for j, person in enumerate(people):
+            raw = float(np.max(cosine_scores(pr.embedding, sc.templates[person])))
+            keep = np.ones(len(people), bool)
+            keep[j] = False
+            if pr.person in sc.templates:
+                keep[people.index(pr.person)] = False
+            if keep.sum() < 2:
+                continue
+            zp = (raw - pc[keep].mean()) / max(pc[keep].std(), 1e-6)
+            zt = (raw - tt[j, keep].mean()) / max(tt[j, keep].std(), 1e-6)
+            (g if person == pr.person else im).append(0.5 * (zp + zt))
+    return np.asarray(g), np.asarray(im)
