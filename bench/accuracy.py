@@ -84,6 +84,9 @@ def population_report(pipe, s: Settings, name: str, root: Path, args) -> None:
             print(f"  FRR (genuine not a match)      {rate(og.uncertain + og.mismatch, og.n)}")
             print(f"  genuine called a mismatch      {rate(og.mismatch, og.n)}")
             print(f"  impostor in the uncertain band {rate(oi.uncertain, oi.n)}")
+            pub = pipe.recognizer.default_threshold  # before calibration: one published threshold
+            print(f"  at the published {pub:.3f} alone: FAR {rate(int((im >= pub).sum()), im.size)}; "
+                  f"FRR {rate(int((g < pub).sum()), g.size)}")
             print(f"  genuine histogram : {_hist(list(g))}")
             print(f"  impostor histogram: {_hist(list(im))}")
             if g.size and im.size:
