@@ -9,6 +9,8 @@ from storage.db import session_scope
 from storage.models import Settlement, SettlementCheck
 from tests.correlate import scenarios as sc
 from tests.correlate.conftest import SETTINGS, make_world
+from tests.web.conftest import add_users
+from tests.web.test_auth import login
 
 BANDS = ("terminal", "counter", "far")
 
@@ -44,9 +46,15 @@ def test_uncertain_scores_go_to_the_inspector_not_to_an_outcome(unsure_world, te
             assert d["decision"] == "uncertain" and d["band"] in ("counter", "far") and (d["lower"], d["upper"]) == (-1.0, 1.0)
             assert "cannot tell" in c.reason
     # the inspector gets it, as an inconclusive flag (level 1)
-    flags = {f["settlement_id"]: f for f in w.flags()}
+    flags = {f["settlement_id"]: f for f in w.flags() if f["rule"] in ("inconclusive", "impersonation")}
     assert flags["S-impostor"]["type"] == "inconclusive" and flags["S-impostor"]["level"] == 1
     assert flags["S-present"]["type"] == "inconclusive"
+    # and reads why in Chinese on the flag's page
+    add_users(w.rt)
+    assert login(w.client, "insp-north").status_code == 303
+    page = w.client.get(f"/flags/{flags['S-impostor']['id']}")
+    assert page.status_code == 200 and "无法判断付款人是否为参保人本人" in page.text, page.text[:2000]
+    assert "cannot_tell" not in page.text  # no raw code (the history's event note keeps the stored English)
 
 
 @pytest.mark.slow
