@@ -1,7 +1,8 @@
 """Labelled face photos -> genuine and impostor scores per face-size band, through the pipeline the API uses.
 
 Used by ``bench/accuracy.py`` (error rates per population and band) and ``dualcheck calibrate``
-(thresholds for a deployment's own population). Input: identity folders, ``ROOT/<person>/*.jpg|png``.
+(thresholds for a deployment's own population). Input: identity folders, ``ROOT/<person>/*.jpg|png``,
+or labelled pairs (``labelled_pairs``: a CSV of enrolled photo, probe photo, same person or not).
 Each person's first photo (sorted by name) is enrolled as face-pay enrolment does it (one usable face,
 ``select_enrollment_face``); the other photos are probes, analysed as a terminal capture is
 (``analyze_closeup``, largest face). Probes are tried at three sizes: as taken (terminal band when the
@@ -13,6 +14,7 @@ other person's template. Biometric data stays in memory; nothing is written.
 """
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,7 @@ H264_CRF_FAR = 30
 # a face box this wide already fills the recogniser's 112 px aligned crop (the crop adds a margin round the
 # face): enlarging it adds no detail, so it stands in for a close-up where a set has none
 TERMINAL_STANDIN_MIN_PX, TERMINAL_STANDIN_PX = 90.0, 200.0
+SAME_LABELS = {"1": True, "true": True, "same": True, "0": False, "false": False, "different": False}
 
 
 class EvaluationError(ValueError):
@@ -121,6 +124,88 @@ def _decode(path: Path, settings) -> np.ndarray:
     return decode_image(path.read_bytes(), max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
 
 
+def _enroll(pipeline, settings, path: Path) -> np.ndarray | None:
+    try:
+        return select_enrollment_face(pipeline.analyze(_decode(path, settings))).embedding
+    except EnrollmentRefused:
+        return None
+
+
+def _probe(pipeline, settings, path: Path, sc: Scores, upscale_terminal: bool) -> dict[str, tuple[np.ndarray, float]]:
+    """band -> (embedding, face width) of the photo at ``path`` analysed as a capture at each band's size;
+    counts what was tried and refused in ``sc``."""
+    img = _decode(path, settings)
+    found = pipeline.analyze_closeup(img, max_embed=1, small_side=settings.verify_detect_max_side)
+    if not found:
+        return {}
+    width = found[0].face.width
+    out = {}
+    for band in BANDS:
+        if band == TERMINAL and band_of(width) != TERMINAL and not (
+                upscale_terminal and width >= TERMINAL_STANDIN_MIN_PX):
+            continue  # a photo with a small face says nothing about close-ups
+        im = degrade(img, width, band, upscale_terminal)
+        if im is None:
+            continue
+        sc.tried[band] += 1
+        faces = pipeline.analyze_closeup(im, max_embed=1, small_side=settings.verify_detect_max_side)
+        f = faces[0] if faces else None
+        if f is None or f.embedding is None:
+            sc.refused[band] += 1
+            continue
+        out[band] = (f.embedding, f.face.width)
+    return out
+
+
+def labelled_pairs(path: Path) -> list[tuple[Path, Path, bool]]:
+    """Rows ``enrolled_photo,probe_photo,same`` of a CSV (``same``: 1/0, true/false, same/different;
+    photo paths relative to the CSV's folder; a first row naming the columns is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"{path} is not a file of labelled pairs")
+    out = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for n, row in enumerate(csv.reader(f), 1):
+            if not row or (n == 1 and row[-1].strip().lower() == "same"):
+                continue
+            if len(row) != 3:
+                raise EvaluationError(f"{path}:{n}: need 3 columns (enrolled_photo, probe_photo, same), got {len(row)}")
+            a, b, same = (x.strip() for x in row)
+            label = SAME_LABELS.get(same.lower())
+            if label is None:
+                raise EvaluationError(f"{path}:{n}: 'same' must be 1/0, true/false or same/different, got {same!r}")
+            pa, pb = path.parent / a, path.parent / b
+            for q in (pa, pb):
+                if not q.is_file():
+                    raise EvaluationError(f"{path}:{n}: no photo {q}")
+            out.append((pa, pb, label))
+    if not any(lbl for *_, lbl in out) or all(lbl for *_, lbl in out):
+        raise EvaluationError(f"{path}: need both same-person and different-person pairs")
+    return out
+
+
+def collect_pairs(pipeline, settings, pairs: list[tuple[Path, Path, bool]], *,
+                  upscale_terminal: bool = False) -> Scores:
+    """Scores of labelled pairs per band: the first photo enrolled, the second analysed as a capture."""
+    sc = Scores()
+    tpl: dict[Path, np.ndarray | None] = {}
+    probes: dict[Path, dict[str, tuple[np.ndarray, float]]] = {}
+    for a, b, same in pairs:
+        if a not in tpl:
+            tpl[a] = _enroll(pipeline, settings, a)
+            if tpl[a] is None:
+                sc.not_enrolled.append(str(a))
+        if b not in probes:
+            probes[b] = _probe(pipeline, settings, b, sc, upscale_terminal)
+        if tpl[a] is None:
+            continue
+        for band, (emb, px) in probes[b].items():
+            s = float(cosine_scores(emb, tpl[a][None, :])[0])
+            (sc.genuine if same else sc.impostor)[band].append((s, px))
+    sc.enrolled = sum(t is not None for t in tpl.values())
+    return sc
+
+
 def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_person: int = 1,
             combine: str = "best", upscale_terminal: bool = False) -> Scores:
     """Scores of every probe against every enrolled person, per band (see the module docstring).
@@ -131,12 +216,7 @@ def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_
     probes: list[Probe] = []
     sc = Scores()
     for person, photos in people.items():
-        embs = []
-        for p in photos[:templates_per_person]:
-            try:
-                embs.append(select_enrollment_face(pipeline.analyze(_decode(p, settings))).embedding)
-            except EnrollmentRefused:
-                continue
+        embs = [e for e in (_enroll(pipeline, settings, p) for p in photos[:templates_per_person]) if e is not None]
         if not embs:
             sc.not_enrolled.append(person)
             continue
@@ -146,25 +226,8 @@ def collect(pipeline, settings, people: dict[str, list[Path]], *, templates_per_
             t = (m / max(float(np.linalg.norm(m)), 1e-12))[None, :]
         tpl[person] = t
         for p in photos[templates_per_person:]:
-            img = _decode(p, settings)
-            found = pipeline.analyze_closeup(img, max_embed=1, small_side=settings.verify_detect_max_side)
-            if not found:
-                continue
-            width = found[0].face.width
-            for band in BANDS:
-                if band == TERMINAL and band_of(width) != TERMINAL and not (
-                        upscale_terminal and width >= TERMINAL_STANDIN_MIN_PX):
-                    continue  # a photo with a small face says nothing about close-ups
-                im = degrade(img, width, band, upscale_terminal)
-                if im is None:
-                    continue
-                sc.tried[band] += 1
-                faces = pipeline.analyze_closeup(im, max_embed=1, small_side=settings.verify_detect_max_side)
-                f = faces[0] if faces else None
-                if f is None or f.embedding is None:
-                    sc.refused[band] += 1
-                    continue
-                probes.append(Probe(person, p, band, f.face.width, f.embedding))
+            for band, (emb, px) in _probe(pipeline, settings, p, sc, upscale_terminal).items():
+                probes.append(Probe(person, p, band, px, emb))
     sc.enrolled, sc.templates, sc.probes = len(tpl), tpl, probes
     for pr in probes:
         for person, t in tpl.items():

@@ -8,14 +8,16 @@ import typer
 
 from kernel.settings import get_settings
 from vision.decision import BANDS, Thresholds, recommend
-from vision.evaluation import EvaluationError, collect, identity_folders, outcomes
+from vision.evaluation import EvaluationError, collect, collect_pairs, identity_folders, labelled_pairs, outcomes
 from vision.packs import ModelError
 from vision.pipeline import FacePipeline
 
 
 def calibrate(
-    directory: Path = typer.Argument(..., help="Identity folders: DIR/<person>/*.jpg (e.g. captures confirmed "
-                                     "by inspectors); each person's first photo is enrolled, the rest are probes."),
+    source: Path = typer.Argument(..., help="Identity folders: DIR/<person>/*.jpg (e.g. captures confirmed "
+                                  "by inspectors; each person's first photo is enrolled, the rest are probes), "
+                                  "or a CSV of labelled pairs: enrolled_photo,probe_photo,same (paths relative "
+                                  "to the CSV; same: 1/0)."),
     target_far: float = typer.Option(0.001, min=1e-6, max=0.5, help="Largest acceptable false-accept rate: "
                                      "the upper threshold is the lowest whose 95 % upper confidence bound meets it."),
     target_frr: float = typer.Option(0.01, min=0.0, max=0.5, help="Share of genuine pairs that may be called a "
@@ -26,14 +28,19 @@ def calibrate(
     confidence bound and the FRR they cost. Runs the same models and quality gate as the API; nothing is stored."""
     s = get_settings()
     try:
-        people = identity_folders(directory)
+        if source.is_file():
+            pairs, people = labelled_pairs(source), None
+        else:
+            pairs, people = None, identity_folders(source)
         pipeline = FacePipeline.from_settings(s)
     except (EvaluationError, ModelError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    scores = collect(pipeline, s, people)
+    scores = collect(pipeline, s, people) if people is not None else collect_pairs(pipeline, s, pairs)
     current = Thresholds.of(s, pipeline)
-    result = {"pack": current.pack, "model": pipeline.model_id, "people": len(people), "enrolled": scores.enrolled,
+    result = {"pack": current.pack, "model": pipeline.model_id,
+              "people": len(people) if people is not None else None,
+              "pairs": len(pairs) if pairs is not None else None, "enrolled": scores.enrolled,
               "not_enrolled": scores.not_enrolled, "target_far": target_far, "target_frr": target_frr, "bands": {}}
     table = {}
     for band in BANDS:
@@ -56,8 +63,9 @@ def calibrate(
     if as_json:
         typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
-    typer.echo(f"pack {current.pack} ({pipeline.model_id}): {len(people)} people, {scores.enrolled} enrolled"
-               + (f"; not enrolled (no usable face in the first photo): {len(scores.not_enrolled)}"
+    what = f"{len(people)} people" if people is not None else f"{len(pairs)} labelled pairs"
+    typer.echo(f"pack {current.pack} ({pipeline.model_id}): {what}, {scores.enrolled} enrolled"
+               + (f"; not enrolled (no usable face in the enrolled photo): {len(scores.not_enrolled)}"
                   if scores.not_enrolled else ""))
     for band, e in result["bands"].items():
         typer.echo(f"\n[{band}] probes {e['probes_tried']} (refused by the quality gate: {e['probes_refused']}), "

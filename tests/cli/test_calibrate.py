@@ -79,3 +79,37 @@ def test_calibrate_refuses_unusable_input_with_a_message(cli, tmp_path, testdata
     assert p.returncode == 2 and "not a directory" in p.stderr
     p = cli("calibrate", str(tmp_path / "one"), "--target-far", "2", ok=False)
     assert p.returncode != 0 and "target-far" in (p.stdout + p.stderr)
+
+
+@pytest.mark.slow
+def test_calibrate_from_labelled_pairs(cli, testdata, tmp_path):
+    pop = _population(testdata, tmp_path / "pop")
+    rows = ["enrolled_photo,probe_photo,same"]
+    for person, other in (("obama", "biden"), ("biden", "obama")):
+        enrolled = sorted((pop / person).iterdir())[0]
+        for probe in sorted((pop / person).iterdir())[1:]:
+            rows.append(f"{person}/{enrolled.name},{person}/{probe.name},1")
+        for probe in sorted((pop / other).iterdir()):
+            rows.append(f"{person}/{enrolled.name},{other}/{probe.name},0")
+    (pop / "pairs.csv").write_text("\n".join(rows) + "\n")
+    out = json.loads(cli("calibrate", str(pop / "pairs.csv"), "--target-far", "0.2", "--json").stdout)
+    assert out["pairs"] == len(rows) - 1 and out["enrolled"] == 2 and out["people"] is None
+    for band in ("terminal", "counter", "far"):
+        b = out["bands"][band]
+        assert b["genuine_pairs"] > 0 and b["impostor_pairs"] > 0, (band, b)
+        assert b["recommended"]["far"]["errors"] == 0
+
+
+def test_calibrate_refuses_bad_pair_files_with_the_line(cli, tmp_path, testdata):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes((testdata / "faces/obama.jpg").read_bytes())
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("a.jpg,a.jpg,maybe\n")
+    p = cli("calibrate", str(bad), ok=False)
+    assert p.returncode == 2 and "pairs.csv:1" in p.stderr and "'same' must be" in p.stderr
+    bad.write_text("a.jpg,missing.jpg,1\na.jpg,a.jpg,0\n")
+    p = cli("calibrate", str(bad), ok=False)
+    assert p.returncode == 2 and "pairs.csv:1: no photo" in p.stderr
+    bad.write_text("a.jpg,a.jpg,1\n")
+    p = cli("calibrate", str(bad), ok=False)
+    assert p.returncode == 2 and "both same-person and different-person pairs" in p.stderr
