@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from facepay.capture_templates import enrolled_score, keep_capture
 from facepay.templates import load_templates
 from kernel.admission import Ticket
 from kernel.ids import check_insured_id
@@ -56,7 +57,8 @@ class Verifier:
         mid = pipeline.model_id
         threshold = pipeline.threshold
         with session_scope(self.sessions) as db:
-            templates = load_templates(db, insured_id, mid).embeddings
+            tpl = load_templates(db, insured_id, mid)
+            templates = tpl.embeddings
         # Only the largest face can be the subject: embed one.
         with admission.slot() if admission is not None else self.inference_slots:
             faces = pipeline.analyze_closeup(img, max_embed=1, small_side=s.verify_detect_max_side)
@@ -90,6 +92,11 @@ class Verifier:
                   subject=f"verification:{vid}", request_id=caller.request_id,
                   detail={"terminal_id": caller.terminal_id, "insured_id": insured_id,
                           "settlement_ref": settlement_ref})
+        if verdict is not None and verdict.decision == "match":  # several photos per person (policy there)
+            keep_capture(settings=s, sessions=self.sessions, store=self.store, insured_id=insured_id, model=mid,
+                         verdict=verdict, enrolled=enrolled_score(subject.embedding, templates, tpl.refs),
+                         embedding=subject.embedding, quality=quality, image=image, ext=ext, content_type=ctype,
+                         verification_id=vid, actor=caller.actor)
         return {
             "verification_id": vid,
             "decision": decision,

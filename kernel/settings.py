@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         2.0, gt=1.0, description="A capture's largest face is the payer only if its area is at least this "
         "multiple of the next face's (people queueing behind); otherwise 'multiple_faces'.",
     )
+    template_captures_max: int = Field(
+        0, ge=0, le=5, description="Face-pay captures kept as further templates per insured person (0: off). "
+        "Only a close-up match whose similarity to the person's enrolled photos reaches the terminal band's upper "
+        "threshold plus template_capture_margin; the oldest is replaced; erased with the person "
+        "(facepay/capture_templates.py, docs/face-accuracy.md).")
+    template_capture_margin: float = Field(
+        0.15, ge=0.0, le=1.0, description="How far above the match threshold a capture must score against the "
+        "enrolled photos to be kept as a template.")
     verify_max_queue: int = Field(
         16, ge=0, description="Face work (POST /v1/verify, photo uploads) admitted per API process beyond the "
         "analyses running at once (inference_concurrency). Past it a request is answered at once, before its "

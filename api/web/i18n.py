@@ -244,6 +244,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit_act_verification.read": {"zh": "查看刷脸核验记录", "en": "Face check record read"},
     "audit_act_enroll": {"zh": "登记参保人照片", "en": "Insured photos enrolled"},
     "audit_act_erase": {"zh": "删除参保人照片", "en": "Insured photos erased"},
+    "audit_act_template.capture": {"zh": "刷脸抓拍留作比对照片", "en": "Face-pay capture kept as a template"},
     "audit_act_settlement.view": {"zh": "查看结算记录", "en": "Settlement viewed"},
     "audit_act_settlements.import": {"zh": "导入结算记录", "en": "Settlements imported"},
     "audit_act_staff.enroll": {"zh": "登记工作人员照片", "en": "Staff photos enrolled"},
