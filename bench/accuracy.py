@@ -1,6 +1,13 @@
 """Face verification accuracy and speed on the shared test images.
 
     .venv/bin/python bench/accuracy.py [--testdata ../shared/testdata] [--threshold T]
+        [--population NAME=DIR ...] [--templates N]
+
+With --population (identity folders DIR/<person>/*.jpg, repeatable): per population and per face-size
+band (terminal >= 150 px as taken; counter ~100 px, JPEG q75; far ~48 px, one H.264 intra frame), what
+the product decides under the configured thresholds (match / uncertain / mismatch), FAR and FRR with
+exact 95 % confidence intervals, and the score distributions (vision/evaluation.py, the API's
+pipeline). --templates N enrols each person's first N photos and compares best-of with mean templates.
 
 Genuine pairs: every pair among the obama portraits (incl. the partial face).
 Impostor pairs: biden vs each obama; every usable face found in scenes/ against every other scene face
@@ -24,6 +31,8 @@ sys.path.insert(0, str(REPO))
 
 from kernel.settings import Settings  # noqa: E402
 from vision.align import align  # noqa: E402
+from vision.decision import BANDS, Thresholds, rate, recommend  # noqa: E402
+from vision.evaluation import collect, identity_folders, outcomes, snorm  # noqa: E402
 from vision.image import decode_image  # noqa: E402
 from vision.pipeline import FacePipeline  # noqa: E402
 
@@ -42,11 +51,66 @@ def _hist(scores: list[float], lo=-0.3, hi=1.0, step=0.1) -> str:
     return "  ".join(f"[{edges[i]:+.1f},{edges[i + 1]:+.1f}):{c}" for i, c in enumerate(counts) if c)
 
 
+def _operating_point(label: str, g, im, band: str, target_far: float) -> None:
+    """The lowest threshold whose FAR is shown <= target (95 % bound), else just above the top impostor."""
+    if not (len(g) and len(im)):
+        return
+    r = recommend(g, im, band=band, target_far=target_far)
+    shown = "shown" if r.meets_target else "NOT shown (too few impostor pairs or overlap)"
+    print(f"  {label}: threshold {r.upper:.4f} for FAR <= {target_far:.2%} ({shown}): FAR {r.far}; "
+          f"FRR {r.frr} (TAR {1 - r.frr.value:.2%})")
+
+
+def population_report(pipe, s: Settings, name: str, root: Path, args) -> None:
+    people = identity_folders(root, args.max_photos)
+    th = Thresholds.of(s, pipe)
+    combines = ["best", "mean"] if args.templates > 1 else ["best"]
+    for combine in combines:
+        t0 = time.process_time()
+        sc = collect(pipe, s, people, templates_per_person=args.templates, combine=combine,
+                     upscale_terminal=args.upscale_terminal)
+        cpu = time.process_time() - t0
+        n_img = sum(len(v) for v in people.values())
+        print(f"\n== population {name}: {len(people)} people, {n_img} photos, {sc.enrolled} enrolled, "
+              f"{args.templates} template(s) each, {combine} ==  (CPU {cpu:.1f} s)")
+        for band in BANDS:
+            g, im = sc.values("genuine", band), sc.values("impostor", band)
+            lo, up = th.bands[band]
+            og, oi = outcomes(sc.genuine[band], th), outcomes(sc.impostor[band], th)
+            print(f"[{band}] thresholds ({lo:.3f}, {up:.3f}); probes {sc.tried[band]}, refused {sc.refused[band]}")
+            print(f"  genuine : {_dist(list(g))}   match {og.match} / uncertain {og.uncertain} / mismatch {og.mismatch}")
+            print(f"  impostor: {_dist(list(im))}   match {oi.match} / uncertain {oi.uncertain} / mismatch {oi.mismatch}")
+            print(f"  FAR (impostor called a match)  {rate(oi.match, oi.n)}")
+            print(f"  FRR (genuine not a match)      {rate(og.uncertain + og.mismatch, og.n)}")
+            print(f"  genuine called a mismatch      {rate(og.mismatch, og.n)}")
+            print(f"  impostor in the uncertain band {rate(oi.uncertain, oi.n)}")
+            pub = pipe.recognizer.default_threshold  # before calibration: one published threshold
+            print(f"  at the published {pub:.3f} alone: FAR {rate(int((im >= pub).sum()), im.size)}; "
+                  f"FRR {rate(int((g < pub).sum()), g.size)}")
+            print(f"  genuine histogram : {_hist(list(g))}")
+            print(f"  impostor histogram: {_hist(list(im))}")
+            if g.size and im.size:
+                print(f"  margin: lowest genuine {g.min():.3f} vs highest impostor {im.max():.3f}")
+                top = np.sort(im)[-5:][::-1]
+                print(f"  top impostor scores: {', '.join(f'{x:.3f}' for x in top)}")
+            _operating_point("raw cosine", g, im, band, args.target_far)
+            if combine == "best":
+                gn, imn = snorm(sc, band)
+                _operating_point("S-norm (cohort: the other enrolled people)", gn, imn, band, args.target_far)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--testdata", type=Path, default=REPO.parent / "shared" / "testdata")
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--runs", type=int, default=30, help="repetitions for the timing medians")
+    ap.add_argument("--population", action="append", default=[], metavar="NAME=DIR",
+                    help="identity folders of one population (repeatable)")
+    ap.add_argument("--templates", type=int, default=1, help="photos enrolled per person (>1: best-of vs mean)")
+    ap.add_argument("--max-photos", type=int, default=None, help="at most this many photos per person")
+    ap.add_argument("--upscale-terminal", action="store_true",
+                    help="terminal band from faces >= 90 px enlarged to 200 px (sets without close-ups)")
+    ap.add_argument("--target-far", type=float, default=0.001, help="FAR of the operating point reported")
     args = ap.parse_args()
 
     s = Settings()
@@ -103,6 +167,10 @@ def main() -> int:
     print(f"FAR at {th}: {sum(x >= th for x in impostor)}/{len(impostor)} = {far:.2%}")
     if genuine and impostor:
         print(f"margin: lowest genuine {min(genuine):.3f} vs highest impostor {max(impostor):.3f}")
+
+    for spec in args.population:
+        name, _, root = spec.partition("=")
+        population_report(pipe, s, name, Path(root), args)
 
     # --- timings on obama.jpg (medians) ---------------------------------------------------------
     data = (faces_dir / "obama.jpg").read_bytes()

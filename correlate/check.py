@@ -4,7 +4,8 @@ Outcome (first that applies):
 
 1. ``footage_missing`` - no camera covers the counter (``no_camera``, not flagged: nothing to compare),
    or there is no footage at all for the window;
-2. ``verified_present`` - a face in the window matches the insured person's templates;
+2. ``verified_present`` - a face in the window matches the insured person's templates (at or above the
+   upper threshold of its face-size band: vision/decision.py);
 3. ``footage_missing`` - less than ``correlate_min_coverage`` of the window is recorded (black frames
    count as not recorded) and the insured person was not seen in what there is;
 4. ``ghost_visit`` - nobody on the customer side for the whole window, whoever is on the staff side:
@@ -14,8 +15,10 @@ Outcome (first that applies):
 6. ``inconclusive`` - customers present but no face of theirs, several people at the counter at the
    settlement time with no clear payer, or the payer's face could not be compared (blurred, turned,
    too small: never replaced by other people's faces);
-7. ``impersonation`` - the payer's face is usable, embedded and not the insured person, and the
-   insured person is seen nowhere in the window.
+7. ``inconclusive`` (``cannot_tell``) - the payer's or another customer's best similarity lies in the
+   uncertain band of its face size (between the band's lower and upper threshold): the inspector judges;
+8. ``impersonation`` - the payer's face is usable, embedded and not the insured person (below the lower
+   threshold of its size band), and the insured person is seen nowhere in the window.
 
 Who is who: every tracked person's best faces are compared with the organisation's staff gallery
 (facepay.templates.load_staff); a person is staff when their best staff similarity reaches the match
@@ -63,6 +66,7 @@ from storage.db import session_scope
 from storage.holds import LegalHolds
 from storage.models import Camera, FaceEvidence, Organisation, Settlement, SettlementCheck, Verification, utcnow
 from storage.objects import ObjectStore
+from vision.decision import MATCH, UNCERTAIN, Thresholds, Verdict
 from vision.image import decode_image
 from vision.matching import cosine_scores
 from vision.pipeline import FacePipeline
@@ -479,7 +483,9 @@ class Checker:
         people_frames = sum(c.people_frames for c in cams)
         coverage = max((c.coverage for c in cams), default=0.0)
         staff_ids = {t for c in cams for t in c.staff}
-        insured = [t for t in tracks if (t.best_insured() or -1) >= thr and t.id not in staff_ids]
+        # the match decision: each face against its own size band's thresholds (vision/decision.py)
+        judge = Thresholds.of(s, self.pipeline)
+        insured = [t for t in tracks if _verdict(t, judge, MATCH) and t.id not in staff_ids]
         usable_faces = sum(len(t.embedded) for t in tracks)
         customers = [p for p in people if not p.is_staff and p.customer_side]
         staff_people = [p for p in people if p.is_staff]
@@ -537,9 +543,11 @@ class Checker:
             return "footage_missing", Reason.of("no_camera", org=st.org_id, counter=repr(st.terminal_id or st.counter))
         if frames == 0 or all(c.frames == c.blind for c in cams):
             return "footage_missing", Reason.of("no_footage")
+        judge = Thresholds.of(s, self.pipeline)
         if insured:  # a staff member whose templates are the insured's is not among staff here
-            best = max(t.best_insured() for t in insured)
-            return "verified_present", Reason.of("seen", best=best, thr=thr)
+            v = max((_verdict(t, judge, MATCH) for t in insured), key=lambda v: v.score)
+            summary["match_decision"] = {"decision": v.decision, "score": round(v.score, 4), **v.to_dict()}
+            return "verified_present", Reason.of("seen", best=v.score, thr=v.upper)
         if coverage < s.correlate_min_coverage:
             return "footage_missing", Reason.of("low_coverage", coverage=coverage)
         start, end = iso_z(wins[0].start), iso_z(wins[0].end)
@@ -568,8 +576,16 @@ class Checker:
             return "inconclusive", Reason.of("payer_unusable")
         if faces < MIN_IMPOSTOR_FACES:
             return "inconclusive", Reason.of("too_few_faces", people_frames=people_frames, frames=frames)
+        # a score in a band's uncertain range (the payer's or another customer's) accuses nobody
+        unsure = [v for v in (_verdict(p.track, judge, UNCERTAIN) for p in [payer, *customers]) if v is not None]
+        if unsure:
+            v = max(unsure, key=lambda v: v.score)
+            summary["match_decision"] = {"decision": v.decision, "score": round(v.score, 4), **v.to_dict()}
+            return "inconclusive", Reason.of("cannot_tell", best=v.score, lower=v.lower, thr=v.upper)
         best = max(d.insured_score for d in payer.track.embedded if d.insured_score is not None)
-        return "impersonation", Reason.of("payer_not_insured", faces=faces, best=best, thr=thr)
+        v = _verdict(payer.track, judge, None)
+        summary["match_decision"] = {"decision": v.decision, "score": round(v.score, 4), **v.to_dict()}
+        return "impersonation", Reason.of("payer_not_insured", faces=faces, best=best, thr=v.lower)
 
     def _store_faces(self, db, chk: SettlementCheck, st: Settlement, cams: list[CameraResult],
                      mid: str, people: list[Person], summary: dict) -> list[FaceEvidence]:
@@ -628,3 +644,11 @@ def _crop(img: np.ndarray, box, margin: float = 0.35) -> np.ndarray:
     x0, y0 = int(max(0, x - w * margin)), int(max(0, y - h * margin))
     x1, y1 = int(min(W, x + w * (1 + margin))), int(min(H, y + h * (1 + margin)))
     return img[y0:y1, x0:x1]
+
+
+def _verdict(track: Track, judge: Thresholds, decision: str | None) -> Verdict | None:
+    """The track's best-scoring verdict of kind ``decision`` (any kind when None): each embedded face
+    judged against its own size band (a face's width, as the detector boxed it)."""
+    vs = [judge.judge(d.insured_score, d.box[2]) for d in track.embedded if d.insured_score is not None]
+    vs = [v for v in vs if decision is None or v.decision == decision]
+    return max(vs, key=lambda v: v.score, default=None)

@@ -31,6 +31,8 @@ ENGLISH = {
                       "could not be compared; faces seen earlier or later are not used instead",
     "payer_not_insured": "the payer is not the insured person ({faces} usable faces, best similarity "
                          "{best:.3f} < {thr:.3f}) and the insured person is not seen in the window",
+    "cannot_tell": "cannot tell whether the payer is the insured person: best similarity {best:.3f} lies in "
+                   "the uncertain band ({lower:.3f} to {thr:.3f}) of its face size; for the inspector to judge",
     "face_check_failed": "the face check at payment was {decision}",
     "face_check_failed_score": "the face check at payment was {decision} (score {score:.3f})",
     "capture_not_at_counter": "the face-pay capture is not the person at the counter either",
@@ -61,17 +63,19 @@ ENGLISH = {
     "payer_not_insured_limited": "the payer is not the insured person ({faces} usable faces) and the insured "
                                  "person is not seen in the window",
     "capture_mismatch_limited": "the face-pay capture is not anyone the counter camera shows",
+    "cannot_tell_limited": "cannot tell whether the payer is the insured person; for the inspector to judge",
 }
 
 # Limited evidence promises no face-match scores (docs/correlation.md): each code whose wording shows
 # a score has a wording without it, and these arguments are dropped.
-SCORE_ARGS = frozenset({"best", "thr", "score"})
+SCORE_ARGS = frozenset({"best", "thr", "score", "lower"})
 WITHOUT_SCORES = {"seen": "seen_limited", "strangers": "strangers_limited",
                   "payer_not_insured": "payer_not_insured_limited", "capture_mismatch": "capture_mismatch_limited",
-                  "face_check_failed_score": "face_check_failed"}
+                  "face_check_failed_score": "face_check_failed", "cannot_tell": "cannot_tell_limited"}
 # keys of evidence, check summaries and faces that hold a score, a threshold or a similarity
 SCORE_KEYS = frozenset({"score", "threshold", "best_insured", "best_staff", "best_capture", "insured_score",
-                        "capture_score", "staff_score", "best_insured_score", "similarity", "best", "thr"})
+                        "capture_score", "staff_score", "best_insured_score", "similarity", "best", "thr",
+                        "match_decision"})
 # a score in stored English text (rows without parts, flag event notes): "similarity 0.215 < 0.450",
 # "(score 0.22)"
 _NUM = r"-?\d+(?:\.\d+)?"

@@ -10,6 +10,7 @@ from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
 from dualcheck.commands.access import keys, orgs, serve, terminals
+from dualcheck.commands.calibrate import calibrate
 from dualcheck.commands.cameras import cameras, record
 from dualcheck.commands.claims import claims
 from dualcheck.commands.correlate import correlate, settlements
@@ -41,6 +42,7 @@ app.add_typer(correlate, name="correlate")
 app.add_typer(users, name="users")
 app.add_typer(staff, name="staff")
 app.command("record")(record)
+app.command("calibrate")(calibrate)
 
 
 @app.command("serve")

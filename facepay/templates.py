@@ -22,12 +22,13 @@ class Templates:
 
 def load_templates(db: Session, insured_id: str, model: str) -> Templates:
     """Only templates of ``model`` (``FacePipeline.model_id``): embeddings of other models do not compare."""
-    rows = db.execute(select(FaceTemplate.id, FaceTemplate.embedding, FaceTemplate.dim, FaceTemplate.photo_sha256)
+    rows = db.execute(select(FaceTemplate.id, FaceTemplate.embedding, FaceTemplate.dim, FaceTemplate.photo_sha256,
+                             FaceTemplate.source)
                       .where(FaceTemplate.insured_id == insured_id, FaceTemplate.model == model)).all()
     if not rows:
         return Templates(np.zeros((0, 0), np.float32), [])
-    embs = np.stack([np.frombuffer(e, dtype=np.float32, count=d) for _, e, d, _ in rows])
-    return Templates(embs, [{"template_id": i, "photo_sha256": sha} for i, _, _, sha in rows])
+    embs = np.stack([np.frombuffer(e, dtype=np.float32, count=d) for _, e, d, _, _ in rows])
+    return Templates(embs, [{"template_id": i, "photo_sha256": sha, "source": src} for i, _, _, sha, src in rows])
 
 
 @dataclass

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facepay.attestation import Claims
 from facepay.capture_checks import Gate, TerminalChecks
+from facepay.capture_templates import enrolled_score, keep_capture
 from facepay.templates import load_templates
 from kernel.admission import Ticket
 from kernel.ids import check_insured_id
@@ -26,6 +27,7 @@ from storage.audit import audit
 from storage.db import session_scope
 from storage.models import Verification, new_id, utcnow
 from storage.objects import ObjectStore
+from vision.decision import Thresholds, Verdict
 from vision.image import image_kind
 from vision.matching import decide_verification
 from vision.pipeline import AnalyzedFace, FacePipeline
@@ -53,6 +55,7 @@ class Outcome:
     score: float | None
     reason: str
     subject: AnalyzedFace | None  # the face the decision is about (its quality is recorded)
+    verdict: Verdict | None = None  # the size band and thresholds of a scored decision (vision/decision.py)
 
 
 class Verifier:
@@ -81,7 +84,8 @@ class Verifier:
                                           settlement_ref=settlement_ref, image=image, claims=claims)
         mid = self.pipeline.model_id
         with session_scope(self.sessions) as db:
-            templates = load_templates(db, insured_id, mid).embeddings
+            tpl = load_templates(db, insured_id, mid)
+            templates = tpl.embeddings
         with admission.slot() if admission is not None else self.inference_slots:
             faces = self.faces.analyze_capture(image)
         outcome = self.decide(faces, templates)
@@ -89,7 +93,15 @@ class Verifier:
         decision, reason = gate.judge(faces.phash, subject.embedding if subject is not None else None, mid,
                                       outcome.decision, outcome.reason)
         outcome = replace(outcome, decision=decision, reason=reason)
-        return self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate)
+        answer = self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate)
+        v = outcome.verdict
+        if v is not None and outcome.decision == "match":  # several photos per person (policy there)
+            keep_capture(settings=self.settings, sessions=self.sessions, store=self.store, insured_id=insured_id,
+                         model=mid, verdict=v, enrolled=enrolled_score(subject.embedding, templates, tpl.refs),
+                         embedding=subject.embedding, quality=answer["quality"], image=image,
+                         ext=image_kind(image)[0], content_type=image_kind(image)[1],
+                         verification_id=answer["verification_id"], actor=caller.actor)
+        return answer
 
     def decide(self, faces: list[AnalyzedFace], templates: np.ndarray) -> Outcome:
         """The decision from the analysed faces and the person's templates of the current model."""
@@ -97,14 +109,19 @@ class Verifier:
             return Outcome("not_enrolled", None, "no enrolled photo for this insured id with the current model",
                            faces[0] if faces else None)
         d = decide_verification(faces, templates, self.pipeline.threshold, self.settings.verify_dominance_ratio)
-        return Outcome(d.decision, d.score, d.reason, d.face)
+        if d.score is None:
+            return Outcome(d.decision, d.score, d.reason, d.face)
+        # the match decision: per pack and face-size band, with an uncertain band between two thresholds
+        v = Thresholds.of(self.settings, self.pipeline).judge(d.score, d.face.face.width)
+        return Outcome(v.decision, d.score, v.reason, d.face, v)
 
     def record(self, caller: Caller, insured_id: str, settlement_ref: str | None, image: bytes,
                faces: list[AnalyzedFace], outcome: Outcome, t0: float, gate: Gate) -> dict:
         """The capture to the store, then the verification and its audit line in one transaction: nothing is
         answered before both are durable."""
         s, pipeline = self.settings, self.pipeline
-        threshold = float(pipeline.threshold)
+        v = outcome.verdict
+        threshold = float(v.upper if v is not None else pipeline.threshold)
         score = None if outcome.score is None else float(outcome.score)
         quality = outcome.subject.quality.to_dict() if outcome.subject is not None else None
         vid = new_id()
@@ -119,6 +136,7 @@ class Verifier:
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=outcome.decision,
                 score=score, threshold=threshold, model=pipeline.model_id,
+                band=v.band if v else None, threshold_lower=v.lower if v else None,
                 quality=quality, faces_found=len(faces), capture_key=stored.key, capture_sha256=stored.sha256,
                 capture_expires_at=now + timedelta(days=s.capture_retention_days), latency_ms=latency_ms))
             audit(db, actor=caller.actor, action="verify", outcome=outcome.decision, org_id=caller.org_id,
@@ -130,6 +148,9 @@ class Verifier:
             "decision": outcome.decision,
             "score": None if score is None else round(score, 4),
             "threshold": threshold,
+            # the band and lower threshold of the decision: an ``uncertain`` answer lies between the two
+            "band": v.band if v else None,
+            "threshold_lower": v.lower if v else None,
             "reason": outcome.reason,
             "faces_found": len(faces),
             "quality": quality,

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SecretsSettingsSource, SettingsConfi
 
 # Where Kubernetes (or Docker) mounts the Secret of the service; used when it exists.
 DEFAULT_SECRETS_DIR = Path("/run/secrets/dualcheck")
+# face-size bands of the match decision (vision/decision.py): terminal >= 150 px, counter 60-150, far < 60
+FACE_BANDS = ("terminal", "counter", "far")
 
 
 class Settings(BaseSettings):
@@ -56,6 +58,19 @@ class Settings(BaseSettings):
     )
     match_threshold: float | None = Field(
         None, description="Cosine similarity for a match. Default: the pack's published threshold (SFace 0.363)."
+    )
+    match_thresholds: dict[str, dict[str, tuple[float, float]]] = Field(
+        # from bench/accuracy.py on East Asian LFW identities (docs/face-accuracy.md): SFace's published
+        # 0.363 let 1 % of East Asian impostor pairs match at close-up; 0.47 keeps FAR <= 0.1 % (95 % bound);
+        # at counter and far sizes impostor pairs reached 0.469, so nothing below 0.50 is a match there
+        {"yunet_sface": {"terminal": (0.30, 0.47), "counter": (0.30, 0.50), "far": (0.30, 0.50)}},
+        description="Per model pack (its name; a directory pack by its last path part) and per face-size band "
+        "(terminal >= 150 px, counter 60-150 px, far < 60 px): (lower, upper) cosine thresholds. At or above "
+        "upper a match, below lower a mismatch, in between uncertain (face-pay answers `uncertain`, the "
+        "cross-check refers the person to the inspector). match_threshold, when set, replaces these (one threshold, "
+        "no uncertain band); a band not given uses the pack's published threshold for both. "
+        "Recommend them with `dualcheck calibrate` (docs/face-accuracy.md). JSON in the environment, e.g. "
+        '\'{"yunet_sface": {"counter": [0.3, 0.45]}}\'.',
     )
     onnx_threads: int = Field(1, ge=1, description="Intra-op threads per ONNX session.")
     inference_concurrency: int | None = Field(
@@ -125,6 +140,14 @@ class Settings(BaseSettings):
         0.98, gt=0, le=1, description="Least cosine similarity of the two subjects' face embeddings for a "
         "near-identical capture to be a replay (re-encodes measured 0.989-0.998; another photo of the same "
         "person about 0.75).")
+    template_captures_max: int = Field(
+        0, ge=0, le=5, description="Face-pay captures kept as further templates per insured person (0: off). "
+        "Only a close-up match whose similarity to the person's enrolled photos reaches the terminal band's upper "
+        "threshold plus template_capture_margin; the oldest is replaced; erased with the person "
+        "(facepay/capture_templates.py, docs/face-accuracy.md).")
+    template_capture_margin: float = Field(
+        0.15, ge=0.0, le=1.0, description="How far above the match threshold a capture must score against the "
+        "enrolled photos to be kept as a template.")
     verify_max_queue: int = Field(
         16, ge=0, description="Face work (POST /v1/verify, photo uploads) admitted per API process beyond the "
         "analyses running at once (inference_concurrency). Past it a request is answered at once, before its "
@@ -346,6 +369,18 @@ class Settings(BaseSettings):
         if v.strip():
             parse_many(v)  # refuse a malformed limit at start-up, not at the first request
         return v.strip()
+
+    @field_validator("match_thresholds")
+    @classmethod
+    def _check_match_thresholds(cls, v: dict) -> dict:
+        for pack, bands in v.items():
+            for band, (lo, up) in bands.items():
+                if band not in FACE_BANDS:
+                    raise ValueError(f"match_thresholds[{pack!r}]: unknown band {band!r} (one of {', '.join(FACE_BANDS)})")
+                if not -1.0 <= lo <= up <= 1.0:
+                    raise ValueError(f"match_thresholds[{pack!r}][{band!r}]: need -1 <= lower <= upper <= 1, "
+                                     f"got ({lo}, {up})")
+        return v
 
     @field_validator("data_dir")
     @classmethod

@@ -233,7 +233,11 @@ class Verification(Base):
     settlement_ref: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     decision: Mapped[str] = mapped_column(String(20))
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    threshold: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)  # the match threshold (upper) of the decision's band
+    # the face-size band (terminal | counter | far) and the lower threshold the decision used: between
+    # lower and threshold the answer is ``uncertain`` (vision/decision.py); None when no score was taken
+    band: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    threshold_lower: Mapped[float | None] = mapped_column(Float, nullable=True)
     model: Mapped[str] = mapped_column(String(100))
     quality: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     faces_found: Mapped[int] = mapped_column(Integer, default=0)

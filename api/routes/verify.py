@@ -53,13 +53,14 @@ async def verify(
 ):
     """Is the person in front of the terminal the insured person?
 
-    `decision` is `match`, `mismatch`, `no_face`, `multiple_faces`, `low_quality`,
+    `decision` is `match`, `mismatch`, `uncertain`, `no_face`, `multiple_faces`, `low_quality`,
     `not_enrolled`, `liveness_failed` (the terminal's own liveness check failed) or
     `liveness_unverified` (attestation required, none valid); `score` is the best cosine similarity
-    over the person's templates. Every call that gets a decision is recorded with its capture; refused
-    calls (4xx) store no capture. A bad attestation (403 `signature_*`, `device_key_*`,
-    `signed_other_capture`) and a replayed capture (409 `replayed_capture`) are recorded as refused
-    attempts.
+    over the person's templates. `uncertain`: the score lies between `threshold_lower` and `threshold`
+    of the face's size `band` (terminal, counter, far): take another capture or fall back to another
+    payment. Every call that gets a decision is recorded with its capture; refused calls (4xx) store no
+    capture. A bad attestation (403 `signature_*`, `device_key_*`, `signed_other_capture`) and a
+    replayed capture (409 `replayed_capture`) are recorded as refused attempts.
     """
     if settlement_ref is not None and not is_settlement_ref(settlement_ref):
         raise ApiError(400, "invalid_settlement_ref", "settlement_ref must be 1-100 characters: letters, digits, "

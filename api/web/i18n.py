@@ -262,6 +262,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit_act_verification.read": {"zh": "查看刷脸核验记录", "en": "Face check record read"},
     "audit_act_enroll": {"zh": "登记参保人照片", "en": "Insured photos enrolled"},
     "audit_act_erase": {"zh": "删除参保人照片", "en": "Insured photos erased"},
+    "audit_act_template.capture": {"zh": "刷脸抓拍留作比对照片", "en": "Face-pay capture kept as a template"},
     "audit_act_settlement.view": {"zh": "查看结算记录", "en": "Settlement viewed"},
     "audit_act_settlements.import": {"zh": "导入结算记录", "en": "Settlements imported"},
     "audit_act_staff.enroll": {"zh": "登记工作人员照片", "en": "Staff photos enrolled"},
@@ -324,7 +325,7 @@ GAP_REASONS = {"camera_offline": ("摄像头离线", "camera offline"), "camera_
                "recorder_restart": ("录像机重启", "recorder restart")}
 DECISIONS = {"verified": ("通过", "verified"), "match": ("通过", "match"), "mismatch": ("不匹配", "mismatch"),
              "low_quality": ("质量不足", "low quality"), "no_face": ("未检出人脸", "no face"),
-             "multiple_faces": ("多张人脸", "multiple faces"),
+             "multiple_faces": ("多张人脸", "multiple faces"), "uncertain": ("无法判断", "uncertain"),
              "liveness_failed": ("活体检测未通过", "liveness failed"),
              "liveness_unverified": ("活体未经验证", "liveness unverified")}
 
@@ -369,6 +370,9 @@ REASONS_ZH = {
     "strangers_limited": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人",
     "payer_not_insured_limited": "付款人不是参保人本人（{faces} 张可用人脸），且该时段未见参保人本人",
     "capture_mismatch_limited": "刷脸抓拍的人不是柜台摄像头拍到的任何人",
+    "cannot_tell": "无法判断付款人是否为参保人本人：最高相似度 {best:.3f} 处于该人脸尺寸的不确定区间"
+                   "（{lower:.3f} 至 {thr:.3f}），请稽核人员判断",
+    "cannot_tell_limited": "无法判断付款人是否为参保人本人，请稽核人员判断",
 }
 
 

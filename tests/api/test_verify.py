@@ -29,7 +29,8 @@ def test_same_person_matches_and_is_recorded_with_its_capture(api, testdata):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["decision"] == "match"
-    assert body["score"] >= body["threshold"] == 0.363
+    # the terminal band's match threshold (settings.match_thresholds, calibrated on East Asian faces)
+    assert body["score"] >= body["threshold"] == 0.47 and body["band"] == "terminal"
     assert body["model"]["pack"] == "yunet_sface"
     assert body["quality"]["usable"] is True
     with session_scope(api.rt.sessions) as db:

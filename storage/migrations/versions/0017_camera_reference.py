@@ -1,14 +1,14 @@
 """a counter camera's reference picture: the counter as it looks empty (correlate/reference.py)
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0017'
-down_revision = '0014'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
