@@ -129,6 +129,10 @@ class Settings(BaseSettings):
         "with SQLite a key file made once in data_dir (the embedded default); with PostgreSQL camera passwords "
         "are refused until it is set.")
     camera_offline_after_s: float = Field(30.0, description="No packet for this long: the camera is offline.")
+    camera_clock_alert_s: float = Field(
+        2.0, gt=0, description="Camera health alerts when a camera's own clock (its RTCP sender reports) is off "
+        "the recorder's receive clock by more than this (seconds, either way). Footage times follow the "
+        "receive clock whatever the camera's clock says; the alert says the camera's NTP needs fixing.")
     record_poll_s: float = Field(30.0, gt=0, description="How often `dualcheck record` re-reads the camera registry.")
     record_lease_ttl_s: float = Field(
         20.0, ge=3, description="Camera lease lifetime (database clock); renewed every third of it. A dead "
