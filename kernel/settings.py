@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     # --- replay and export --------------------------------------------------------------------
     clip_max_seconds: int = Field(1800, ge=10, description="Longest clip (replay or evidence export) one request may ask for.")
     hls_max_seconds: int = Field(12 * 3600, ge=60, description="Longest time range one HLS playlist may cover.")
+    transcode_concurrency: int = Field(
+        1, ge=1, description="H.265 clips transcoded to H.264 at once for browsers without HEVC (each takes about a "
+        "core while it runs); a request beyond that is answered 503 busy at once.")
+    transcode_cache_bytes: int = Field(
+        2 * 1024**3, ge=0, description="Bound of the cache of H.264 copies (data_dir/transcode), oldest used first out.")
 
     # --- correlation: settlements vs footage and face-pay (correlate/, docs/correlation.md) ------------
     correlate_window_s: dict[str, tuple[float, float]] = Field(
