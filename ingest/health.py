@@ -22,7 +22,7 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     """Health of one camera over ``[start, end)``.
 
     Returns ``{"camera_id", "online", "state", "status_age_s", "last_packet_at", "last_segment_end",
-    "reconnects", "recorder_id", "spool_bytes", "spool_limit_bytes", "alert", "clock_offset_s", "clock_jumps",
+    "reconnects", "recorder_id", "spool_bytes", "spool_limit_bytes", "alert", "clock_offset_s", "clock_jumps", "clock_alert",
     "recorded_s", "coverage", "gaps": [...]}``
     where each gap is ``{"start", "end", "duration_s", "reason"}`` (ISO 8601 UTC; ``end`` None if it
     lasts). Gaps are the holes of the segment index over the range; each takes the reason of the
@@ -71,13 +71,13 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
             "reason": hole_reason(reasons, hs, he),
         })
     span = (horizon - start).total_seconds()
-    alerts = []
+    alert = None
     if st and st.spool_limit_bytes and st.spool_bytes >= st.spool_limit_bytes * _alert_ratio():
-        alerts.append(f"spool {100 * st.spool_bytes / st.spool_limit_bytes:.0f}% full")
+        alert = f"spool {100 * st.spool_bytes / st.spool_limit_bytes:.0f}% full"
     offset = st.clock_offset_s if st else None
+    clock_alert = None
     if offset is not None and abs(offset) > get_settings().camera_clock_alert_s:
-        alerts.append(f"camera clock {offset:+.1f} s off")
-    alert = "; ".join(alerts) or None
+        clock_alert = f"camera clock {offset:+.1f} s off"
     return {
         "camera_id": camera_id,
         "online": online,
@@ -94,6 +94,7 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
         # the camera's clock minus the receive clock (None: it sends no wall clock), and its jumps
         "clock_offset_s": offset,
         "clock_jumps": st.clock_jumps if st else 0,
+        "clock_alert": clock_alert,  # over camera_clock_alert_s: the camera's NTP needs fixing
         "recorded_s": round(recorded, 3),
         "coverage": round(recorded / span, 4) if span > 0 else None,
         "gaps": gaps,
