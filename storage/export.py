@@ -31,6 +31,7 @@ from storage.audit import audit
 from storage.clips import ClipError, plan_clip
 from storage.models import AuditEvent, Camera, Organisation, Segment, utcnow
 from storage.objects import file_sha256
+from storage.playable import PlayableCopies, is_hevc
 
 FORMAT = "dualcheck-evidence/1"
 HASH_SCHEME = ("manifest lists segment and clip SHA-256; SHA256SUMS covers clip.mp4 and manifest.json; the "
@@ -46,6 +47,15 @@ class ExportResult:
     size: int
     clip_sha256: str
     manifest: dict
+
+
+DERIVED_FILE = "derived/clip.h264.mp4"
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
 
 
 def _local_reader(files: dict[str, Path]):
@@ -66,7 +76,9 @@ def _local_reader(files: dict[str, Path]):
 
 def build_package(db: Session, store, bucket: str, camera: Camera, start: datetime, end: datetime, *,
                   actor: str, reason: str | None = None, request_id: str | None = None,
-                  workdir: Path | None = None) -> ExportResult:
+                  workdir: Path | None = None, playable: PlayableCopies | None = None) -> ExportResult:
+    """``playable``: add an H.264 copy of an H.265 clip for players without HEVC, labelled as derived
+    (the evidence stays clip.mp4 and the segments, their bytes and hashes untouched)."""
     export_id = secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="export-", dir=workdir) as tmp:
         tmp = Path(tmp)
@@ -117,11 +129,23 @@ def build_package(db: Session, store, bucket: str, camera: Camera, start: dateti
                           "bytes": s["bytes"], "sha256": s["sha256"]} for s in desc["segments"]],
             "hash_scheme": HASH_SCHEME,
         }
+        derived = None
+        if playable is not None and is_hevc(plan.parts[0].data or b""):
+            derived = playable.get(PlayableCopies.key([clip_sha]), _file_chunks(clip))
+            manifest["derived"] = [{
+                "file": DERIVED_FILE, "bytes": derived.stat().st_size, "sha256": file_sha256(derived),
+                "derived_from": "clip.mp4", "codec": "h264",
+                "note": "DERIVED: transcoded to H.264 for players without an HEVC decoder; not the evidence "
+                        "(the evidence is clip.mp4, remuxed from the segments as recorded)"}]
         manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
         sums = (f"{clip_sha}  clip.mp4\n{hashlib.sha256(manifest_bytes).hexdigest()}  manifest.json\n").encode()
+        if derived is not None:
+            sums += f"{manifest['derived'][0]['sha256']}  {DERIVED_FILE}\n".encode()
         pkg = tmp / f"{export_id}.zip"
         with zipfile.ZipFile(pkg, "w", compression=zipfile.ZIP_STORED) as z:
             z.write(clip, "clip.mp4")
+            if derived is not None:
+                z.write(derived, DERIVED_FILE)
             z.writestr("manifest.json", manifest_bytes, compress_type=zipfile.ZIP_DEFLATED)
             z.writestr("SHA256SUMS", sums)
         key = f"exports/{camera.org_id}/{camera.id}/{export_id}.zip"

@@ -90,3 +90,37 @@ def test_transcodes_are_bounded(hevc_replay):
     assert plain.status_code == 200 and "X-Dualcheck-Derived" not in plain.headers
     bad = r.client.get(f"/v1/cameras/CAM-H/clip?start={q(at(0))}&end={q(at(10))}&hevc=no", headers=r.h("admin"))
     assert bad.status_code in (400, 422) and "error" in bad.json()
+
+
+def test_an_export_keeps_the_original_bytes_and_may_add_a_derived_copy(hevc_replay):
+    import json
+    import zipfile
+
+    r = hevc_replay
+    c, h = r.client, r.h("admin")
+    body = {"camera_id": "CAM-H", "start": at(2).isoformat(), "end": at(22).isoformat()}
+    plain = c.post("/v1/exports", headers=h, json=body)
+    withcopy = c.post("/v1/exports", headers=h, json={**body, "playable_copy": True})
+    assert plain.status_code == withcopy.status_code == 201, withcopy.text
+    # the evidence is the same bytes with or without the copy
+    assert plain.json()["clip_sha256"] == withcopy.json()["clip_sha256"]
+    assert plain.json()["manifest"]["segments"] == withcopy.json()["manifest"]["segments"]
+    z = zipfile.ZipFile(io.BytesIO(c.get(withcopy.json()["download"], headers=h).content))
+    assert sorted(z.namelist()) == ["SHA256SUMS", "clip.mp4", "derived/clip.h264.mp4", "manifest.json"]
+    manifest = json.loads(z.read("manifest.json"))
+    clip = z.read("clip.mp4")
+    assert hashlib.sha256(clip).hexdigest() == manifest["clip"]["sha256"]
+    with av.open(io.BytesIO(clip)) as v:
+        assert v.streams.video[0].codec_context.name == "hevc"  # the evidence as recorded
+    [d] = manifest["derived"]
+    copy = z.read(d["file"])
+    assert d["derived_from"] == "clip.mp4" and d["note"].startswith("DERIVED") and \
+        hashlib.sha256(copy).hexdigest() == d["sha256"]
+    sums = dict(reversed(line.split("  ")) for line in z.read("SHA256SUMS").decode().splitlines())
+    assert sums[d["file"]] == d["sha256"]
+    with av.open(io.BytesIO(copy)) as v:
+        assert v.streams.video[0].codec_context.name == "h264"
+    for seg in manifest["segments"]:  # and every segment still matches the store
+        assert hashlib.sha256(r.rt.store.get_bytes(seg["bucket"], seg["key"])).hexdigest() == seg["sha256"]
+    assert "derived" not in json.loads(zipfile.ZipFile(io.BytesIO(
+        c.get(plain.json()["download"], headers=h).content)).read("manifest.json"))
