@@ -5,6 +5,7 @@ says it cannot play HEVC gets, for the clip it asks for, a copy transcoded to H.
 
 * bounded CPU: at most ``concurrency`` transcodes at once; a request beyond that is refused at once
   (the API answers 503 ``busy`` with Retry-After) rather than queueing behind minutes of work;
+* streamed as it is made (fragments as they are written), then
 * cached in ``directory`` under a key of the clip's segments (their SHA-256) and bounds, so a replay,
   a seek (Range requests) or a second viewer costs nothing more; the cache is bounded in bytes,
   oldest used first out;
@@ -18,7 +19,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,12 +28,19 @@ import av
 
 log = logging.getLogger(__name__)
 
-FMP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+FMP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 HEVC_SAMPLE_ENTRIES = (b"hvc1", b"hev1")
 
 
 class TranscodeBusy(RuntimeError):
     """Every transcode slot is taken."""
+
+
+class _Job:
+    def __init__(self, path: Path):
+        self.path = path  # where the finished copy goes; it is written to path + ".part" first
+        self.done = threading.Event()
+        self.error: Exception | None = None
 
 
 def is_hevc(init: bytes) -> bool:
@@ -45,34 +54,85 @@ class PlayableCopies:
         self.slots = threading.BoundedSemaphore(max(1, concurrency))
         self.cache_bytes = cache_bytes
         self.crf = crf
-        self._locks: dict[str, threading.Lock] = {}
+        self._jobs: dict[str, _Job] = {}  # transcodes under way, by key
         self._guard = threading.Lock()
 
     @staticmethod
     def key(parts: Iterable[str]) -> str:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:40]
 
-    def get(self, key: str, source: Iterable[bytes]) -> Path:
-        """The cached H.264 copy for ``key``, transcoded from the MP4 bytes of ``source`` if not there.
-        Raises TranscodeBusy when every slot is taken (nothing started)."""
+    def open(self, key: str, source: Iterable[bytes]) -> tuple[Path | None, Iterator[bytes] | None]:
+        """``(path, None)`` when the copy for ``key`` is cached; else ``(None, bytes)``: the copy as it
+        is being made from the MP4 bytes of ``source`` (fragments are sent as they are written, so the
+        first bytes come after the first key-frame interval, not after the whole clip). A second
+        request for a clip being made follows the same transcode. Raises TranscodeBusy when a new
+        transcode would be needed and every slot is taken (nothing started)."""
         path = self.directory / f"{key}.mp4"
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # one transcode per clip; the others wait for it and read the result
             if path.exists():
                 os.utime(path)
-                return path
-            if not self.slots.acquire(blocking=False):
-                raise TranscodeBusy("all transcode slots are busy")
-            try:
+                return path, None
+            job = self._jobs.get(key)
+            if job is None:
+                if not self.slots.acquire(blocking=False):
+                    raise TranscodeBusy("all transcode slots are busy")
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._transcode(source, path)
-            finally:
-                self.slots.release()
-        with self._guard:
-            self._locks.pop(key, None)
-        self._evict(keep=path)
+                job = self._jobs[key] = _Job(path)
+                threading.Thread(target=self._run, args=(key, job, source), name=f"transcode-{key[:8]}",
+                                 daemon=True).start()
+        return None, self._follow(job)
+
+    def get(self, key: str, source: Iterable[bytes]) -> Path:
+        """The cached copy for ``key``, made first if needed (waits for the whole transcode)."""
+        path, stream = self.open(key, source)
+        if stream is not None:
+            for _ in stream:
+                pass
+            path = self.directory / f"{key}.mp4"
         return path
+
+    def _run(self, key: str, job: "_Job", source: Iterable[bytes]) -> None:
+        try:
+            self._transcode(source, job.path)
+        except Exception as e:  # the follower ends its response short; the next request tries again
+            log.error("transcode of %s failed: %s", key[:12], e)
+            job.error = e
+        finally:
+            self.slots.release()
+            with self._guard:
+                self._jobs.pop(key, None)
+            job.done.set()
+        if job.error is None:
+            self._evict(keep=job.path)
+
+    @staticmethod
+    def _follow(job: "_Job") -> Iterator[bytes]:
+        part = job.path.with_name(job.path.name + ".part")
+        f = None
+        while f is None:
+            try:
+                f = open(part, "rb")
+            except FileNotFoundError:
+                if job.done.is_set():  # already finished (renamed) or failed
+                    if job.error is not None:
+                        raise RuntimeError(f"transcode failed: {job.error}") from None
+                    f = open(job.path, "rb")
+                else:
+                    time.sleep(0.02)
+        with f:
+            while True:
+                chunk = f.read(1 << 20)
+                if chunk:
+                    yield chunk
+                    continue
+                if job.done.is_set():
+                    rest = f.read()  # written between the last read and the end
+                    if rest:
+                        yield rest
+                    if job.error is not None:
+                        raise RuntimeError(f"transcode failed: {job.error}")
+                    return
+                time.sleep(0.05)
 
     def _transcode(self, source: Iterable[bytes], path: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=self.directory, suffix=".src") as src_file:

@@ -373,10 +373,23 @@ def clip(camera_id: str, request: Request, start: str | None = Query(None, descr
 def _playable_copy(rt: Services, who: Principal, request: Request, cam, plan):
     key = PlayableCopies.key([s.sha256 for s in plan.segments] + [iso_z(plan.clip_start), iso_z(plan.clip_end)])
     try:
-        path = rt.playable.get(key, plan.iter_bytes(store_reader(rt.store, rt.settings.bucket_footage)))
+        path, making = rt.playable.open(key, plan.iter_bytes(store_reader(rt.store, rt.settings.bucket_footage)))
     except TranscodeBusy:
         raise ApiError(503, "busy", "every transcode slot is busy: try again shortly",
                        headers={"Retry-After": "5"}) from None
+    base = {"Cache-Control": "private, no-store", "X-Dualcheck-Clip-Start": iso_z(plan.clip_start),
+            "X-Dualcheck-Clip-End": iso_z(plan.clip_end), "X-Dualcheck-Derived": "h264",
+            "X-Dualcheck-Gaps": json.dumps(plan.gaps, separators=(",", ":")),
+            "Content-Disposition": f'inline; filename="{cam.id}_{plan.clip_start:%Y%m%dT%H%M%SZ}.h264.mp4"'}
+    if making is not None:  # the first request: sent as it is made (no length yet, no ranges)
+        with session_scope(rt.sessions) as db:
+            audit(db, actor=who.actor, action="clip.view", outcome="ok", org_id=cam.org_id,
+                  subject=f"camera:{cam.id}", request_id=request.state.request_id,
+                  detail={"camera_id": cam.id, "start": iso_z(plan.requested_start),
+                          "end": iso_z(plan.requested_end), "clip_start": iso_z(plan.clip_start),
+                          "clip_end": iso_z(plan.clip_end), "derived": "h264", "bytes": None,
+                          "gaps": len(plan.gaps)})
+        return StreamingResponse(making, status_code=200, media_type="video/mp4", headers=base)
     size = path.stat().st_size
     rng = _byte_range(request.headers.get("range"), size)
     first, last = rng if rng else (0, size - 1)
@@ -386,13 +399,8 @@ def _playable_copy(rt: Services, who: Principal, request: Request, cam, plan):
               detail={"camera_id": cam.id, "start": iso_z(plan.requested_start), "end": iso_z(plan.requested_end),
                       "clip_start": iso_z(plan.clip_start), "clip_end": iso_z(plan.clip_end), "derived": "h264",
                       "bytes": [first, last] if rng else None, "gaps": len(plan.gaps)})
-    headers = {
-        "Accept-Ranges": "bytes", "Content-Length": str(last - first + 1), "ETag": f'"h264-{key[:32]}"',
-        "Cache-Control": "private, no-store", "X-Dualcheck-Clip-Start": iso_z(plan.clip_start),
-        "X-Dualcheck-Clip-End": iso_z(plan.clip_end), "X-Dualcheck-Gaps": json.dumps(plan.gaps, separators=(",", ":")),
-        "X-Dualcheck-Derived": "h264",
-        "Content-Disposition": f'inline; filename="{cam.id}_{plan.clip_start:%Y%m%dT%H%M%SZ}.h264.mp4"',
-    }
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(last - first + 1), "ETag": f'"h264-{key[:32]}"',
+               **base}
     if rng:
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
 

@@ -45,8 +45,9 @@ def test_an_h265_clip_plays_in_chromium_as_an_h264_copy(hevc_replay):
     assert original.status_code == 200 and "X-Dualcheck-Derived" not in original.headers
     with av.open(io.BytesIO(original.content)) as c:
         assert c.streams.video[0].codec_context.codec_tag == "hvc1"  # the evidence as recorded
-    copy = r.client.get(path + "&hevc=0", headers=r.h("admin"))
+    copy = r.client.get(path + "&hevc=0", headers=r.h("admin"))  # sent as it is made
     assert copy.status_code == 200 and copy.headers["X-Dualcheck-Derived"] == "h264"
+    assert "Content-Length" not in copy.headers or int(copy.headers["Content-Length"]) == len(copy.content)
     assert copy.headers["X-Dualcheck-Clip-Start"] == original.headers["X-Dualcheck-Clip-Start"]
     with av.open(io.BytesIO(copy.content)) as c:
         st = c.streams.video[0]
@@ -55,6 +56,7 @@ def test_an_h265_clip_plays_in_chromium_as_an_h264_copy(hevc_replay):
     # cached: the same bytes again, and a range of them
     again = r.client.get(path + "&hevc=0", headers={**r.h("admin"), "Range": "bytes=100-199"})
     assert again.status_code == 206 and again.content == copy.content[100:200]
+    assert r.client.get(path + "&hevc=0", headers=r.h("admin")).content == copy.content  # the cached copy
     assert hashlib.sha256(r.client.get(path, headers=r.h("admin")).content).digest() == \
         hashlib.sha256(original.content).digest()  # the original is never changed
     with serve(r.client.app) as base, sync_playwright() as pw:
@@ -63,8 +65,10 @@ def test_an_h265_clip_plays_in_chromium_as_an_h264_copy(hevc_replay):
         page = ctx.new_page()
         page.set_content('<video id="v" muted></video>')
         can_hevc = page.evaluate(f"MediaSource.isTypeSupported('{HVC1}')")
-        # what the player does: the copy where the browser cannot decode HEVC, the original where it can
-        src = f"{base}{path}" + ("" if can_hevc else "&hevc=0")
+        # what the player does: the copy where the browser cannot decode HEVC, the original where it can;
+        # a clip not asked for before, so the browser gets the copy as it is being made
+        fresh = f"/v1/cameras/CAM-H/clip?start={q(at(6))}&end={q(at(36))}"
+        src = f"{base}{fresh}" + ("" if can_hevc else "&hevc=0")
         page.evaluate(f"(() => {{ const v = document.getElementById('v'); v.src = '{src}'; v.play(); }})()")
         page.wait_for_function("document.getElementById('v').currentTime > 1.5", timeout=30000)
         assert page.evaluate("document.getElementById('v').error") is None
