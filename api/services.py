@@ -18,6 +18,7 @@ from kernel.admission import AdmissionGate
 from kernel.settings import Settings
 from storage.holds import LegalHolds
 from storage.objects import ObjectStore
+from storage.playable import PlayableCopies
 from vision.pipeline import FacePipeline
 from vision.workers import FaceProcesses, InProcessFaces
 
@@ -36,5 +37,6 @@ class Services(Protocol):
     verifier: Verifier
     enroller: Enroller
     jobs: Jobs
+    playable: PlayableCopies  # H.264 copies of H.265 clips for browsers without HEVC
 
     def close(self) -> None: ...

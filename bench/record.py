@@ -1,9 +1,10 @@
 """Recorder cost per stream against ffmpeg's segment muxer, on the same simulated RTSP streams.
 
     .venv/bin/python bench/record.py [--levels 8,32,64] [--servers 8] [--warmup 15] [--measure 100]
-                                      [--segment-seconds 60]
+                                      [--segment-seconds 60] [--codec h264|h265] [--bframes 0]
 
-Footage: the simulator renders 1280x720, 25 fps, ~1 Mbit/s H.264 (keyframe every 2 s) once and serves it
+Footage: the simulator renders 1280x720, 25 fps, ~1 Mbit/s H.264 or H.265 (``--codec``; keyframe every 2 s,
+``--bframes`` B-frames) once and serves it
 pre-encoded (no encoding per client). ``--servers`` GStreamer RTSP servers each serve a shared media;
 the cameras of a level are spread over them (several registry cameras may share one server URL:
 the recorder opens one RTSP session per camera all the same).
@@ -162,14 +163,17 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--bitrate", type=int, default=1_000_000)
+    ap.add_argument("--codec", choices=("h264", "h265"), default="h264")
+    ap.add_argument("--bframes", type=int, default=0)
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
     footage = render(scenario_short(), width=args.width, height=args.height, fps=25, bitrate=args.bitrate,
-                     keyint_s=2.0, testdata=Path(os.environ.get("DUALCHECK_SHARED", REPO.parent / "shared"))
-                     / "testdata")
+                     keyint_s=2.0, codec=args.codec, bframes=args.bframes,
+                     testdata=Path(os.environ.get("DUALCHECK_SHARED", REPO.parent / "shared")) / "testdata")
     mbit = footage.h264_path.stat().st_size * 8 / footage.duration_s / 1e6
-    print(f"footage: {args.width}x{args.height} 25 fps, {mbit:.2f} Mbit/s, keyframe every 2 s", flush=True)
+    print(f"footage: {args.codec} {args.width}x{args.height} 25 fps, {mbit:.2f} Mbit/s, keyframe every 2 s, "
+          f"{args.bframes} B-frames", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-record-", dir=REPO / "var"))
     base = free_port_base()
     sw = LocalSeaweed(data_dir=work / "seaweed", s3_port=base, master_port=base + 1, volume_port=base + 2,

@@ -71,6 +71,7 @@ class SimulatedCamera:
         ready_timeout: float = 20.0,
         wait_readable: bool = True,
         log_path: str | os.PathLike | None = None,
+        clock_jumps: list[tuple[float, float]] | None = None,
     ):
         self.footage = footage if isinstance(footage, Footage) else Footage.load(footage)
         self.host = host
@@ -80,6 +81,7 @@ class SimulatedCamera:
         self.epoch = epoch
         self.ready_timeout = ready_timeout
         self.wait_readable = wait_readable
+        self.clock_jumps = clock_jumps or []  # (seconds after each start, jump in seconds) of its clock
         self._tmp = Path(tempfile.mkdtemp(prefix="dualcheck-cam-"))
         self.status_file = self._tmp / "status.json"
         self.log_path = Path(log_path) if log_path else self._tmp / "server.log"
@@ -124,6 +126,8 @@ class SimulatedCamera:
                "--host", self.host, "--mount", self.mount, "--status-file", str(self.status_file)]
         if self.epoch is not None:
             cmd += ["--epoch", repr(self.epoch)]
+        if self.clock_jumps:
+            cmd += ["--clock-jumps", ",".join(f"{at}:{by:+}" for at, by in self.clock_jumps)]
         env = dict(os.environ)
         if self.user:
             cmd += ["--user", self.user]

@@ -47,7 +47,7 @@ import av
 import cv2
 import numpy as np
 
-from camsim.h264 import H264Writer, cached_render
+from camsim.h264 import DECODERS, H264Writer, cached_render
 
 RENDER_VERSION = 4  # bump when the composition changes: invalidates the cache
 KINDS = ("face", "back_turned", "empty", "blur_face", "camera_off")
@@ -209,8 +209,20 @@ class Footage:
         ends = [e.start_s for e in self.events if e.start_s > t] + [self.duration_s]
         return Event(max(starts), min(ends), "empty", {"gap": True})
 
+    codec = property(lambda self: self.truth.get("codec", "h264"))  # h264 | h265
+
+    @property
+    def decoder(self) -> str:
+        """FFmpeg's decoder (and elementary-stream demuxer) name for this footage."""
+        return DECODERS[self.codec]
+
     def frame_index(self) -> list[tuple[int, int, bool]]:
-        return [(int(o), int(s), bool(k)) for o, s, k in json.loads(self.index_path.read_text())["frames"]]
+        """``(offset, size, is_key)`` of each access unit, in decode order."""
+        return [(int(r[0]), int(r[1]), bool(r[2])) for r in json.loads(self.index_path.read_text())["frames"]]
+
+    def frame_delays(self) -> list[int]:
+        """pts - dts of each access unit in frames (0 without B-frames), in decode order."""
+        return [int(r[3]) if len(r) > 3 else 0 for r in json.loads(self.index_path.read_text())["frames"]]
 
     def background(self) -> np.ndarray:
         """The empty scene (BGR) as rendered before encoding."""
@@ -223,7 +235,7 @@ class Footage:
         n = int(round((t % self.duration_s) * self.fps)) % len(idx)
         k = max(i for i in range(n + 1) if idx[i][2])
         data = self.h264_path.read_bytes()
-        ctx = av.CodecContext.create("h264", "r")
+        ctx = av.CodecContext.create(self.decoder, "r")
         out = None
         for i in range(k, n + 1):
             o, s, _ = idx[i]
@@ -237,15 +249,17 @@ class Footage:
         """Remux (no re-encoding) the elementary stream into an MP4 at ``path``."""
 
         path = Path(path)
-        with av.open(str(self.h264_path), format="h264") as src, av.open(str(path), "w") as dst:
+        with av.open(str(self.h264_path), format=self.decoder) as src, av.open(str(path), "w") as dst:
             ist = src.streams.video[0]
             ost = dst.add_stream_from_template(ist)
             ost.time_base = Fraction(1, int(round(self.fps * 1000)))
             step = 1000
+            delays = self.frame_delays()
             for i, pkt in enumerate(src.demux(ist)):
                 if pkt.size == 0:
                     continue
-                pkt.pts = pkt.dts = i * step
+                pkt.dts = i * step
+                pkt.pts = (i + delays[i]) * step
                 pkt.time_base = ost.time_base
                 pkt.stream = ost
                 dst.mux(pkt)
@@ -594,6 +608,8 @@ def render(
     duration_s: float | None = None,
     profile: str = "main",
     preset: str = "superfast",
+    codec: str = "h264",
+    bframes: int = 0,
     cache_dir: str | os.PathLike | None = None,
     testdata: str | os.PathLike | None = None,
     force: bool = False,
@@ -609,25 +625,28 @@ def render(
     td = Path(testdata).resolve() if testdata else default_testdata()
     cfg = dict(width=width, height=height, fps=fps, bitrate=bitrate, keyint_frames=keyint_frames,
                duration_s=duration, profile=profile, preset=preset)
+    if codec != "h264" or bframes:  # only then: the cache keys of existing renders stay as they were
+        cfg.update(codec=codec, bframes=bframes)
     key = _cache_key(events, cfg, td)
     root = Path(cache_dir) if cache_dir else default_cache_dir()
 
     def make(tmp: Path) -> dict:
-        return _encode(events, tmp, td, duration=duration, keyint_frames=keyint_frames, **{
-            k: cfg[k] for k in ("width", "height", "fps", "bitrate", "profile", "preset")})
+        return _encode(events, tmp, td, duration=duration, keyint_frames=keyint_frames, codec=codec,
+                       bframes=bframes, **{k: cfg[k] for k in ("width", "height", "fps", "bitrate", "profile",
+                                                               "preset")})
 
     return Footage.load(cached_render(root, key, make, force=force))
 
 
 def _encode(events, out_dir: Path, testdata: Path, *, width, height, fps, bitrate, keyint_frames, duration,
-            profile, preset) -> dict:
+            profile, preset, codec="h264", bframes=0) -> dict:
 
     t_start = time.perf_counter()
     comp = _Composer(events, width, height, testdata)
     cv2.imwrite(str(out_dir / "background.png"), comp.bg)
     n_frames = int(round(duration * fps))
     enc = H264Writer(out_dir, width=width, height=height, fps=fps, bitrate=bitrate, keyint_frames=keyint_frames,
-                     profile=profile, preset=preset)
+                     profile=profile, preset=preset, codec=codec, bframes=bframes)
     for n in range(n_frames):
         enc.add(comp.frame(n, n / fps))
     facts = enc.close()

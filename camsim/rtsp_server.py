@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""RTSP camera simulator: serves PRE-ENCODED H.264 footage, looping forever, live-paced.
+"""RTSP camera simulator: serves PRE-ENCODED H.264 or H.265 footage, looping forever, live-paced.
 
 Runs under Debian's ``/usr/bin/python3`` (stdlib + gi only; never imported by the venv)::
 
@@ -19,14 +19,18 @@ How it works
 * The RTSP media is shared (``factory.set_shared(True)``): one pipeline
   ``appsrc ! rtph264pay`` for all viewers; no decoding or encoding, only RTP payloading.
   The producer pushes each access unit's bytes into the appsrc of every live media.
+* H.265 footage (``truth.json`` ``codec: h265``) goes through ``rtph265pay`` instead; B-frames
+  (frames.json's 4th column, pts - dts in frames) get PTS = DTS + delay, sent in decode order.
 * Timestamps: a media starts at the first keyframe after it is created; its buffers get
-  PTS ``r0 + (n - n0) / fps`` where ``r0`` is the pipeline running time when frame ``n0`` was pushed.
+  DTS ``r0 + (n - n0) / fps`` where ``r0`` is the pipeline running time when frame ``n0`` was pushed.
   They therefore grow by exactly one frame duration per frame, across loop boundaries too
   (the loop is invisible in the RTP timestamps). rtpbin sends RTCP sender reports as usual.
 * ``camera_off`` events: frames in those seconds are not sent (the stream stalls); sending resumes
   at the first keyframe after the event, and the PTS jump equals the gap exactly. A client that
   connects during the stall gets no answer to DESCRIBE until the stream resumes (FFmpeg's open
   then times out), like a hung camera.
+* ``--clock-jumps AT:BY,...``: the camera's clock jumps (as at an NTP sync): from AT seconds after
+  start on, every timestamp (RTP, and so the RTCP sender reports' mapping) moves by BY seconds.
 * SIGTERM/SIGINT: the main loop quits, the status file is removed, exit code 0.
 
 Status file (JSON, written atomically once the server listens): ``epoch`` (wall-clock UTC epoch
@@ -48,7 +52,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtp", "1.0")
+from gi.repository import GLib, Gst, GstRtp, GstRtspServer  # noqa: E402
 
 
 def log(*a):
@@ -64,7 +69,10 @@ class Footage:
             idx = json.load(f)["frames"]
         with open(os.path.join(d, self.truth.get("file", "footage.h264")), "rb") as f:
             data = f.read()
-        self.frames = [(data[o : o + s], bool(k)) for o, s, k in idx]
+        self.frames = [(data[r[0] : r[0] + r[1]], bool(r[2])) for r in idx]
+        # pts - dts of each access unit in frames: B-frames are sent in decode order, shown later
+        self.delays = [int(r[3]) if len(r) > 3 else 0 for r in idx]
+        self.codec = self.truth.get("codec", "h264")  # h264 | h265
         self.fps = float(self.truth["fps"])
         self.n = len(self.frames)
         self.duration = self.n / self.fps
@@ -89,8 +97,10 @@ class Sink:
         self.r0 = 0
         self.waiting_key = True
         self.dead = False
+        self.rtp_shift = 0  # added to its RTP timestamps: the camera's clock jumps (--clock-jumps)
+        self.pushing = False
 
-    def push(self, n: int, data: bytes, key: bool) -> None:
+    def push(self, n: int, data: bytes, key: bool, delay: int = 0) -> None:
         if self.waiting_key:
             if not key:
                 return
@@ -103,9 +113,11 @@ class Sink:
             self.r0 = max(0, clock.get_time() - self.appsrc.get_base_time())
             self.n0 = n
             self.waiting_key = False
+            # tests count the frames a recorder kept from this one on (nothing lost at connect)
+            log(f"media starts at frame {n} key=1 at {time.time():.3f}")
         buf = Gst.Buffer.new_wrapped(data)
-        buf.pts = self.r0 + (n - self.n0) * self.frame_ns
-        buf.dts = buf.pts
+        buf.dts = self.r0 + (n - self.n0) * self.frame_ns
+        buf.pts = buf.dts + delay * self.frame_ns
         buf.duration = self.frame_ns
         if not key:
             buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
@@ -123,10 +135,11 @@ class Sink:
 
 
 class Producer(threading.Thread):
-    def __init__(self, footage: Footage, epoch: float):
+    def __init__(self, footage: Footage, epoch: float, jumps: list[tuple[float, float]] | None = None):
         super().__init__(daemon=True, name="producer")
         self.f = footage
         self.epoch = epoch
+        self.jumps = sorted(jumps or [])  # (seconds after start, jump in seconds) of the camera's clock
         self.sinks: list[Sink] = []
         self.lock = threading.Lock()
         self.stop_evt = threading.Event()
@@ -135,6 +148,14 @@ class Producer(threading.Thread):
     def add(self, sink: Sink) -> None:
         with self.lock:
             self.sinks.append(sink)
+
+    def jump(self, seconds: float) -> None:
+        """The camera's clock jumps (an NTP sync): every viewer's RTP timestamps move by ``seconds``
+        from the next frame on (the buffers' own times go on: the server's sinks pace on them)."""
+        with self.lock:
+            for s in self.sinks:
+                s.rtp_shift = (s.rtp_shift + int(seconds * 90000)) % 2**32
+        log(f"clock jumps by {seconds:+.1f} s at {time.time():.3f}")
 
     def remove_appsrc(self, appsrc) -> None:
         with self.lock:
@@ -146,7 +167,10 @@ class Producer(threading.Thread):
         mono0 = time.monotonic() - (time.time() - self.epoch)
         n = max(0, math.ceil((time.monotonic() - mono0) * f.fps))
         was_off = False
+        started = time.monotonic()
         while not self.stop_evt.is_set():
+            while self.jumps and time.monotonic() - started >= self.jumps[0][0]:
+                self.jump(self.jumps.pop(0)[1])
             due = mono0 + n / f.fps
             delay = due - time.monotonic()
             if delay > 0:
@@ -172,7 +196,7 @@ class Producer(threading.Thread):
                     sinks = list(self.sinks)
                 for s in sinks:
                     try:
-                        s.push(n, data, key)
+                        s.push(n, data, key, f.delays[i])
                     except Exception as e:  # never let one viewer kill the camera
                         log("push failed:", e)
                         s.dead = True
@@ -183,17 +207,44 @@ class Producer(threading.Thread):
             n += 1
 
 
+def _shift_rtp(pad, info, sink):
+    """A clock jump: re-send the payloader's RTP packets with their timestamps moved (copies: the
+    packets handed to a probe are not writable)."""
+    if not sink.rtp_shift or sink.pushing:
+        return Gst.PadProbeReturn.OK
+    if info.type & Gst.PadProbeType.BUFFER_LIST:
+        bufs = [info.get_buffer_list().get(i) for i in range(info.get_buffer_list().length())]
+    else:
+        bufs = [info.get_buffer()]
+    out = []
+    for b in bufs:
+        b = b.copy_deep()
+        ok, rtp = GstRtp.RTPBuffer.map(b, Gst.MapFlags.READ | Gst.MapFlags.WRITE)
+        if ok:
+            rtp.set_timestamp((rtp.get_timestamp() + sink.rtp_shift) % 2**32)
+            rtp.unmap()
+        out.append(b)
+    sink.pushing = True
+    try:
+        for b in out:
+            pad.push(b)
+    finally:
+        sink.pushing = False
+    return Gst.PadProbeReturn.DROP
+
+
 def build_server(args, footage: Footage, producer: Producer):
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
     fps_num = int(round(footage.fps))
-    caps = (f"video/x-h264,stream-format=byte-stream,alignment=au,width={footage.width},"
+    h = "h265" if footage.codec == "h265" else "h264"
+    caps = (f"video/x-{h},stream-format=byte-stream,alignment=au,width={footage.width},"
             f"height={footage.height},framerate={fps_num}/1")
     launch = (
         f'( appsrc name=src is-live=true format=time do-timestamp=false block=false max-bytes=8000000 '
-        f'caps="{caps}" ! rtph264pay name=pay0 pt=96 config-interval=0 mtu=1400 )'
+        f'caps="{caps}" ! rtp{h}pay name=pay0 pt=96 config-interval=0 mtu=1400 )'
     )
     factory.set_launch(launch)
     factory.set_shared(True)
@@ -202,6 +253,9 @@ def build_server(args, footage: Footage, producer: Producer):
     def on_configure(_factory, media):
         appsrc = media.get_element().get_by_name("src")
         sink = Sink(appsrc, producer.frame_ns)
+        if producer.jumps:  # rewrite the RTP timestamps the payloader sends
+            media.get_element().get_by_name("pay0").get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, _shift_rtp, sink)
         producer.add(sink)
         media.connect("unprepared", lambda _m: producer.remove_appsrc(appsrc))
         log("media configured")
@@ -242,6 +296,8 @@ def main(argv=None) -> int:
     ap.add_argument("--password", help="or set DUALCHECK_SIM_PASSWORD (keeps it out of ps)")
     ap.add_argument("--status-file")
     ap.add_argument("--epoch", type=float, help="wall-clock epoch of footage time 0 (default: now)")
+    ap.add_argument("--clock-jumps", default="",
+                    help="AT:BY,... the camera's clock jumps BY seconds (+/-) AT seconds after start")
     args = ap.parse_args(argv)
     if not args.mount.startswith("/"):
         args.mount = "/" + args.mount
@@ -249,7 +305,8 @@ def main(argv=None) -> int:
     Gst.init(None)
     footage = Footage(args.footage)
     epoch = args.epoch if args.epoch is not None else time.time()
-    producer = Producer(footage, epoch)
+    jumps = [tuple(float(x) for x in j.split(":")) for j in args.clock_jumps.split(",") if j.strip()]
+    producer = Producer(footage, epoch, jumps)
     server = build_server(args, footage, producer)
     loop = GLib.MainLoop()
     if server.attach(None) == 0:

@@ -114,10 +114,13 @@ def _decode(data: bytes, keyframes_only: bool) -> tuple[list[tuple[float, np.nda
         st.thread_type = "AUTO" if not keyframes_only else "SLICE"
         if keyframes_only:
             st.codec_context.skip_frame = "NONKEY"
+        # a segment's time 0 is its first key frame: with B-frames the muxer moved it to the reorder
+        # delay (a frame or two), which start_time says
+        t0 = st.start_time or 0
         for fr in c.decode(st):
             if fr.pts is None:
                 continue
-            out.append((float(fr.pts * fr.time_base), fr.to_ndarray(format="bgr24")))
+            out.append((float((fr.pts - t0) * fr.time_base), fr.to_ndarray(format="bgr24")))
     ts = [t for t, _ in out]
     spacing = float(np.median(np.diff(ts))) if len(ts) > 1 else 0.0
     return out, spacing

@@ -23,6 +23,7 @@ from kernel.settings import Settings
 from storage.db import make_engine, make_sessionmaker
 from storage.holds import LegalHolds
 from storage.objects import ObjectStore
+from storage.playable import PlayableCopies
 from vision.pipeline import FacePipeline
 from vision.workers import CaptureLimits, FaceProcesses, InProcessFaces
 
@@ -50,6 +51,12 @@ class Runtime:
     def legal_holds(self) -> LegalHolds:
         """Evidence holds are mirrored into the store's legal holds (object-lock buckets) through this."""
         return LegalHolds(self.store, self.settings)
+
+    @cached_property
+    def playable(self) -> PlayableCopies:
+        """H.264 copies of H.265 clips for browsers without HEVC: bounded CPU, cached in data_dir."""
+        s = self.settings
+        return PlayableCopies(s.data_dir / "transcode", s.transcode_concurrency, s.transcode_cache_bytes)
 
     @cached_property
     def credentials(self) -> CredentialBox:

@@ -100,9 +100,10 @@ def split_credentials(url: str) -> RtspTarget:
 def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str, url: str,
                covers: list[str] | None = None, segment_seconds: int | None = None,
                username: str | None = None, password: str | None = None,
-               box: CredentialBox | None = None) -> Camera:
+               box: CredentialBox | None = None, sub_url: str | None = None) -> Camera:
     """Register (or re-register) a camera. A password, in the URL or given apart, is stored sealed
-    with ``box`` (ingest/credentials.py)."""
+    with ``box`` (ingest/credentials.py). ``sub_url``: its sub-stream, reached with the same
+    credentials (none in that URL)."""
     if not is_camera_id(camera_id):
         raise CameraError("camera id must be 1-64 letters, digits, '.', '_' or '-'")
     if role not in CAMERA_ROLES:
@@ -126,9 +127,13 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
         raise CameraError(f"camera user name and password may have at most {MAX_CREDENTIAL_CHARS} characters")
     if pw is not None and box is None:
         raise ValueError("add_camera: a password needs the CredentialBox to seal it")
+    sub = split_credentials(sub_url) if sub_url else None
+    if sub is not None and (sub.username or sub.password):
+        raise CameraError("give the camera's credentials once, not in its sub-stream URL")
     cam = existing or Camera(id=camera_id)
     cam.org_id, cam.name, cam.role = org_id, name, role
     cam.rtsp_url = target.url
+    cam.rtsp_sub_url = sub.url if sub else None
     cam.rtsp_username = user
     cam.rtsp_password = box.seal(pw) if pw is not None else None
     cam.covers = validate_covers(list(covers or []))
@@ -255,6 +260,7 @@ def public_view(cam: Camera) -> dict:
     """What the API may show: never the credentials."""
     return {
         "id": cam.id, "org_id": cam.org_id, "name": cam.name, "role": cam.role, "rtsp_url": cam.rtsp_url,
+        "rtsp_sub_url": cam.rtsp_sub_url,
         "has_credentials": bool(cam.rtsp_username), "covers": cam.covers, "zones": cam.zones or [],
         "segment_seconds": cam.segment_seconds, "enabled": cam.enabled,
         "created_at": cam.created_at.isoformat() if cam.created_at else None,

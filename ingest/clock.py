@@ -60,6 +60,14 @@ class WallClock:
         self.source = "receive"
         return recv
 
+    def camera_offset_s(self) -> float | None:
+        """How far the camera's clock (its RTCP sender report) is ahead of the receive clock, in
+        seconds (negative: behind); None before a sender report. Includes the network latency, which
+        the receive clock's minimum bounds (a few ms on a LAN)."""
+        if self.sr_offset is None or not self.ready:
+            return None
+        return self.sr_offset - min(m for m in (self._cur_min, self._prev_min) if m is not None)
+
     def wall_us(self, pts: int) -> int:
         """Wall-clock UTC of ``pts`` in integer microseconds since the epoch."""
         return round(self.offset() * US) + ticks_to_us(pts, self.tb)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.settings import get_settings
-from storage.gaps import reasons_over, recorded_reasons, uncovered
+from storage.gaps import hole_reason, recorded_reasons, uncovered
 from storage.models import CameraStatus, Segment
 
 
@@ -22,7 +22,8 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     """Health of one camera over ``[start, end)``.
 
     Returns ``{"camera_id", "online", "state", "status_age_s", "last_packet_at", "last_segment_end",
-    "reconnects", "recorder_id", "spool_bytes", "spool_limit_bytes", "alert", "recorded_s", "coverage", "gaps": [...]}``
+    "reconnects", "recorder_id", "spool_bytes", "spool_limit_bytes", "alert", "clock_offset_s", "clock_jumps", "clock_alert",
+    "recorded_s", "coverage", "gaps": [...]}``
     where each gap is ``{"start", "end", "duration_s", "reason"}`` (ISO 8601 UTC; ``end`` None if it
     lasts). Gaps are the holes of the segment index over the range; each takes the reason of the
     ``recording_gaps`` rows that overlap it (``camera_offline``, ``camera_stalled``, ``spool_full`` ...)
@@ -63,17 +64,20 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
 
     gaps = []
     for hs, he in holes:
-        why = reasons_over(reasons, hs, he)
         lasting = he == horizon and horizon == now and not online
         gaps.append({
             "start": hs.isoformat(), "end": None if lasting else he.isoformat(),
             "duration_s": round((he - hs).total_seconds(), 3),
-            "reason": ",".join(why) if why else "not_recorded",
+            "reason": hole_reason(reasons, hs, he),
         })
     span = (horizon - start).total_seconds()
     alert = None
     if st and st.spool_limit_bytes and st.spool_bytes >= st.spool_limit_bytes * _alert_ratio():
         alert = f"spool {100 * st.spool_bytes / st.spool_limit_bytes:.0f}% full"
+    offset = st.clock_offset_s if st else None
+    clock_alert = None
+    if offset is not None and abs(offset) > get_settings().camera_clock_alert_s:
+        clock_alert = f"camera clock {offset:+.1f} s off"
     return {
         "camera_id": camera_id,
         "online": online,
@@ -87,6 +91,10 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
         "spool_limit_bytes": st.spool_limit_bytes if st else 0,
         "alert": alert,
         "error": st.error if st else None,
+        # the camera's clock minus the receive clock (None: it sends no wall clock), and its jumps
+        "clock_offset_s": offset,
+        "clock_jumps": st.clock_jumps if st else 0,
+        "clock_alert": clock_alert,  # over camera_clock_alert_s: the camera's NTP needs fixing
         "recorded_s": round(recorded, 3),
         "coverage": round(recorded / span, 4) if span > 0 else None,
         "gaps": gaps,

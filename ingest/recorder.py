@@ -48,6 +48,7 @@ from ingest.credentials import CredentialBox, CredentialKeyError
 from ingest.segmenter import SegmentWriter
 from ingest.sharding import ALL, Shard
 from ingest.spool import GapOp, SegmentMeta, Spool, us_to_dt
+from ingest.timestamps import ClockHealer, stamp
 from ingest.uploader import Uploader
 from kernel import metrics
 from kernel.settings import Settings
@@ -83,6 +84,8 @@ class CameraState:
     reconnects: int = 0
     error: str | None = None
     clock_source: str | None = None
+    clock_offset_s: float | None = None  # camera clock - receive clock (RTCP sender report), its jumps included
+    clock_jumps: int = 0
 
 
 @dataclass(frozen=True)
@@ -230,22 +233,19 @@ class CameraRecorder(threading.Thread):
         target_ticks = int(target / tb)
         stall_ticks, jump_ticks = int(STALL_S / tb), int(DISCONTINUITY_S / tb)
         spool = self.rec.spool
-        last_pts: int | None = None
         last_dts: int | None = None
         frame_ticks = 0
         chained_start: int | None = None  # start of the next segment when back to back with the last
         got = False
         paused_full = False
-        for pkt in container.demux(st):
+        jumps_before = self.status.clock_jumps
+        healer = ClockHealer(stall_ticks, float(tb))
+        # the first packets of a connection come without DTS: stamp() fills them in (B-frames); the
+        # healer keeps the timeline continuous when the camera's clock jumps
+        for sp in healer.heal(stamp(container.demux(st))):
             if self.stop_evt.is_set():
                 break
-            if pkt.size == 0:
-                continue
-            now = time.time()
-            pts = pkt.pts if pkt.pts is not None else pkt.dts
-            if pts is None:  # FFmpeg leaves the very first RTP packet unstamped: it is tick 0
-                pts = last_pts + frame_ticks if last_pts is not None else 0
-            dts = pkt.dts if pkt.dts is not None else pts
+            pkt, pts, dts, now = sp.pkt, sp.pts, sp.dts, sp.received
             if last_dts is not None:
                 step = dts - last_dts
                 # The camera sent nothing for a while but kept the connection (a stalled encoder, a
@@ -253,19 +253,23 @@ class CameraRecorder(threading.Thread):
                 # the camera's timestamps, not on when packets arrive: FFmpeg hands over the last frame
                 # before a pause only when the next one comes, and a busy recorder sees silences of its
                 # own; both looked like stalls on the receive clock and cut the footage in the wrong place.
-                if self.seg is not None and step > stall_ticks:
-                    self._finish_segment(last_pts + frame_ticks)
+                # (Its clock jumping is not a stall: the healer made those steps one frame.)
+                stalled = step > stall_ticks
+                if self.seg is not None and stalled:
+                    self._finish_segment()  # at the end of its last frame (the latest shown, B-frames or not)
                     self._begin_gap(self.last_end_us, "camera_stalled", f"no video for {float(step * tb):.1f} s")
                     chained_start = None
-                if step <= 0 or step > jump_ticks:  # timestamps broke: new clock, new segment
-                    self._finish_segment()
+                if stalled and step > jump_ticks:  # a long silence: the clock starts over
                     clock = WallClock(tb, self.s.clock_max_latency_s)
-                    chained_start = None
-                elif step > 0 and step <= stall_ticks:
+                elif step <= stall_ticks:
                     frame_ticks = step if frame_ticks == 0 else frame_ticks
+            self.status.clock_jumps = jumps_before + healer.jumps
             duration = pkt.duration or frame_ticks or 0
             clock.observe(pts, now, container.start_time_realtime if clock.sr_offset is None else None)
-            last_pts, last_dts = pts, dts
+            offset = clock.camera_offset_s()
+            if offset is not None:  # the camera's own clock against ours, with its jumps
+                self.status.clock_offset_s = offset - float(healer.shift * tb)
+            last_dts = dts
             if not got:
                 got = True
                 self._set_state("online")
@@ -275,7 +279,7 @@ class CameraRecorder(threading.Thread):
 
             key = pkt.is_keyframe
             if self.seg is not None and spool.full():  # never drop spooled footage: stop taking new
-                self._finish_segment(pts)
+                self._finish_segment()  # keeps its last frames: it ends where the last one written ends
                 chained_start = self.last_end_us
             if self.seg is not None and key:
                 if self.seg.provisional:
@@ -593,6 +597,9 @@ class Recorder:
                 row["last_packet_at"] = us_to_dt(int(st.last_packet_at * 1e6))
             if st.last_segment_end_us:
                 row["last_segment_end"] = us_to_dt(st.last_segment_end_us)
+            if st.clock_offset_s is not None:
+                row["clock_offset_s"] = round(st.clock_offset_s, 3)
+            row["clock_jumps"] = st.clock_jumps
             rows.append(row)
         removed = dict(self._removed)
         if not rows and not removed:

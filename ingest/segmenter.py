@@ -1,4 +1,4 @@
-"""Remux (no transcoding) of one camera's packets into fragmented-MP4 segments cut at keyframes.
+"""Remux (no transcoding) of one camera's packets (H.264 or H.265) into fragmented-MP4 segments cut at keyframes.
 
 Timestamps in a segment file start at 0 at the segment's ``start_at``: the wall time of a packet is
 ``start_at + pts * time_base`` (the replay/clip code relies on this). Segment times are integer
@@ -12,7 +12,7 @@ from fractions import Fraction
 import av
 
 from ingest.clock import ticks_to_us
-from ingest.spool import FMP4_OPTIONS, SegmentMeta, Spool, SpoolItem, object_key, write_part_sidecar
+from ingest.spool import FMP4_OPTIONS, SegmentMeta, Spool, SpoolItem, object_key, remux_stream, write_part_sidecar
 from storage.objects import file_sha256
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class SegmentWriter:
         self.path = spool.new_part(camera_id)
         write_part_sidecar(self.path, camera_id, org_id, start_us)
         self.out = av.open(str(self.path), "w", format="mp4", options=FMP4_OPTIONS)
-        self.ost = self.out.add_stream_from_template(in_stream)
+        self.ost = remux_stream(self.out, in_stream)  # H.264 avc1, H.265 hvc1
         self.counted = 0  # bytes added to the spool account so far
         self.end_ticks = first_pts  # pts just after the last written packet
         self.packets = 0

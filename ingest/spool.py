@@ -44,6 +44,16 @@ FMP4_OPTIONS = {
 }
 
 
+def remux_stream(out, in_stream):
+    """The output stream of a remux of ``in_stream`` (no transcoding). H.265 is tagged ``hvc1`` (its
+    parameter sets in the sample entry), the tag browsers and players that decode HEVC in MP4 expect;
+    FFmpeg's default ``hev1`` plays in fewer of them."""
+    ost = out.add_stream_from_template(in_stream)
+    if in_stream.codec_context.name == "hevc":
+        ost.codec_context.codec_tag = "hvc1"
+    return ost
+
+
 class SpoolLockedError(RuntimeError):
     pass
 
@@ -276,7 +286,7 @@ def salvage(part: Path) -> SegmentMeta | None:
             ist = src.streams.video[0]
             tb = ist.time_base
             with av.open(str(tmp), "w", format="mp4", options=FMP4_OPTIONS) as dst:
-                ost = dst.add_stream_from_template(ist)
+                ost = remux_stream(dst, ist)
                 try:
                     for pkt in src.demux(ist):
                         if pkt.size == 0 or pkt.dts is None or pkt.is_corrupt:

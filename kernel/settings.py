@@ -174,6 +174,10 @@ class Settings(BaseSettings):
         "with SQLite a key file made once in data_dir (the embedded default); with PostgreSQL camera passwords "
         "are refused until it is set.")
     camera_offline_after_s: float = Field(30.0, description="No packet for this long: the camera is offline.")
+    camera_clock_alert_s: float = Field(
+        2.0, gt=0, description="Camera health alerts when a camera's own clock (its RTCP sender reports) is off "
+        "the recorder's receive clock by more than this (seconds, either way). Footage times follow the "
+        "receive clock whatever the camera's clock says; the alert says the camera's NTP needs fixing.")
     record_poll_s: float = Field(30.0, gt=0, description="How often `dualcheck record` re-reads the camera registry.")
     record_lease_ttl_s: float = Field(
         20.0, ge=3, description="Camera lease lifetime (database clock); renewed every third of it. A dead "
@@ -202,6 +206,11 @@ class Settings(BaseSettings):
     # --- replay and export --------------------------------------------------------------------
     clip_max_seconds: int = Field(1800, ge=10, description="Longest clip (replay or evidence export) one request may ask for.")
     hls_max_seconds: int = Field(12 * 3600, ge=60, description="Longest time range one HLS playlist may cover.")
+    transcode_concurrency: int = Field(
+        1, ge=1, description="H.265 clips transcoded to H.264 at once for browsers without HEVC (each takes about a "
+        "core while it runs); a request beyond that is answered 503 busy at once.")
+    transcode_cache_bytes: int = Field(
+        2 * 1024**3, ge=0, description="Bound of the cache of H.264 copies (data_dir/transcode), oldest used first out.")
 
     # --- correlation: settlements vs footage and face-pay (correlate/, docs/correlation.md) ------------
     correlate_window_s: dict[str, tuple[float, float]] = Field(

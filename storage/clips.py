@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kernel.timefmt import iso_z
-from storage.gaps import reasons_over, recorded_reasons, uncovered
+from storage.gaps import hole_reason, recorded_reasons, uncovered
 from storage.models import Segment
 
 HEAD_READ = 16 * 1024
@@ -78,9 +78,8 @@ def index_gaps(db: Session | None, camera_id: str, start: datetime, end: datetim
     reasons = recorded_reasons(db, camera_id, start, end) if holes and db is not None else []
     out = []
     for a, b in holes:
-        why = reasons_over(reasons, a, b)
         out.append({"start": iso_z(a), "end": iso_z(b), "seconds": round((b - a).total_seconds(), 3),
-                    "reason": why[0] if why else "no_footage_indexed"})
+                    "reason": hole_reason(reasons, a, b)})
     return out
 
 

@@ -34,6 +34,7 @@ from storage.clips import ClipError, plan_clip
 from storage.export_summary import SUMMARY_FILE, summary_html
 from storage.models import AuditEvent, Camera, Organisation, Segment, utcnow
 from storage.objects import file_sha256
+from storage.playable import PlayableCopies, is_hevc
 
 FORMAT = "dualcheck-evidence/1"
 HASH_SCHEME = ("manifest lists segment and clip SHA-256; SHA256SUMS covers clip.mp4, manifest.json and the Chinese "
@@ -50,6 +51,15 @@ class ExportResult:
     size: int
     clip_sha256: str
     manifest: dict
+
+
+DERIVED_FILE = "derived/clip.h264.mp4"
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
 
 
 def _local_reader(files: dict[str, Path]):
@@ -70,8 +80,10 @@ def _local_reader(files: dict[str, Path]):
 
 def build_package(db: Session, store, bucket: str, camera: Camera, start: datetime, end: datetime, *,
                   actor: str, reason: str | None = None, request_id: str | None = None,
-                  workdir: Path | None = None,
-                  tz: str = Settings.model_fields["web_timezone"].default) -> ExportResult:
+                  workdir: Path | None = None, tz: str = Settings.model_fields["web_timezone"].default,
+                  playable: PlayableCopies | None = None) -> ExportResult:
+    """``playable``: add an H.264 copy of an H.265 clip for players without HEVC, labelled as derived
+    (the evidence stays clip.mp4 and the segments, their bytes and hashes untouched)."""
     export_id = secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="export-", dir=workdir) as tmp:
         tmp = Path(tmp)
@@ -122,13 +134,25 @@ def build_package(db: Session, store, bucket: str, camera: Camera, start: dateti
                           "bytes": s["bytes"], "sha256": s["sha256"]} for s in desc["segments"]],
             "hash_scheme": HASH_SCHEME,
         }
+        derived = None
+        if playable is not None and is_hevc(plan.parts[0].data or b""):
+            derived = playable.get(PlayableCopies.key([clip_sha]), _file_chunks(clip))
+            manifest["derived"] = [{
+                "file": DERIVED_FILE, "bytes": derived.stat().st_size, "sha256": file_sha256(derived),
+                "derived_from": "clip.mp4", "codec": "h264",
+                "note": "DERIVED: transcoded to H.264 for players without an HEVC decoder; not the evidence "
+                        "(the evidence is clip.mp4, remuxed from the segments as recorded)"}]
         manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
         summary = summary_html(manifest, tz)
         sums = (f"{clip_sha}  clip.mp4\n{hashlib.sha256(manifest_bytes).hexdigest()}  manifest.json\n"
                 f"{hashlib.sha256(summary).hexdigest()}  {SUMMARY_FILE}\n").encode()
+        if derived is not None:
+            sums += f"{manifest['derived'][0]['sha256']}  {DERIVED_FILE}\n".encode()
         pkg = tmp / f"{export_id}.zip"
         with zipfile.ZipFile(pkg, "w", compression=zipfile.ZIP_STORED) as z:
             z.write(clip, "clip.mp4")
+            if derived is not None:
+                z.write(derived, DERIVED_FILE)
             z.writestr("manifest.json", manifest_bytes, compress_type=zipfile.ZIP_DEFLATED)
             z.writestr(SUMMARY_FILE, summary, compress_type=zipfile.ZIP_DEFLATED)
             z.writestr("SHA256SUMS", sums)

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from storage.models import RecordingGap
 
 TOLERANCE_S = 0.5  # holes shorter than this are timestamp rounding, not gaps
+# A hole of the index that no recorder gave a reason for: one name in health, clips and HLS.
+NOT_RECORDED = "not_recorded"
 
 
 def uncovered(spans: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime,
@@ -44,3 +46,8 @@ def recorded_reasons(db: Session, camera_id: str, start: datetime, end: datetime
 def reasons_over(reasons: list[RecordingGap], a: datetime, b: datetime) -> list[str]:
     """The reasons of the records overlapping the hole [a, b), sorted, each once."""
     return sorted({g.reason for g in reasons if g.start_at < b and (g.end_at is None or g.end_at > a)})
+
+
+def hole_reason(reasons: list[RecordingGap], a: datetime, b: datetime) -> str:
+    """What a hole [a, b) is called: the recorded reasons, comma-separated, or ``not_recorded``."""
+    return ",".join(reasons_over(reasons, a, b)) or NOT_RECORDED

@@ -317,6 +317,8 @@ class Camera(Base):
     rtsp_url: Mapped[str] = mapped_column(String(500))  # without user:password
     rtsp_username: Mapped[str | None] = mapped_column(String(200), nullable=True)
     rtsp_password: Mapped[str | None] = mapped_column(String(500), nullable=True)  # sealed: ingest/credentials.py
+    # the camera's lower-resolution sub-stream (same credentials), where it has one; rtsp_url is the main
+    rtsp_sub_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     covers: Mapped[list] = mapped_column(JSON, default=list)  # terminal ids / counter names it sees
     # where people stand in its picture: [{"kind": "customer"|"staff"|"ignore", "points": [[x, y], ...],
     # "label": str}], x and y as fractions of the frame's width and height; [] = the whole frame counts
@@ -377,6 +379,10 @@ class CameraStatus(Base):
     spool_limit_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the camera's clock (its RTCP sender reports) minus the recorder's receive clock, its jumps included;
+    # None where the camera sends no wall clock
+    clock_offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    clock_jumps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # since its recorder took it
 
 
 class CameraLease(Base):

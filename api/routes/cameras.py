@@ -13,6 +13,7 @@ import json
 import math
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import av
 import cv2
@@ -45,6 +46,7 @@ from storage.audit import audit
 from storage.clips import ClipError, index_gaps, plan_clip, segment_layout, segments_in, store_reader
 from storage.db import session_scope
 from storage.models import Camera, Segment
+from storage.playable import PlayableCopies, TranscodeBusy, is_hevc
 
 router = APIRouter(prefix="/v1", tags=["cameras"], responses=errors(*AUTHENTICATED, 409, 416, 503))
 
@@ -328,15 +330,23 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 @router.get("/cameras/{camera_id}/clip")
 def clip(camera_id: str, request: Request, start: str | None = Query(None, description="ISO 8601 with zone"),
-         end: str | None = Query(None, description="ISO 8601 with zone"), rt: Services = Depends(runtime),
-         who: Principal = Depends(principal)):
+         end: str | None = Query(None, description="ISO 8601 with zone"),
+         hevc: Literal["0", "1"] | None = Query(None, description="0: this client cannot decode H.265 (HEVC), e.g. "
+                                                "Debian's Chromium (MediaSource.isTypeSupported('video/mp4; "
+                                                "codecs=\"hvc1.1.6.L93.B0\"') is false): an H.265 clip is then sent "
+                                                "as an H.264 copy transcoded on demand (cached)"),
+         rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """One playable MP4 of the camera over [start, end): remuxed from the segments (no transcoding),
     from the keyframe at or before ``start``, streamed, with HTTP Range support.
 
     Headers: ``X-Dualcheck-Clip-Start``/``-End`` (wall time of t=0 and of the end),
     ``X-Dualcheck-Gaps`` (JSON list of holes in the range; a gap is a jump of the clip's clock, the
-    player holds the last frame). No footage at all in the range: 404 with the gaps."""
+    player holds the last frame). No footage at all in the range: 404 with the gaps.
+    With ``hevc=0`` and H.265 footage: an H.264 copy (``X-Dualcheck-Derived: h264``, not the
+    evidence bytes; exports keep the originals); 503 ``busy`` while every transcode slot is taken."""
     cam, plan = _plan(rt, who, camera_id, start, end)
+    if hevc == "0" and is_hevc(plan.parts[0].data or b""):
+        return _playable_copy(rt, who, request, cam, plan)
     size = plan.size
     rng = _byte_range(request.headers.get("range"), size)
     first, last = rng if rng else (0, size - 1)
@@ -358,6 +368,54 @@ def clip(camera_id: str, request: Request, start: str | None = Query(None, descr
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     body = plan.iter_bytes(store_reader(rt.store, rt.settings.bucket_footage), first, last)
     return StreamingResponse(body, status_code=206 if rng else 200, media_type="video/mp4", headers=headers)
+
+
+def _playable_copy(rt: Services, who: Principal, request: Request, cam, plan):
+    key = PlayableCopies.key([s.sha256 for s in plan.segments] + [iso_z(plan.clip_start), iso_z(plan.clip_end)])
+    try:
+        path, making = rt.playable.open(key, plan.iter_bytes(store_reader(rt.store, rt.settings.bucket_footage)))
+    except TranscodeBusy:
+        raise ApiError(503, "busy", "every transcode slot is busy: try again shortly",
+                       headers={"Retry-After": "5"}) from None
+    base = {"Cache-Control": "private, no-store", "X-Dualcheck-Clip-Start": iso_z(plan.clip_start),
+            "X-Dualcheck-Clip-End": iso_z(plan.clip_end), "X-Dualcheck-Derived": "h264",
+            "X-Dualcheck-Gaps": json.dumps(plan.gaps, separators=(",", ":")),
+            "Content-Disposition": f'inline; filename="{cam.id}_{plan.clip_start:%Y%m%dT%H%M%SZ}.h264.mp4"'}
+    if making is not None:  # the first request: sent as it is made (no length yet, no ranges)
+        with session_scope(rt.sessions) as db:
+            audit(db, actor=who.actor, action="clip.view", outcome="ok", org_id=cam.org_id,
+                  subject=f"camera:{cam.id}", request_id=request.state.request_id,
+                  detail={"camera_id": cam.id, "start": iso_z(plan.requested_start),
+                          "end": iso_z(plan.requested_end), "clip_start": iso_z(plan.clip_start),
+                          "clip_end": iso_z(plan.clip_end), "derived": "h264", "bytes": None,
+                          "gaps": len(plan.gaps)})
+        return StreamingResponse(making, status_code=200, media_type="video/mp4", headers=base)
+    size = path.stat().st_size
+    rng = _byte_range(request.headers.get("range"), size)
+    first, last = rng if rng else (0, size - 1)
+    with session_scope(rt.sessions) as db:
+        audit(db, actor=who.actor, action="clip.view", outcome="ok", org_id=cam.org_id, subject=f"camera:{cam.id}",
+              request_id=request.state.request_id,
+              detail={"camera_id": cam.id, "start": iso_z(plan.requested_start), "end": iso_z(plan.requested_end),
+                      "clip_start": iso_z(plan.clip_start), "clip_end": iso_z(plan.clip_end), "derived": "h264",
+                      "bytes": [first, last] if rng else None, "gaps": len(plan.gaps)})
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(last - first + 1), "ETag": f'"h264-{key[:32]}"',
+               **base}
+    if rng:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+
+    def body():
+        with open(path, "rb") as f:
+            f.seek(first)
+            left = last - first + 1
+            while left > 0:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                yield chunk
+
+    return StreamingResponse(body(), status_code=206 if rng else 200, media_type="video/mp4", headers=headers)
 
 
 @router.get("/cameras/{camera_id}/clip.json")

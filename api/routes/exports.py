@@ -17,6 +17,7 @@ from storage.audit import audit
 from storage.clips import ClipError
 from storage.db import session_scope
 from storage.export import build_package, find_export
+from storage.playable import TranscodeBusy
 
 router = APIRouter(prefix="/v1", tags=["exports"], responses=errors(*AUTHENTICATED, 409))
 
@@ -26,6 +27,9 @@ class ExportIn(BaseModel):
     start: str = Field(..., description="ISO 8601 with zone")
     end: str = Field(..., description="ISO 8601 with zone")
     reason: str | None = Field(None, max_length=500)
+    playable_copy: bool = Field(False, description="H.265 footage: add an H.264 copy (derived/clip.h264.mp4, "
+                                "labelled derived in the manifest) for players without HEVC; the evidence files "
+                                "and their hashes are unchanged")
 
 
 @router.post("/exports", status_code=201)
@@ -42,9 +46,13 @@ async def create_export(body: ExportIn, request: Request, rt: Services = Depends
                 return build_package(db, footage_store(rt), rt.settings.bucket_footage, cam, a, b, actor=who.actor,
                                      reason=body.reason, request_id=request.state.request_id,
                                      workdir=rt.settings.data_dir if rt.settings.data_dir.exists() else None,
-                                     tz=rt.settings.web_timezone)
+                                     tz=rt.settings.web_timezone,
+                                     playable=rt.playable if body.playable_copy else None)
             except ClipError as e:
                 raise clip_error(e) from None
+            except TranscodeBusy:
+                raise ApiError(503, "busy", "every transcode slot is busy: try again shortly, or export without "
+                               "the playable copy", headers={"Retry-After": "5"}) from None
 
     r = await run_in_threadpool(build)
 

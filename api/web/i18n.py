@@ -50,6 +50,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "claim_none": {"zh": "无记录", "en": "No record"},
     "camera": {"zh": "摄像头", "en": "Camera"},
     "gaps": {"zh": "录像缺失", "en": "Gaps"},
+    "camera_clock_off": {"zh": "摄像头时钟偏差 {s} 秒", "en": "Camera clock off by {s} s"},
     "no_footage": {"zh": "该时段没有录像", "en": "No footage in this window"},
     "enrolled_photo": {"zh": "参保人登记照片", "en": "Enrolled photo"},
     "face_crops": {"zh": "录像中的人脸", "en": "Faces in the footage"},

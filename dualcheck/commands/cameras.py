@@ -21,6 +21,7 @@ from ingest.cameras import (
     update_camera,
 )
 from ingest.credentials import CredentialBox, CredentialKeyError, new_key
+from ingest.presets import PresetError, vendor_url
 from ingest.recorder import Recorder
 from ingest.sharding import parse_shard
 from ingest.spool import SpoolLockedError
@@ -58,25 +59,50 @@ def _box():
 def cameras_add(
     camera_id: str,
     org: str = typer.Option(..., "--org"),
-    url: str = typer.Option(..., "--url", help="rtsp://[user:password@]host[:port]/path"),
+    url: str = typer.Option(None, "--url", help="rtsp://[user:password@]host[:port]/path (or --vendor and --host)"),
     role: str = typer.Option(..., "--role", help="settlement_counter, pharmacy_counter, consulting_room, ward, "
                                                  "entrance"),
     name: str = typer.Option(None, "--name"),
     covers: list[str] = typer.Option([], "--covers", help="Terminal id or counter it sees (repeatable)."),
     segment_seconds: int = typer.Option(None, "--segment-seconds", help="10-300; default the setting."),
+    vendor: str = typer.Option(None, "--vendor", help="hikvision, dahua or uniview: build the vendor's "
+                                                      "documented RTSP URL from --host, --channel and --stream."),
+    host: str = typer.Option(None, "--host", help="The camera's or NVR's address (with --vendor)."),
+    channel: int = typer.Option(1, "--channel", help="Channel, from 1 (with --vendor)."),
+    stream: str = typer.Option("main", "--stream", help="main or sub: the stream recorded (with --vendor); "
+                                                        "with main the sub-stream's URL is registered too."),
+    port: int = typer.Option(554, "--port", help="RTSP port (with --vendor)."),
+    user: str = typer.Option(None, "--user", help="The camera's user name (with --vendor)."),
+    password: str = typer.Option(None, "--password", envvar="DUALCHECK_CAMERA_PASSWORD",
+                                 help="The camera's password, sealed at once (or DUALCHECK_CAMERA_PASSWORD)."),
 ) -> None:
     """Register a camera. Credentials in the URL are stored apart (the password sealed) and never shown again."""
 
     box = _box()
+    sub_url = None
+    if (url is None) == (vendor is None):
+        typer.secho("give either --url or --vendor with --host", fg="red", err=True)
+        raise typer.Exit(2)
+    if vendor is not None:
+        if not host:
+            typer.secho("--vendor needs --host", fg="red", err=True)
+            raise typer.Exit(2)
+        try:
+            url = vendor_url(vendor, host, channel, stream, port)
+            sub_url = vendor_url(vendor, host, channel, "sub", port) if stream == "main" else None
+        except PresetError as e:
+            typer.secho(str(e), fg="red", err=True)
+            raise typer.Exit(2)
 
     def go(db):
         cam = add_camera(db, camera_id=camera_id, org_id=org, name=name or camera_id, role=role, url=url,
-                         covers=covers, segment_seconds=segment_seconds, box=box)
+                         covers=covers, segment_seconds=segment_seconds, box=box, username=user,
+                         password=password, sub_url=sub_url)
         audit(db, actor="cli", action="camera.add", outcome="ok", org_id=org, subject=f"camera:{camera_id}")
         return cam.rtsp_url
 
     shown = _run(go)
-    typer.echo(f"camera {camera_id} at {org}: {shown}")
+    typer.echo(f"camera {camera_id} at {org}: {shown}" + (f" (sub-stream {sub_url})" if sub_url else ""))
 
 
 @cameras.command("remove")

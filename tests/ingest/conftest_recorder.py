@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -139,7 +140,7 @@ def footage_frame_hashes(footage) -> dict[str, int]:
     encoded bits, so a recorded frame decodes to exactly the same pixels)."""
     idx = footage.frame_index()
     data = footage.h264_path.read_bytes()
-    ctx = av.CodecContext.create("h264", "r")
+    ctx = av.CodecContext.create(footage.decoder, "r")
     out: dict[str, int] = {}
     n = 0
     for o, s, _ in idx:
@@ -167,3 +168,42 @@ def coverage_until(segs: list[Segment]) -> float:
 
 def spool_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and p.name != ".lock"]
+
+
+def segment_frames(store, bucket: str, seg: Segment, hashes: dict[str, int]) -> list[int]:
+    """Footage frame numbers of a segment's frames in display order (``hashes``: footage_frame_hashes)."""
+    data = store.get_bytes(bucket, seg.object_key)
+    assert hashlib.sha256(data).hexdigest() == seg.sha256
+    with av.open(io.BytesIO(data)) as c:
+        return [hashes[hashlib.sha1(fr.to_ndarray(format="bgr24").tobytes()).hexdigest()]
+                for fr in c.decode(c.streams.video[0])]
+
+
+def unwrap_frames(frames: list[int], n: int) -> list[int]:
+    """Footage frame numbers (modulo the loop of ``n`` frames) as one increasing count."""
+    seq = frames[:1]
+    for a, b in zip(frames, frames[1:]):
+        seq.append(seq[-1] + (b - a) % n)
+    return seq
+
+
+def viewer_starts(cam) -> list[int]:
+    """Global frame numbers (since the camera's epoch) at which the simulator started a viewer (its log)."""
+    return [int(m) for m in re.findall(r"media starts at frame (\d+)", cam.log_tail(200_000))]
+
+
+def global_frame(frame: int, at: float, cam, fps: float, n: int) -> int:
+    """The global frame number of footage frame ``frame`` shown near wall time ``at``."""
+    approx = round((at - cam.epoch) * fps)
+    base = approx - (approx % n) + frame
+    return min((base - n, base, base + n), key=lambda g: abs(g - approx))
+
+
+def connection_runs(segs: list[Segment]) -> list[list[Segment]]:
+    """Segments grouped into runs of back-to-back ones."""
+    runs: list[list[Segment]] = [[]]
+    for seg in segs:
+        if runs[-1] and seg.start_at != runs[-1][-1].end_at:
+            runs.append([])
+        runs[-1].append(seg)
+    return runs

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 
+from ingest.spool import remux_stream
 from storage.models import Segment
 from storage.objects import ObjectStore
 
@@ -57,13 +58,13 @@ def write_segments(footage, out_dir: Path, seconds: list[float]) -> list[tuple[P
     step = int(round(90000 / fps))
     gop_i = 0
     out: list[tuple[Path, float]] = []
-    with av.open(str(footage.h264_path), format="h264") as src:
+    with av.open(str(footage.h264_path), format=footage.decoder) as src:
         template = src.streams.video[0]
         for n, want in enumerate(seconds):
             path = out_dir / f"seg{n:05d}.mp4"
             frames = 0
             with av.open(str(path), "w", format="mp4", options={"movflags": MOVFLAGS}) as dst:
-                ost = dst.add_stream_from_template(template)
+                ost = remux_stream(dst, template)  # as the recorder does: H.265 tagged hvc1
                 ost.time_base = tb
                 while frames == 0 or frames / fps < want - 1e-6:
                     for data, key in gops[gop_i % len(gops)]:

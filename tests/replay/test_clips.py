@@ -76,7 +76,7 @@ def test_range_in_a_gap_has_no_footage(replay):
         except ClipError as e:
             assert e.code == "no_footage"
             assert e.gaps == [{"start": "2025-03-01T02:01:02Z", "end": "2025-03-01T02:01:15Z", "seconds": 13.0,
-                               "reason": "no_footage_indexed"}]
+                               "reason": "not_recorded"}]
         else:
             raise AssertionError("expected no_footage")
 

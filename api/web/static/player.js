@@ -14,6 +14,10 @@
   var settled = Date.parse(data.settled_at);
   var cur = null, clipStart = null, pendingSeek = null;
 
+  // H.265 footage: a browser without an HEVC decoder (Debian's Chromium) asks for an H.264 copy
+  var hevcOk = !!(window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"')) ||
+      video.canPlayType('video/mp4; codecs="hvc1.1.6.L93.B0"') !== "";
+
   function ms(s) { return Date.parse(s); }
   function pct(t) { var a = ms(cur.start), b = ms(cur.end); return Math.max(0, Math.min(100, 100 * (t - a) / (b - a))); }
   function box(cls, from, to) {
@@ -65,7 +69,7 @@
       clipStart = ms(res.j.clip_start);
       video.dataset.clipStart = res.j.clip_start;
       drawBar(res.j.gaps);
-      video.src = cam.clip;
+      video.src = hevcOk ? cam.clip : cam.clip + (cam.clip.indexOf("?") < 0 ? "?" : "&") + "hevc=0";
     }).catch(function (e) { showError(String(e)); });
   }
 

@@ -1,7 +1,7 @@
 """terminals' device keys and attestation rule; capture attempts (liveness, attestation, replay fingerprints)
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from storage.models import UTCDateTime
 
 revision = '0014'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,130 @@
+"""H.265 replay in a browser without HEVC (issue 18): Debian's Chromium cannot decode H.265, so the
+player asks for an H.264 copy (``hevc=0``), transcoded on demand with bounded CPU and cached; the
+original clip's bytes are untouched."""
+from __future__ import annotations
+
+import hashlib
+import io
+
+import av
+import pytest
+
+from camsim.footage import render, scenario_short
+from storage.db import session_scope
+from tests.replay.conftest import T0, at, q
+from tests.replay.live import serve
+from tests.replay.segmenter import make_segments
+from tests.replay.test_browser_and_export import CHROMIUM
+
+pytestmark = pytest.mark.slow
+HVC1 = 'video/mp4; codecs="hvc1.1.6.L93.B0"'
+
+
+@pytest.fixture
+def hevc_replay(replay, testdata, tmp_path):
+    from camsim.footage import default_cache_dir
+    from ingest.cameras import add_camera
+
+    footage = render(scenario_short(), width=320, height=180, fps=25, bitrate=300_000, keyint_s=2.0, codec="h265",
+                     cache_dir=default_cache_dir(), testdata=testdata)
+    with session_scope(replay.rt.sessions) as db:
+        add_camera(db, camera_id="CAM-H", org_id="CLINIC-A", name="h265 counter", role="settlement_counter",
+                   url="rtsp://10.0.0.7/Streaming/Channels/101")
+        db.flush()
+        make_segments(db, replay.rt.store, replay.settings.bucket_footage, footage, org_id="CLINIC-A",
+                      camera_id="CAM-H", start=T0, total_s=40, segment_s=10, workdir=tmp_path)
+    return replay
+
+
+def test_an_h265_clip_plays_in_chromium_as_an_h264_copy(hevc_replay):
+    from playwright.sync_api import sync_playwright
+
+    r = hevc_replay
+    path = f"/v1/cameras/CAM-H/clip?start={q(at(2))}&end={q(at(32))}"
+    original = r.client.get(path, headers=r.h("admin"))
+    assert original.status_code == 200 and "X-Dualcheck-Derived" not in original.headers
+    with av.open(io.BytesIO(original.content)) as c:
+        assert c.streams.video[0].codec_context.codec_tag == "hvc1"  # the evidence as recorded
+    copy = r.client.get(path + "&hevc=0", headers=r.h("admin"))  # sent as it is made
+    assert copy.status_code == 200 and copy.headers["X-Dualcheck-Derived"] == "h264"
+    assert "Content-Length" not in copy.headers or int(copy.headers["Content-Length"]) == len(copy.content)
+    assert copy.headers["X-Dualcheck-Clip-Start"] == original.headers["X-Dualcheck-Clip-Start"]
+    with av.open(io.BytesIO(copy.content)) as c:
+        st = c.streams.video[0]
+        assert st.codec_context.name == "h264"
+        assert abs(float(c.duration / 1e6) - 30) < 1.5
+    # cached: the same bytes again, and a range of them
+    again = r.client.get(path + "&hevc=0", headers={**r.h("admin"), "Range": "bytes=100-199"})
+    assert again.status_code == 206 and again.content == copy.content[100:200]
+    assert r.client.get(path + "&hevc=0", headers=r.h("admin")).content == copy.content  # the cached copy
+    assert hashlib.sha256(r.client.get(path, headers=r.h("admin")).content).digest() == \
+        hashlib.sha256(original.content).digest()  # the original is never changed
+    with serve(r.client.app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(**CHROMIUM)
+        ctx = browser.new_context(extra_http_headers={"Authorization": f"Bearer {r.env.keys['admin']}"})
+        page = ctx.new_page()
+        page.set_content('<video id="v" muted></video>')
+        can_hevc = page.evaluate(f"MediaSource.isTypeSupported('{HVC1}')")
+        # what the player does: the copy where the browser cannot decode HEVC, the original where it can;
+        # a clip not asked for before, so the browser gets the copy as it is being made
+        fresh = f"/v1/cameras/CAM-H/clip?start={q(at(6))}&end={q(at(36))}"
+        src = f"{base}{fresh}" + ("" if can_hevc else "&hevc=0")
+        page.evaluate(f"(() => {{ const v = document.getElementById('v'); v.src = '{src}'; v.play(); }})()")
+        page.wait_for_function("document.getElementById('v').currentTime > 1.5", timeout=30000)
+        assert page.evaluate("document.getElementById('v').error") is None
+        browser.close()
+
+
+def test_transcodes_are_bounded(hevc_replay):
+    r = hevc_replay
+    path = f"/v1/cameras/CAM-H/clip?start={q(at(0))}&end={q(at(10))}&hevc=0"
+    slots = r.rt.playable.slots
+    held = [slots.acquire(blocking=False) for _ in range(r.settings.transcode_concurrency)]
+    try:  # every slot busy: refused at once, with when to come back
+        busy = r.client.get(path, headers=r.h("admin"))
+        assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
+        assert busy.headers["Retry-After"] == "5"
+    finally:
+        for ok in held:
+            if ok:
+                slots.release()
+    assert r.client.get(path, headers=r.h("admin")).status_code == 200
+    # an H.264 camera's clip is sent as it is whatever the client says
+    plain = r.client.get(f"/v1/cameras/CAM-1/clip?start={q(at(0))}&end={q(at(10))}&hevc=0", headers=r.h("admin"))
+    assert plain.status_code == 200 and "X-Dualcheck-Derived" not in plain.headers
+    bad = r.client.get(f"/v1/cameras/CAM-H/clip?start={q(at(0))}&end={q(at(10))}&hevc=no", headers=r.h("admin"))
+    assert bad.status_code in (400, 422) and "error" in bad.json()
+
+
+def test_an_export_keeps_the_original_bytes_and_may_add_a_derived_copy(hevc_replay):
+    import json
+    import zipfile
+
+    r = hevc_replay
+    c, h = r.client, r.h("admin")
+    body = {"camera_id": "CAM-H", "start": at(2).isoformat(), "end": at(22).isoformat()}
+    plain = c.post("/v1/exports", headers=h, json=body)
+    withcopy = c.post("/v1/exports", headers=h, json={**body, "playable_copy": True})
+    assert plain.status_code == withcopy.status_code == 201, withcopy.text
+    # the evidence is the same bytes with or without the copy
+    assert plain.json()["clip_sha256"] == withcopy.json()["clip_sha256"]
+    assert plain.json()["manifest"]["segments"] == withcopy.json()["manifest"]["segments"]
+    z = zipfile.ZipFile(io.BytesIO(c.get(withcopy.json()["download"], headers=h).content))
+    assert sorted(z.namelist()) == ["SHA256SUMS", "clip.mp4", "derived/clip.h264.mp4", "manifest.json"]
+    manifest = json.loads(z.read("manifest.json"))
+    clip = z.read("clip.mp4")
+    assert hashlib.sha256(clip).hexdigest() == manifest["clip"]["sha256"]
+    with av.open(io.BytesIO(clip)) as v:
+        assert v.streams.video[0].codec_context.name == "hevc"  # the evidence as recorded
+    [d] = manifest["derived"]
+    copy = z.read(d["file"])
+    assert d["derived_from"] == "clip.mp4" and d["note"].startswith("DERIVED") and \
+        hashlib.sha256(copy).hexdigest() == d["sha256"]
+    sums = dict(reversed(line.split("  ")) for line in z.read("SHA256SUMS").decode().splitlines())
+    assert sums[d["file"]] == d["sha256"]
+    with av.open(io.BytesIO(copy)) as v:
+        assert v.streams.video[0].codec_context.name == "h264"
+    for seg in manifest["segments"]:  # and every segment still matches the store
+        assert hashlib.sha256(r.rt.store.get_bytes(seg["bucket"], seg["key"])).hexdigest() == seg["sha256"]
+    assert "derived" not in json.loads(zipfile.ZipFile(io.BytesIO(
+        c.get(plain.json()["download"], headers=h).content)).read("manifest.json"))
