@@ -29,7 +29,7 @@ from storage.models import CameraLease, CameraStatus, RecorderHeartbeat, Segment
 
 FAILOVER = "recorder_failover"  # the holder stopped renewing (killed, host lost): the lease expired
 HANDOVER = "recorder_handover"  # the holder released the camera to rebalance or on a clean stop
-RESTART = "recorder_restart"  # this same recorder id held it before a crash
+RESTART = "recorder_restart"  # this same recorder id held it before (a crash, or a clean stop and start)
 
 
 class db_now(FunctionElement):
@@ -147,8 +147,8 @@ def claim(db: Session, camera_id: str, recorder_id: str, ttl_s: float) -> Claim 
         db.commit()
         if n != 1:
             return None
-        if holder is None:
-            reason, prev = HANDOVER, prev_holder
+        if holder is None:  # released cleanly: by another recorder (a handover) or by us (a restart)
+            reason, prev = (RESTART if prev_holder == recorder_id else HANDOVER), prev_holder
         else:
             reason, prev = (RESTART if holder == recorder_id else FAILOVER), holder
     known_end = [t for t in (last_end, _last_footage_end(db, camera_id)) if t is not None]

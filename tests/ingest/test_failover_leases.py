@@ -59,6 +59,11 @@ def test_two_holders_cannot_both_claim_and_expiry_and_release_work(sessions):
         assert abs((c.gap_start - last).total_seconds()) < 0.01
         rows = list(db.query(CameraLease).order_by(CameraLease.camera_id))
         assert [(r.camera_id, r.holder) for r in rows] == [("c1", "rec-a")]
+        # a stops cleanly and starts again: the same recorder's restart, not a handover
+        assert L.release(db, "c1", "rec-a", utcnow())
+        db.commit()
+        again = L.claim(db, "c1", "rec-a", ttl_s=3)
+        assert again.gap_reason == L.RESTART and again.previous_holder == "rec-a"
 
 
 def test_heartbeats_count_only_live_recorders_of_the_shard(sessions):
