@@ -22,6 +22,7 @@ from api.routes import (
     holds,
     insured,
     metrics,
+    orgs,
     reference,
     settlements,
     staff,
@@ -86,6 +87,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(flags.router)
     app.include_router(staff.router)
+    app.include_router(orgs.router)
     app.include_router(audit.router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included

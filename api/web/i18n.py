@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from api.web.words_ops import WORDS as OPS_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
 
 LANGS = ("zh", "en")
@@ -453,3 +454,6 @@ class Translator:
         if h:
             return f"{h} h {m} min"
         return f"{m} min" if m else f"{s} s"
+
+
+MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)

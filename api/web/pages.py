@@ -28,7 +28,6 @@ from api.web.auth import (
 from api.web.common import (
     Ctx,
     WebError,
-    camera_health_orgs,
     form_checked,
     form_day,
     need_role,
@@ -40,7 +39,6 @@ from api.web.common import (
 from api.web.i18n import FLAG_TYPES, LANGS
 from correlate.flags import answer_inquiry, review, send_inquiry, view
 from correlate.window import windows
-from ingest.health import camera_health
 from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.clips import ClipError
@@ -450,58 +448,6 @@ async def inquiry_reply(flag_id: str, ctx: Ctx = Depends(web_ctx)):
 
     fid = await run_in_threadpool(go)
     return RedirectResponse(f"/inquiries/{fid}?done=1", status_code=303)
-
-
-# --- cameras ----------------------------------------------------------------------------------------------
-
-
-@router.get("/cameras")
-def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = ""):
-    """Every camera the person may watch: online/offline, last segment, and the chosen day's timeline."""
-
-    t = ctx.t
-    today = datetime.now(t.tz).date()
-    d = form_day(day, "day") or today
-    a = _local_day_start(t, d)
-    b = a + timedelta(days=1)
-    rows = []
-    with session_scope(ctx.rt.sessions) as db:
-        orgs = camera_health_orgs(db, ctx.who)
-        names = {o.id: o.name for o in orgs}
-        cams = list(db.scalars(select(Camera).where(Camera.org_id.in_(list(names)), Camera.removed_at.is_(None))
-                               .order_by(Camera.org_id, Camera.id)))
-        for cam in cams:
-            h = camera_health(db, cam.id, a, b, offline_after_s=ctx.rt.settings.camera_offline_after_s)
-            rows.append({"cam": cam, "org_name": names.get(cam.org_id, cam.org_id), "h": h,
-                         "bar": _day_bar(h, a, b)})
-    return render(ctx, "cameras.html", rows=rows, day=d.isoformat(), day_label=t.date(a),
-                  prev_day=(d - timedelta(days=1)).isoformat(), next_day=(d + timedelta(days=1)).isoformat())
-
-
-def _day_bar(h: dict, a: datetime, b: datetime) -> dict:
-    """Rectangles (in 0-1000 units of the day) of recorded time and of gaps, for an SVG timeline."""
-    span = (b - a).total_seconds()
-    now = datetime.now(timezone.utc)
-    horizon = min(b, now)
-
-    def x(t: datetime) -> float:
-        return round(max(0.0, min(1.0, (t - a).total_seconds() / span)) * 1000, 2)
-
-    gaps = []
-    for g in h.get("gaps", []):
-        gs = datetime.fromisoformat(g["start"])
-        ge = datetime.fromisoformat(g["end"]) if g.get("end") else horizon
-        gaps.append({"x": x(gs), "w": max(x(ge) - x(gs), 0.5), "reason": g.get("reason"), "start": gs, "end": ge,
-                     "duration_s": g.get("duration_s")})
-    # recorded stretches are the complement of the gaps up to the horizon
-    rec, cursor = [], a
-    for g in gaps:
-        if g["start"] > cursor:
-            rec.append({"x": x(cursor), "w": x(g["start"]) - x(cursor)})
-        cursor = max(cursor, g["end"])
-    if horizon > cursor:
-        rec.append({"x": x(cursor), "w": x(horizon) - x(cursor)})
-    return {"rec": [r for r in rec if r["w"] > 0], "gaps": gaps, "now": x(now) if a <= now < b else None}
 
 
 # --- overview ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """``install(app, settings)``: the inspector web UI mounted on the API app."""
 from __future__ import annotations
 
-from api.web import audit_pages, common, pages, staff_pages, zones_pages
+from api.web import audit_pages, camera_pages, common, orgs_pages, pages, staff_pages, zones_pages
 from api.web.auth import LoginLimiter
 
 
@@ -12,6 +12,8 @@ def install(app, settings) -> None:
         max_per_account=settings.web_login_max_account_failures)
     common.install(app)
     app.include_router(pages.router)
+    app.include_router(camera_pages.router)
+    app.include_router(orgs_pages.router)
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
     app.include_router(audit_pages.router)
