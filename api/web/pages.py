@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from api.routes.cameras import footage_store
 from api.scope import can_see_flag, can_see_org
-from api.web import charts
 from api.web.auth import (
     DEVICE_COOKIE,
     DEVICE_DAYS,
@@ -378,7 +377,7 @@ async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
             cam = db.get(Camera, camera_id)
             try:
                 r = build_package(db, footage_store(ctx.rt), ctx.rt.settings.bucket_footage, cam, win["start"],
-                                  win["end"], actor=ctx.who.actor, reason=f"flag {flag.id}",
+                                  win["end"], actor=ctx.who.actor, reason=f"预警 {flag.id}",
                                   request_id=ctx.request.state.request_id,
                                   workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None)
             except ClipError as e:
@@ -448,53 +447,3 @@ async def inquiry_reply(flag_id: str, ctx: Ctx = Depends(web_ctx)):
 
     fid = await run_in_threadpool(go)
     return RedirectResponse(f"/inquiries/{fid}?done=1", status_code=303)
-
-
-# --- overview ----------------------------------------------------------------------------------------------
-
-
-@router.get("/overview")
-def overview(ctx: Ctx = Depends(web_ctx), weeks: int = 8):
-    need_role(ctx, *REVIEWERS)
-
-    weeks = max(1, min(int(weeks), 52))
-    t = ctx.t
-    today = datetime.now(t.tz).date()
-    monday = today - timedelta(days=today.weekday())
-    first = monday - timedelta(weeks=weeks - 1)
-    since = _local_day_start(t, first)
-    with session_scope(ctx.rt.sessions) as db:
-        orgs = orgs_visible(db, ctx.who)
-        ids = [o.id for o in orgs]
-        rows = db.execute(select(Flag.org_id, Flag.type, Flag.rule, Flag.level, Flag.status, Flag.occurred_at)
-                          .where(Flag.org_id.in_(ids), Flag.occurred_at >= since)).all()
-        all_time = db.execute(select(Flag.rule, Flag.status, func.count()).where(Flag.org_id.in_(ids))
-                              .group_by(Flag.rule, Flag.status)).all()
-    week_starts = [first + timedelta(weeks=i) for i in range(weeks)]
-    per_org = []
-    for o in orgs:
-        mine = [r for r in rows if r.org_id == o.id]
-        if not mine:
-            continue
-        series = {lvl: [0] * weeks for lvl in (1, 2, 3, 4, 5)}
-        for r in mine:
-            wk = (t.local(r.occurred_at).date() - first).days // 7
-            if 0 <= wk < weeks:
-                series[r.level][wk] += 1
-        per_org.append({"org": o, "svg": charts.stacked_weeks(series, [t.date(_local_day_start(t, w))
-                                                                        for w in week_starts], t)})
-    by_type: dict[str, dict[int, int]] = {}
-    for r in rows:
-        by_type.setdefault(r.type, {}).setdefault(r.level, 0)
-        by_type[r.type][r.level] += 1
-    rates: dict[str, dict[str, int]] = {}
-    for rule, status, n in all_time:
-        rates.setdefault(rule, {}).setdefault(status, 0)
-        rates[rule][status] += n
-    rate_rows = []
-    for rule, c in sorted(rates.items()):
-        decided = c.get("confirmed", 0) + c.get("dismissed", 0)
-        rate_rows.append({"rule": rule, "confirmed": c.get("confirmed", 0), "decided": decided,
-                          "total": sum(c.values()), "rate": (c.get("confirmed", 0) / decided) if decided else None})
-    return render(ctx, "overview.html", per_org=per_org, weeks=weeks, since=t.date(since),
-                  type_svg=charts.type_levels(by_type, t), rate_svg=charts.rates(rate_rows, t), rate_rows=rate_rows)

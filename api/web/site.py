@@ -1,7 +1,7 @@
 """``install(app, settings)``: the inspector web UI mounted on the API app."""
 from __future__ import annotations
 
-from api.web import audit_pages, camera_pages, common, orgs_pages, pages, staff_pages, zones_pages
+from api.web import audit_pages, camera_pages, common, orgs_pages, overview_pages, pages, staff_pages, zones_pages
 from api.web.auth import LoginLimiter
 
 
@@ -14,6 +14,7 @@ def install(app, settings) -> None:
     app.include_router(pages.router)
     app.include_router(camera_pages.router)
     app.include_router(orgs_pages.router)
+    app.include_router(overview_pages.router)
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
     app.include_router(audit_pages.router)
