@@ -3,7 +3,9 @@ no false gap (the time before a camera was installed and the segment being recor
 apart); institutions see their own cameras' health; operators add, edit, test and remove cameras."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +20,19 @@ from tests.ingest.conftest import (  # noqa: F401  (fixtures)
 from tests.web.conftest import PASSWORD, add_users, test_settings
 
 pytestmark = pytest.mark.slow
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def _shot(page, name: str) -> None:
+    """docs/screenshots/<name>.png when DUALCHECK_SCREENSHOTS=1 (scripts/screenshots.py)."""
+    if os.environ.get("DUALCHECK_SCREENSHOTS") != "1":
+        return
+    from PIL import Image
+
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    with Image.open(path) as im:
+        im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 TZ = ZoneInfo("Asia/Shanghai")
 N_ORGS, PER_ORG = 6, 50  # 300 cameras in the north region
@@ -123,6 +138,9 @@ def test_300_cameras_counts_alerts_filters_and_no_false_gap(as_user, fleet):
     alerts = ops.locator("#cam-alerts li").evaluate_all("ls => ls.map(l => l.dataset.camera)")
     assert sorted(alerts) == ["NORTH-3-C002", "NORTH-4-C043"]
     assert "起离线" in ops.locator("#cam-alerts").inner_text()
+    ops.set_viewport_size({"width": 1280, "height": 720})
+    _shot(ops, "cameras-300")
+    ops.set_viewport_size({"width": 1360, "height": 900})
     # a compact table: one page of 50 rows, each one line high
     rows = _rows(ops)
     assert len(rows) == 50 and "第 1 / 6 页，共 300 个" in ops.locator("#cam-pager").inner_text()
@@ -218,6 +236,7 @@ def test_operator_adds_tests_edits_and_removes_a_camera(as_user, fleet, camera_f
     assert res.get_attribute("data-ok") == "1", res.inner_text()
     assert "视频流正常：H264，640×360" in res.inner_text()
     ops.wait_for_function("() => document.getElementById('test-frame').naturalWidth === 640")
+    _shot(ops, "camera-edit")
     # rename and change what it covers
     ops.fill("#cam-edit-form input[name=name]", "新收费窗口（东）")
     ops.fill("#cam-edit-form input[name=covers]", "counter-9")
