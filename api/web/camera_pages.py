@@ -115,7 +115,7 @@ def _matches(q: str, cam: Camera, org_name: str) -> bool:
 
 @router.get("/cameras")
 def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role: str = "", state: str = "",
-                 q: str = "", page: int = 1, done: str = "", cam: str = ""):
+                 q: str = "", page: str = "1", done: str = "", cam: str = ""):
     """Every camera the person may watch: counts, offline alerts, filters, a page of compact rows."""
     t, s = ctx.t, ctx.rt.settings
     if role and role not in CAMERA_ROLES:
@@ -123,6 +123,8 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role
     if state and state not in STATES:
         raise WebError(400, "bad_request", f"state must be one of {', '.join(STATES)}")
     q = q.strip()[:100]
+    if not page.isdigit() or len(page) > 6:
+        raise WebError(400, "bad_request", "page must be a whole number from 1")
     now = datetime.now(timezone.utc)
     today = datetime.now(t.tz).date()
     d = form_day(day, "day") or today
@@ -162,7 +164,7 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role
     shown = [r for r in rows if (not org or r["cam"].org_id == org) and (not role or r["cam"].role == role)
              and (not q or _matches(q, r["cam"], r["org_name"])) and _state_ok(state, r)]
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
-    page = max(1, min(int(page), pages))
+    page_n = max(1, min(int(page), pages))
     alerts.sort(key=lambda r: r.get("down") or now)
     f = {"day": day, "org": org, "role": role, "state": state, "q": q}
 
@@ -170,9 +172,9 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role
         return "/cameras?" + urlencode({k: v for k, v in {**f, **changes}.items() if v not in ("", None, 1)})
 
     manage = ctx.who.role in MANAGERS
-    return render(ctx, "cameras.html", rows=shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], total_shown=len(shown),
+    return render(ctx, "cameras.html", rows=shown[(page_n - 1) * PAGE_SIZE: page_n * PAGE_SIZE], total_shown=len(shown),
                   counts=counts, alerts=alerts, alert_minutes=s.camera_offline_alert_minutes, now=now,
-                  orgs=orgs, roles=CAMERA_ROLES, states=STATES, f=f, page=page, pages=pages, link=link,
+                  orgs=orgs, roles=CAMERA_ROLES, states=STATES, f=f, page=page_n, pages=pages, link=link,
                   day=d.isoformat(), day_label=t.date(a), is_today=d == today, manage=manage,
                   can_manage=lambda org_id: can_manage_cameras(ctx.who, org_id), done=done, done_cam=cam[:64],
                   prev_day=(d - timedelta(days=1)).isoformat(), next_day=(d + timedelta(days=1)).isoformat())

@@ -29,10 +29,11 @@ def queue_link(**q) -> str:
 
 
 @router.get("/overview")
-def overview(ctx: Ctx = Depends(web_ctx), weeks: int = 8):
+def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
     need_role(ctx, "inspector", "admin")
-    if not 1 <= weeks <= 52:
-        raise WebError(400, "bad_request", "weeks must be 1-52")
+    if not (weeks.isdigit() and 1 <= int(weeks) <= 52):
+        raise WebError(400, "bad_request", "weeks must be a whole number from 1 to 52")
+    weeks = int(weeks)
     t = ctx.t
     today = datetime.now(t.tz).date()
     monday = today - timedelta(days=today.weekday())

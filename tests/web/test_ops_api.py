@@ -122,3 +122,16 @@ def test_retention_per_organisation_api_cli_and_page(web):
     c.cookies.clear()
     login(c, "ops")
     assert c.get("/orgs").status_code == 403
+
+
+def test_bad_page_parameters_get_a_friendly_400(web):
+    c = web.client
+    login(c, "admin")
+    for path in ("/cameras?page=abc", "/cameras?page=-1", "/cameras?state=sleeping", "/cameras?role=kitchen",
+                 "/cameras?day=2026-13-01", "/overview?weeks=0", "/overview?weeks=53", "/overview?weeks=x"):
+        r = c.get(path)
+        assert r.status_code == 400 and r.headers["content-type"].startswith("text/html"), (path, r.status_code)
+    assert c.get("/cameras?page=999").status_code == 200  # past the last page: the last page
+    c.cookies.clear()
+    login(c, "clinic-a")
+    assert c.get("/cameras/new").status_code == 403 and c.get("/orgs").status_code == 403
