@@ -31,8 +31,8 @@ from vision.packs import ensure_default_pack
 
 REPO = Path(__file__).resolve().parents[1]
 
-DEMO_ORGS = [("DEMO-CLINIC", "示范社区卫生服务站 Demo community clinic", "demo-north"),
-             ("DEMO-PHARMACY", "示范大药房 Demo pharmacy", "demo-south")]
+DEMO_ORGS = [("DEMO-CLINIC", "示范社区卫生服务站", "demo-north"),
+             ("DEMO-PHARMACY", "示范大药房", "demo-south")]
 # insured id -> portrait in the shared test data
 DEMO_INSURED = {"DEMO-INS-0001": "faces/obama.jpg", "DEMO-INS-0002": "faces/biden.jpg"}
 DEMO_USERS = [
@@ -66,7 +66,7 @@ def seed(rt: Runtime) -> dict:
     creds = json.loads(creds_path.read_text()) if creds_path.exists() else {}
     with session_scope(rt.sessions) as db:
         for org_id, name, region in DEMO_ORGS:
-            add_organisation(db, org_id, name, region)
+            add_organisation(db, org_id, name, region).name = name  # also renames an older demo's (mixed languages)
         db.flush()
         keys = creds.setdefault("terminal_keys", {})
         for org_id, _, _ in DEMO_ORGS:
