@@ -97,6 +97,17 @@ def day_view(h: dict, a: datetime, b: datetime, now: datetime, installed: dateti
                    x(now) if a <= now < b else None, expected, float(h.get("recorded_s") or 0.0))
 
 
+def installed_at(registered: datetime, first_footage: datetime | None, startup_s: float) -> datetime:
+    """From when a camera should have been recording: its registration, or its first footage if that is
+    older (footage imported from before) or came within ``startup_s`` of it (connecting and writing the
+    first segment is not a gap)."""
+    if first_footage is None:
+        return registered
+    if first_footage <= registered + timedelta(seconds=startup_s):
+        return first_footage
+    return registered
+
+
 def went_down(h: dict, status_at: datetime | None) -> datetime | None:
     """When an offline camera was last seen: its last packet, else the end of its last segment, else
     the last report about it."""
@@ -147,8 +158,9 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role
             if f is not None and f.tzinfo is None:
                 f = f.replace(tzinfo=timezone.utc)
             created = c.created_at if c.created_at.tzinfo else c.created_at.replace(tzinfo=timezone.utc)
-            installed = min(created, f) if f else created
-            view = day_view(h, a, b, now, installed, (c.segment_seconds or s.segment_seconds) + s.camera_offline_after_s)
+            pending_s = (c.segment_seconds or s.segment_seconds) + s.camera_offline_after_s
+            installed = installed_at(created, f, pending_s)
+            view = day_view(h, a, b, now, installed, pending_s)
             row = {"cam": c, "org_name": names.get(c.org_id, c.org_id), "h": h, "v": view, "installed": installed}
             if h["state"] == "offline":
                 status_at = _status_time(h, now)

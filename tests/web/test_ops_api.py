@@ -135,3 +135,38 @@ def test_bad_page_parameters_get_a_friendly_400(web):
     c.cookies.clear()
     login(c, "clinic-a")
     assert c.get("/cameras/new").status_code == 403 and c.get("/orgs").status_code == 403
+
+
+def test_what_the_cameras_day_bar_calls_a_gap():
+    """Presentation rules of api/web/camera_pages.py over camera_health's holes."""
+    from datetime import datetime, timedelta, timezone
+
+    from api.web.camera_pages import day_view, installed_at
+
+    a = datetime(2026, 12, 2, 16, 0, tzinfo=timezone.utc)  # local midnight in Asia/Shanghai
+    b, now = a + timedelta(days=1), a + timedelta(hours=10)
+    reg = a + timedelta(hours=2)
+    # connecting after registration is not a gap; a camera silent for an hour after it is
+    assert installed_at(reg, reg + timedelta(seconds=40), 90) == reg + timedelta(seconds=40)
+    assert installed_at(reg, reg + timedelta(hours=1), 90) == reg
+    assert installed_at(reg, reg - timedelta(days=3), 90) == reg - timedelta(days=3)
+
+    def hole(s, e, reason="not_recorded"):
+        return {"start": s.isoformat(), "end": e.isoformat() if e else None, "reason": reason}
+
+    # online: before installation and the last 30 s are apart; the 10-minute hole at 05:00 is a gap
+    h = {"state": "online", "recorded_s": 7.8 * 3600, "gaps": [
+        hole(a, reg), hole(a + timedelta(hours=5), a + timedelta(hours=5, minutes=10), "camera_offline"),
+        hole(now - timedelta(seconds=30), now)]}
+    v = day_view(h, a, b, now, reg, 90)
+    assert [(g["start"], g["reason"]) for g in v.gaps] == [(a + timedelta(hours=5), "camera_offline")]
+    assert v.before["w"] == round(2 / 24 * 1000, 2) and v.pending["start"] == now - timedelta(seconds=30)
+    assert v.expected_s == 8 * 3600 - 30 and abs(v.coverage - 7.8 / (8 - 30 / 3600)) < 1e-9
+    # offline: the hole up to now is a gap (lasting), nothing is "being recorded"
+    h = {"state": "offline", "recorded_s": 0, "gaps": [hole(now - timedelta(minutes=30), None, "camera_offline")]}
+    v = day_view(h, a, b, now, a - timedelta(days=9), 90)
+    assert len(v.gaps) == 1 and v.pending is None and v.gaps[0]["end"] == now
+    # online, but nothing stored for 20 minutes: the last 90 s are being recorded, the rest is a gap
+    h = {"state": "online", "recorded_s": 0, "gaps": [hole(now - timedelta(minutes=20), now)]}
+    v = day_view(h, a, b, now, a - timedelta(days=9), 90)
+    assert v.gaps[0]["end"] == now - timedelta(seconds=90) and v.pending["start"] == now - timedelta(seconds=90)
