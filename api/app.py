@@ -23,6 +23,7 @@ from api.routes import (
     holds,
     insured,
     metrics,
+    orgs,
     reference,
     settlements,
     staff,
@@ -94,6 +95,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(flags.router)
     app.include_router(cases_router)
     app.include_router(staff.router)
+    app.include_router(orgs.router)
     app.include_router(audit.router)
     app.include_router(terminals.router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies

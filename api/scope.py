@@ -9,6 +9,8 @@
 | terminal | none | none | no |
 | operator | none; camera health only (can_see_camera_health) | none | no |
 
+Institutions also see their own cameras' health (up/down, recorded time, gaps: never footage or a frame).
+
 A settlement and its check (``GET /v1/settlements/{id}``, can_see_settlement): admin; inspectors of
 its region (with scores and crops); the ingest keys that may import it and the terminals of its
 organisation (outcome, reason, people, faces without scores or crops). Institutions learn of a
@@ -32,9 +34,26 @@ def can_see_org(principal: Principal, org_id: str | None) -> bool:
 
 def can_see_camera_health(principal: Principal, org_id: str | None) -> bool:
     """May ``principal`` see whether ``org_id``'s cameras record (up/down, recorded time, gaps — no
-    footage)? Operators watch the cameras of their regions; whoever sees the footage sees its health."""
+    footage)? Operators watch the cameras of their regions; an institution its own; whoever sees the
+    footage sees its health."""
     if principal.role == "operator":
         return org_id is not None and org_id in (principal.region_orgs or frozenset())
+    if principal.role == "institution":
+        return org_id is not None and principal.org_id == org_id
+    return can_see_org(principal, org_id)
+
+
+def can_see_frames(principal: Principal, org_id: str | None) -> bool:
+    """May ``principal`` see a camera's picture (latest frame, stream test)? It can show faces: those who
+    see the camera's health except the institution (admins, inspectors, operators of its regions)."""
+    return principal.role != "institution" and can_see_camera_health(principal, org_id)
+
+
+def can_manage_cameras(principal: Principal, org_id: str | None) -> bool:
+    """May ``principal`` add, change, test and remove ``org_id``'s cameras? Admins; operators of its regions."""
+    if principal.role == "operator":
+        return org_id is not None and org_id in (principal.region_orgs or frozenset())
+    return principal.role == "admin"
     return can_see_org(principal, org_id)
 
 

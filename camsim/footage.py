@@ -48,8 +48,9 @@ import cv2
 import numpy as np
 
 from camsim.h264 import DECODERS, H264Writer, cached_render
+from camsim.signs import draw_sign
 
-RENDER_VERSION = 4  # bump when the composition changes: invalidates the cache
+RENDER_VERSION = 5  # bump when the composition changes: invalidates the cache
 KINDS = ("face", "back_turned", "empty", "blur_face", "camera_off")
 PERSON_KINDS = ("face", "back_turned", "blur_face")
 
@@ -497,8 +498,7 @@ def _background(width: int, height: int, testdata: Path, seed: int = 7) -> np.nd
     cv2.rectangle(img, (tx, ty), (tx + int(70 * s), ct + 2), (45, 45, 50), -1)
     cv2.rectangle(img, (tx + int(6 * s), ty + int(6 * s)), (tx + int(64 * s), ty + int(46 * s)), (150, 120, 70), -1)
     out = np.clip(img, 0, 255).astype(np.uint8)
-    cv2.putText(out, "DISPENSARY - COUNTER 3", (sx0 + int(18 * s), sy1 - int(20 * s)), cv2.FONT_HERSHEY_SIMPLEX,
-                0.9 * s, (245, 245, 245), max(1, int(2 * s)), cv2.LINE_AA)
+    draw_sign(out, "取药窗口 3", (sx0 + int(18 * s), sy1 - int(20 * s)), int(28 * s))
     return out
 
 

@@ -26,13 +26,13 @@ from ingest.recorder import Recorder
 from kernel.settings import Settings
 from storage.db import migrate, session_scope
 from storage.models import Camera, InsuredPerson, Organisation, User, utcnow
-from storage.seaweed import LocalSeaweed
+from storage.seaweed import LocalSeaweed, busy_message, port_busy
 from vision.packs import ensure_default_pack
 
 REPO = Path(__file__).resolve().parents[1]
 
-DEMO_ORGS = [("DEMO-CLINIC", "示范社区卫生服务站 Demo community clinic", "demo-north"),
-             ("DEMO-PHARMACY", "示范大药房 Demo pharmacy", "demo-south")]
+DEMO_ORGS = [("DEMO-CLINIC", "示范社区卫生服务站", "demo-north"),
+             ("DEMO-PHARMACY", "示范大药房", "demo-south")]
 # insured id -> portrait in the shared test data
 DEMO_INSURED = {"DEMO-INS-0001": "faces/obama.jpg", "DEMO-INS-0002": "faces/biden.jpg"}
 DEMO_USERS = [
@@ -66,7 +66,7 @@ def seed(rt: Runtime) -> dict:
     creds = json.loads(creds_path.read_text()) if creds_path.exists() else {}
     with session_scope(rt.sessions) as db:
         for org_id, name, region in DEMO_ORGS:
-            add_organisation(db, org_id, name, region)
+            add_organisation(db, org_id, name, region).name = name  # also renames an older demo's (mixed languages)
         db.flush()
         keys = creds.setdefault("terminal_keys", {})
         for org_id, _, _ in DEMO_ORGS:
@@ -120,6 +120,16 @@ def start_cameras(rt: Runtime, creds: dict, data: Path) -> dict:
     return sims
 
 
+def busy_ports(settings: Settings, seaweed: LocalSeaweed) -> list[tuple[int, str]]:
+    """The ports this demo needs that another process holds, each with the setting that moves it: the
+    API's and, unless our SeaweedFS already runs, every port of SeaweedFS (gRPC ones included). The
+    simulated cameras take free ports of their own."""
+    need = [(settings.api_port, "DUALCHECK_API_PORT", settings.api_host)]
+    if seaweed.pid() is None:
+        need += [(port, name, "127.0.0.1") for port, name in seaweed.ports()]
+    return [(port, name) for port, name, host in need if port_busy(host, port)]
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -136,6 +146,9 @@ def run(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     seaweed = LocalSeaweed.from_settings(settings)
     started_here = seaweed.pid() is None
+    busy = busy_ports(settings, seaweed)
+    if busy:  # before anything starts: a half-started demo would fail later with a less useful message
+        raise SystemExit(f"dualcheck run cannot start: {busy_message(busy)}")
     print(f"object store: starting SeaweedFS on {seaweed.endpoint} …", flush=True)
     seaweed.up()
     stoppers: list = []

@@ -77,16 +77,16 @@ class DemoCamera:
 
 
 CAMERAS = (
-    DemoCamera("DEMO-CLINIC-CAM1", "DEMO-CLINIC", "收费窗口 counter 1", "settlement_counter", CLINIC_COUNTER,
+    DemoCamera("DEMO-CLINIC-CAM1", "DEMO-CLINIC", "收费窗口1号", "settlement_counter", CLINIC_COUNTER,
                ("DEMO-CLINIC-T1", "counter-1"), "DEMO-CLINIC-T1", (
                    Planned(155, "ghost", "DEMO-INS-0001", "86.00", "outpatient"),
                    Planned(300, "genuine", "DEMO-INS-0001", "132.50", "outpatient", "obama2.jpg"),
                    Planned(470, "impersonation", "DEMO-INS-0001", "1234.50", "outpatient", "biden.jpg"),
                    Planned(675, "inconclusive", "DEMO-INS-0002", "45.00", "outpatient"),
                )),
-    DemoCamera("DEMO-CLINIC-CAM2", "DEMO-CLINIC", "诊室 consulting room", "consulting_room", CONSULTING_ROOM,
+    DemoCamera("DEMO-CLINIC-CAM2", "DEMO-CLINIC", "诊室", "consulting_room", CONSULTING_ROOM,
                (), None, ()),
-    DemoCamera("DEMO-PHARM-CAM1", "DEMO-PHARMACY", "药房柜台 pharmacy counter", "pharmacy_counter", PHARMACY_COUNTER,
+    DemoCamera("DEMO-PHARM-CAM1", "DEMO-PHARMACY", "药房柜台", "pharmacy_counter", PHARMACY_COUNTER,
                ("DEMO-PHARMACY-T1", "counter-1"), "DEMO-PHARMACY-T1", (
                    Planned(170, "genuine", "DEMO-INS-0001", "58.80", "pharmacy", "obama3.jpg"),
                    Planned(350, "outage", "DEMO-INS-0002", "35.50", "pharmacy"),

@@ -28,8 +28,8 @@ from sqlalchemy.sql.expression import FunctionElement
 from storage.models import CameraLease, CameraStatus, RecorderHeartbeat, Segment, UTCDateTime
 
 FAILOVER = "recorder_failover"  # the holder stopped renewing (killed, host lost): the lease expired
-HANDOVER = "recorder_handover"  # the holder released the camera to rebalance or on a clean stop
-RESTART = "recorder_restart"  # this same recorder id held it before a crash
+HANDOVER = "recorder_handover"  # a running holder released the camera to another recorder (rebalancing)
+RESTART = "recorder_restart"  # the holder stopped (or crashed, same id) and recording starts again
 
 
 class db_now(FunctionElement):
@@ -147,8 +147,9 @@ def claim(db: Session, camera_id: str, recorder_id: str, ttl_s: float) -> Claim 
         db.commit()
         if n != 1:
             return None
-        if holder is None:
-            reason, prev = HANDOVER, prev_holder
+        if holder is None:  # released cleanly: a handover if the giver still runs, else it stopped (a restart)
+            stopped = prev_holder == recorder_id or not (prev_holder and other_incarnation_alive(db, prev_holder, ttl_s))
+            reason, prev = (RESTART if stopped else HANDOVER), prev_holder
         else:
             reason, prev = (RESTART if holder == recorder_id else FAILOVER), holder
     known_end = [t for t in (last_end, _last_footage_end(db, camera_id)) if t is not None]

@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Camera health alerts when a camera's own clock (its RTCP sender reports) is off "
         "the recorder's receive clock by more than this (seconds, either way). Footage times follow the "
         "receive clock whatever the camera's clock says; the alert says the camera's NTP needs fixing.")
+    camera_offline_alert_minutes: int = Field(
+        10, ge=1, description="A camera offline for longer than this is listed as an alert at the top of the "
+        "cameras page, with the time it went down.")
+    camera_test_timeout_s: float = Field(
+        8.0, gt=0, le=60, description="How long a stream test (`cameras test`, the cameras page) waits for the "
+        "camera's first picture.")
     record_poll_s: float = Field(30.0, gt=0, description="How often `dualcheck record` re-reads the camera registry.")
     record_lease_ttl_s: float = Field(
         20.0, ge=3, description="Camera lease lifetime (database clock); renewed every third of it. A dead "
@@ -200,7 +206,8 @@ class Settings(BaseSettings):
         "(the rest stays in the spool for the next start).")
 
     # --- retention ----------------------------------------------------------------------
-    retention_days: int = Field(183, description="Default footage retention (six months); per organisation overridable.")
+    retention_days: int = Field(183, description="Default footage retention (six months); per organisation overridable "
+                                "(`dualcheck orgs retention`, PUT /v1/orgs/{id}/retention, the organisations page).")
     retention_batch: int = Field(1000, description="Segments deleted per batch (one S3 multi-object delete).")
 
     # --- replay and export --------------------------------------------------------------------

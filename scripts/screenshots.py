@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Regenerate docs/screenshots/*.png (queue, flag detail, cameras, overview, institution view).
+"""Regenerate docs/screenshots/*.png (queue, flag detail, cameras, overview, institution view, 300 cameras,
+camera settings).
 
 Runs the screenshot test against a real uvicorn, real footage and headless Debian Chromium
 (/usr/bin/chromium): ``.venv/bin/python scripts/screenshots.py``."""
@@ -10,4 +11,5 @@ from pathlib import Path
 
 repo = Path(__file__).resolve().parents[1]
 env = {**os.environ, "DUALCHECK_SCREENSHOTS": "1"}
-sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-q", "tests/web/test_screenshots.py"], cwd=repo, env=env))
+sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-q", "tests/web/test_screenshots.py",
+                          "tests/web/test_cameras_fleet.py"], cwd=repo, env=env))

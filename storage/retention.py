@@ -40,6 +40,31 @@ from storage.objects import held_failure
 
 log = logging.getLogger("dualcheck.retention")
 
+# an organisation's footage retention: at least a week (evidence of a settlement must survive its
+# check and review), at most ten years
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 7, 3650
+
+
+class RetentionInvalid(ValueError):
+    pass
+
+
+def set_org_retention(db: Session, org_id: str, days: int | None, *, actor: str,
+                      request_id: str | None = None) -> Organisation:
+    """Set (``days``) or clear (None: the default setting) an organisation's footage retention; audited.
+    The next retention run uses it."""
+    org = db.get(Organisation, org_id)
+    if org is None:
+        raise LookupError(f"no organisation {org_id!r}")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int)
+                             or not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS):
+        raise RetentionInvalid(f"retention must be a whole number of days from {MIN_RETENTION_DAYS} to "
+                               f"{MAX_RETENTION_DAYS}, not {days!r}")
+    before, org.retention_days = org.retention_days, days
+    audit(db, actor=actor, action="org.retention", outcome="ok", org_id=org.id, subject=f"org:{org.id}",
+          request_id=request_id, detail={"before": before, "after": days})
+    return org
+
 
 @dataclass
 class RetentionResult:

@@ -76,6 +76,14 @@ class LocalSeaweed:
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.s3_port}"
 
+    def ports(self) -> list[tuple[int, str]]:
+        """Every port the server listens on, each with the setting that moves it: the HTTP ports and
+        their gRPC ports 10000 above (SeaweedFS refuses to start when any of them is taken)."""
+        g = 10000
+        named = [(self.s3_port, "DUALCHECK_S3_ENDPOINT"), (self.master_port, "DUALCHECK_SEAWEED_MASTER_PORT"),
+                 (self.volume_port, "DUALCHECK_SEAWEED_VOLUME_PORT"), (self.filer_port, "DUALCHECK_SEAWEED_FILER_PORT")]
+        return named + [(port + g, f"{name} (its gRPC port, +{g})") for port, name in named]
+
     def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text().strip())
@@ -150,9 +158,9 @@ class LocalSeaweed:
             return pid
         if pid:  # running but not answering yet (just started by someone else): wait for it
             return self._wait(pid)
-        if _port_busy(self.s3_port):
-            raise SeaweedError(f"port {self.s3_port} is in use by another process; set DUALCHECK_S3_ENDPOINT "
-                               "to a free 127.0.0.1:<port> or stop that process")
+        busy = [(port, name) for port, name in self.ports() if port_busy("127.0.0.1", port)]
+        if busy:
+            raise SeaweedError(busy_message(busy))
         (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
         self._write_master_toml()
         log = self.log_file.open("ab")
@@ -263,9 +271,22 @@ def _stop_group(pid: int, timeout_s: float) -> None:
             time.sleep(0.05)
 
 
-def _port_busy(port: int) -> bool:
+def port_busy(host: str, port: int) -> bool:
+    """Would a server fail to listen on ``host:port``? (A bind with SO_REUSEADDR, as the servers
+    themselves use: a port merely in TIME_WAIT is free, one bound by any process is not.)"""
     with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+def busy_message(busy: list[tuple[int, str]]) -> str:
+    """Which ports are taken and the setting that moves each."""
+    return "; ".join(f"port {port} is in use by another process (move it with {name}, or stop that process)"
+                     for port, name in busy)
 
 
 def _alive(pid: int) -> bool:

@@ -27,7 +27,7 @@ from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
 from api.responses import AUTHENTICATED, errors
-from api.scope import can_see_camera_health, can_see_org
+from api.scope import can_manage_cameras, can_see_camera_health, can_see_frames, can_see_org
 from api.services import Services
 from ingest.cameras import (
     CameraError,
@@ -41,6 +41,7 @@ from ingest.cameras import (
 )
 from ingest.credentials import CredentialKeyError
 from ingest.health import camera_health
+from ingest.probe import probe_stream
 from kernel.timefmt import TimeInvalid, iso_z, parse_instant
 from storage.audit import audit
 from storage.clips import ClipError, index_gaps, plan_clip, segment_layout, segments_in, store_reader
@@ -118,7 +119,10 @@ def list_cameras(org_id: str | None = None, rt: Services = Depends(runtime), who
 
 @router.post("/cameras", status_code=201)
 def create_camera(body: CameraIn, request: Request, rt: Services = Depends(runtime),
-                  who: Principal = Depends(require("admin"))):
+                  who: Principal = Depends(require("admin", "operator"))):
+    """Register a camera: admins, and operators for the organisations of their regions."""
+    if not can_manage_cameras(who, body.org_id):
+        raise ApiError(403, "forbidden", f"a {who.role} may not add cameras of organisation {body.org_id!r}")
     with session_scope(rt.sessions) as db:
         try:
             cam = add_camera(db, camera_id=body.id, org_id=body.org_id, name=body.name, role=body.role,
@@ -145,9 +149,10 @@ def get_camera(camera_id: str, rt: Services = Depends(runtime), who: Principal =
 
 @router.delete("/cameras/{camera_id}")
 def delete_camera(camera_id: str, request: Request, rt: Services = Depends(runtime),
-                  who: Principal = Depends(require("admin"))):
+                  who: Principal = Depends(require("admin", "operator"))):
     """Stop recording the camera. Its footage stays until retention removes it."""
     with session_scope(rt.sessions) as db:
+        editable_camera(db, who, camera_id)
         try:
             cam = remove_camera(db, camera_id)
         except CameraError as e:
@@ -183,9 +188,29 @@ def editable_camera(db, who: Principal, camera_id: str) -> Camera:
     cam = visible_camera(db, who, camera_id, health_only=True)
     if cam.removed_at is not None:
         raise ApiError(404, "not_found", f"camera {camera_id!r} was removed")
-    if who.role not in ZONE_EDITORS:
+    if who.role not in ZONE_EDITORS or not can_manage_cameras(who, cam.org_id):
         raise ApiError(403, "forbidden", f"a {who.role} may not change cameras (operators and admins may)")
     return cam
+
+
+@router.post("/cameras/{camera_id}/test")
+def test_stream(camera_id: str, request: Request, rt: Services = Depends(runtime),
+                who: Principal = Depends(principal)):
+    """Open the camera's stream now, as the recorder does, and report whether a picture came, its codec,
+    size and how long it took (``camera_test_timeout_s`` at most). Nothing is recorded. ``ok`` false
+    with ``error`` is an answer, not a failure of the call."""
+    with session_scope(rt.sessions) as db:
+        cam = editable_camera(db, who, camera_id)
+        try:
+            password = rt.credentials.open(cam.rtsp_password)
+        except CredentialKeyError as e:
+            raise ApiError(503, "credentials_key_missing", str(e)) from None
+        url, user, org_id = cam.rtsp_url, cam.rtsp_username, cam.org_id
+    res = probe_stream(url, user, password, rt.settings.camera_test_timeout_s)
+    with session_scope(rt.sessions) as db:
+        audit(db, actor=who.actor, action="camera.test", outcome="ok" if res.ok else "failed", org_id=org_id,
+              subject=f"camera:{camera_id}", request_id=request.state.request_id, detail=res.view())
+    return {"camera_id": camera_id, **res.view()}
 
 
 class CameraPatch(BaseModel):
@@ -263,6 +288,8 @@ def still(camera_id: str, request: Request, rt: Services = Depends(runtime), who
     audited; never cached."""
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id, health_only=True)
+        if not can_see_frames(who, cam.org_id):
+            raise ApiError(403, "forbidden", "an institution sees its cameras' health, not their pictures")
         segs = list(db.scalars(select(Segment).where(Segment.camera_id == cam.id)
                                .order_by(Segment.start_at.desc()).limit(STILL_SEGMENTS_TRIED)))
         org_id = cam.org_id

@@ -44,8 +44,19 @@ def outcome_words(t, outcome: str) -> str:
     if outcome == "ok":
         return t("audit_outcome_ok")
     if outcome.startswith("refused:"):
-        return f"{t('audit_outcome_refused')} ({outcome.split(':', 1)[1]})"
+        code = outcome.split(":", 1)[1]
+        return f"{t('audit_outcome_refused')} ({t('audit_refused_' + code) if 'audit_refused_' + code in MESSAGES else code})"
+    if "audit_outcome_" + outcome in MESSAGES:
+        return t("audit_outcome_" + outcome)
     return t.decision(outcome)  # a face check's decision; anything else as written
+
+
+def subject_words(t, subject: str | None) -> str:
+    """``kind:id`` as the kind's word and the id (ids stay as they are)."""
+    kind, sep, rest = (subject or "").partition(":")
+    if not sep or "audit_subject_" + kind not in MESSAGES:
+        return subject or "—"
+    return f"{t('audit_subject_' + kind)} {rest}"
 
 
 @router.get("/audit")
@@ -71,8 +82,13 @@ def audit_page(ctx: Ctx = Depends(web_ctx), actor: str = Query("", max_length=20
     api_query = {k: v for k, v in {"actor": f.actor, "org": f.org_id, "insured": f.insured_id, "flag": f.flag_id,
                                    "camera": f.camera_id, "action": f.action, "from": iso_z(since),
                                    "to": iso_z(until)}.items() if v}
+    # a person's note shows; the system's (an English reason) stays in the raw record with the detail
     rows = [{"e": e, "action": action_words(ctx.t, e.action, e.outcome), "outcome": outcome_words(ctx.t, e.outcome),
-             "detail": json.dumps(e.detail or {}, ensure_ascii=False, sort_keys=True)[:300]} for e in events]
+             "subject": subject_words(ctx.t, e.subject),
+             "note": e.note if e.actor.startswith("user:") else None,
+             "detail": json.dumps({**(e.detail or {}), **({"note": e.note} if e.note and not e.actor.startswith("user:")
+                                                          else {})}, ensure_ascii=False, sort_keys=True)[:300]}
+            for e in events]
 
     def page_link(o: int) -> str:
         return "/audit?" + urlencode({**{k: v for k, v in form.items() if v}, "offset": o, "max_id": f.max_id})

@@ -23,7 +23,7 @@ from api.web.nav import unread_counts
 from kernel.errors import Refusal
 from kernel.timefmt import TimeInvalid, parse_day
 from storage.db import session_scope
-from storage.models import Organisation, WebSession
+from storage.models import Organisation, User, WebSession
 
 HERE = Path(__file__).parent
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
@@ -103,13 +103,34 @@ async def form_checked(ctx: Ctx) -> dict:
     return {k: v for k, v in form.items()}
 
 
+class ActorNames:
+    """Who did something, as a person reads it: a user's display name (looked up once per page), else
+    the kind of caller (system, interface key, command line)."""
+
+    def __init__(self, sessions, t: Translator):
+        self.sessions, self.t, self.names = sessions, t, None
+
+    def __call__(self, actor: str | None) -> str:
+        kind, _, rest = (actor or "").partition(":")
+        if kind == "user":
+            if self.names is None:
+                with session_scope(self.sessions) as db:
+                    self.names = dict(db.execute(select(User.username, User.display_name)).all())
+            return self.names.get(rest) or rest
+        if kind == "key":
+            return self.t("actor_key")
+        if kind in ("cli", "login"):
+            return self.t("actor_cli") if kind == "cli" else rest
+        return self.t("role_system")
+
+
 def render(ctx: Ctx | None, name: str, status: int = 200, request: Request | None = None, **values) -> HTMLResponse:
     request = request or ctx.request
     t = ctx.t if ctx else translator(request)
     values.setdefault("unread", unread_counts(ctx.rt.sessions, ctx.who) if ctx else {})  # the navigation's counts
     html = env.get_template(name).render(
         t=t, who=ctx.who if ctx else None, csrf=ctx.csrf if ctx else "", lang=t.lang, path=request.url.path,
-        query=str(request.url.query), **values)
+        query=str(request.url.query), actor_name=ActorNames(request.app.state.runtime.sessions, t), **values)
     return HTMLResponse(html, status_code=status)
 
 

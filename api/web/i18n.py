@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from api.web import i18n_cases
+from api.web.words_ops import WORDS as OPS_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
 
 LANGS = ("zh", "en")
@@ -333,7 +334,7 @@ DECISIONS = {"verified": ("通过", "verified"), "match": ("通过", "match"), "
 
 # Chinese wording of correlate/reasons.py's codes (English: correlate.reasons.ENGLISH, the stored text).
 REASONS_ZH = {
-    "no_camera": "{org} 没有摄像头覆盖柜台/终端 {counter}",
+    "no_camera": "该机构没有摄像头覆盖柜台/终端 {counter}",
     "no_footage": "该时段没有录像（摄像头离线、未录制或黑屏）",
     "seen": "录像中见到参保人本人（相似度 {best:.3f} ≥ {thr:.3f}）",
     "low_coverage": "该时段仅录制了 {coverage:.0%}，其中未见参保人本人",
@@ -351,10 +352,10 @@ REASONS_ZH = {
     "face_check_failed": "结算时刷脸核验结果为 {decision}",
     "face_check_failed_score": "结算时刷脸核验结果为 {decision}（分数 {score:.3f}）",
     "capture_not_at_counter": "刷脸抓拍的人也不是柜台前的人",
-    "face_pay_absent": "{org} 使用刷脸结算，但结算 {settlement} 没有刷脸核验",
+    "face_pay_absent": "该机构已开通刷脸结算，但该笔结算未进行刷脸核验",
     "capture_mismatch": "刷脸抓拍的人不是柜台摄像头拍到的任何人（最高相似度 {best:.3f} < {thr:.3f}）",
-    "one_face_many_cards": "{start} 至 {end}，同一张脸在 {org} 为 {count} 名不同参保人结算",
-    "repeated_footage_missing": "{start} 至 {end}，{org} 有 {count} 笔结算没有可用录像",
+    "one_face_many_cards": "{start} 至 {end}，同一张脸在该机构为 {count} 名不同参保人结算",
+    "repeated_footage_missing": "{start} 至 {end}，该机构有 {count} 笔结算没有可用录像",
     "face_pay_replayed": "为结算 {settlement} 发送的 {count} 张刷脸抓拍重复了此前的抓拍（重放）",
     "claims_no_visit": "参保人 {psn_no} 于 {start} 的结算 {setl_id}：{org} 前后 {hours} 小时内没有就诊记录",
     "claims_not_prescribed": "处方 {rxno} 下收费的 {item}（数量 {cnt:g}，单价 {pric:g}）不在该处方上",
@@ -409,6 +410,8 @@ class Translator:
             return text or ""
         templates = ENGLISH if self.lang == "en" else REASONS_ZH
         for _, args in r.parts:  # times are stored as UTC ISO text: show them as the rest of the page does
+            if self.lang == "zh" and isinstance(args.get("decision"), str):  # a face-check code: its words
+                args["decision"] = self.decision(args["decision"])
             for k in ("start", "end"):
                 if isinstance(args.get(k), str):
                     try:
@@ -493,3 +496,4 @@ class Translator:
 MESSAGES.update(i18n_cases.MESSAGES)
 STATUS.update(i18n_cases.STATUS)
 ACTIONS.update(i18n_cases.ACTIONS)
+MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)

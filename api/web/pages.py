@@ -1,5 +1,5 @@
-"""The pages: login, language, a flag's evidence (shown on the case pages: api/web/case_pages.py), evidence export,
-cameras, overview."""
+"""The pages: login, language, a flag's evidence (shown on the case pages: api/web/case_pages.py), evidence
+export. Cameras: api/web/camera_pages.py; the overview: api/web/overview_pages.py."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.routes.cameras import footage_store
 from api.scope import can_see_flag
-from api.web import charts
 from api.web.auth import (
     DEVICE_COOKIE,
     DEVICE_DAYS,
@@ -30,18 +29,14 @@ from api.web.claim_lines import claim_columns
 from api.web.common import (
     Ctx,
     WebError,
-    camera_health_orgs,
     form_checked,
-    form_day,
     need_role,
-    orgs_visible,
     render,
     translator,
     web_ctx,
 )
 from api.web.i18n import LANGS
 from correlate.window import windows
-from ingest.health import camera_health
 from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.clips import ClipError
@@ -287,7 +282,7 @@ async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
             cam = db.get(Camera, camera_id)
             try:
                 r = build_package(db, footage_store(ctx.rt), ctx.rt.settings.bucket_footage, cam, win["start"],
-                                  win["end"], actor=ctx.who.actor, reason=f"flag {flag.id}",
+                                  win["end"], actor=ctx.who.actor, reason=f"预警 {flag.id}",
                                   request_id=ctx.request.state.request_id,
                                   workdir=ctx.rt.settings.data_dir if ctx.rt.settings.data_dir.exists() else None,
                                   tz=ctx.rt.settings.web_timezone)
@@ -297,105 +292,3 @@ async def flag_export(flag_id: str, ctx: Ctx = Depends(web_ctx)):
 
     flag, r = await run_in_threadpool(go)
     return render(ctx, "export.html", flag=flag, export=r)
-
-
-# --- cameras ----------------------------------------------------------------------------------------------
-
-
-@router.get("/cameras")
-def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = ""):
-    """Every camera the person may watch: online/offline, last segment, and the chosen day's timeline."""
-
-    t = ctx.t
-    today = datetime.now(t.tz).date()
-    d = form_day(day, "day") or today
-    a = _local_day_start(t, d)
-    b = a + timedelta(days=1)
-    rows = []
-    with session_scope(ctx.rt.sessions) as db:
-        orgs = camera_health_orgs(db, ctx.who)
-        names = {o.id: o.name for o in orgs}
-        cams = list(db.scalars(select(Camera).where(Camera.org_id.in_(list(names)), Camera.removed_at.is_(None))
-                               .order_by(Camera.org_id, Camera.id)))
-        for cam in cams:
-            h = camera_health(db, cam.id, a, b, offline_after_s=ctx.rt.settings.camera_offline_after_s)
-            rows.append({"cam": cam, "org_name": names.get(cam.org_id, cam.org_id), "h": h,
-                         "bar": _day_bar(h, a, b)})
-    return render(ctx, "cameras.html", rows=rows, day=d.isoformat(), day_label=t.date(a),
-                  prev_day=(d - timedelta(days=1)).isoformat(), next_day=(d + timedelta(days=1)).isoformat())
-
-
-def _day_bar(h: dict, a: datetime, b: datetime) -> dict:
-    """Rectangles (in 0-1000 units of the day) of recorded time and of gaps, for an SVG timeline."""
-    span = (b - a).total_seconds()
-    now = datetime.now(timezone.utc)
-    horizon = min(b, now)
-
-    def x(t: datetime) -> float:
-        return round(max(0.0, min(1.0, (t - a).total_seconds() / span)) * 1000, 2)
-
-    gaps = []
-    for g in h.get("gaps", []):
-        gs = datetime.fromisoformat(g["start"])
-        ge = datetime.fromisoformat(g["end"]) if g.get("end") else horizon
-        gaps.append({"x": x(gs), "w": max(x(ge) - x(gs), 0.5), "reason": g.get("reason"), "start": gs, "end": ge,
-                     "duration_s": g.get("duration_s")})
-    # recorded stretches are the complement of the gaps up to the horizon
-    rec, cursor = [], a
-    for g in gaps:
-        if g["start"] > cursor:
-            rec.append({"x": x(cursor), "w": x(g["start"]) - x(cursor)})
-        cursor = max(cursor, g["end"])
-    if horizon > cursor:
-        rec.append({"x": x(cursor), "w": x(horizon) - x(cursor)})
-    return {"rec": [r for r in rec if r["w"] > 0], "gaps": gaps, "now": x(now) if a <= now < b else None}
-
-
-# --- overview ----------------------------------------------------------------------------------------------
-
-
-@router.get("/overview")
-def overview(ctx: Ctx = Depends(web_ctx), weeks: int = 8):
-    need_role(ctx, *REVIEWERS)
-
-    weeks = max(1, min(int(weeks), 52))
-    t = ctx.t
-    today = datetime.now(t.tz).date()
-    monday = today - timedelta(days=today.weekday())
-    first = monday - timedelta(weeks=weeks - 1)
-    since = _local_day_start(t, first)
-    with session_scope(ctx.rt.sessions) as db:
-        orgs = orgs_visible(db, ctx.who)
-        ids = [o.id for o in orgs]
-        rows = db.execute(select(Flag.org_id, Flag.type, Flag.rule, Flag.level, Flag.status, Flag.occurred_at)
-                          .where(Flag.org_id.in_(ids), Flag.occurred_at >= since)).all()
-        all_time = db.execute(select(Flag.rule, Flag.status, func.count()).where(Flag.org_id.in_(ids))
-                              .group_by(Flag.rule, Flag.status)).all()
-    week_starts = [first + timedelta(weeks=i) for i in range(weeks)]
-    per_org = []
-    for o in orgs:
-        mine = [r for r in rows if r.org_id == o.id]
-        if not mine:
-            continue
-        series = {lvl: [0] * weeks for lvl in (1, 2, 3, 4, 5)}
-        for r in mine:
-            wk = (t.local(r.occurred_at).date() - first).days // 7
-            if 0 <= wk < weeks:
-                series[r.level][wk] += 1
-        per_org.append({"org": o, "svg": charts.stacked_weeks(series, [t.date(_local_day_start(t, w))
-                                                                        for w in week_starts], t)})
-    by_type: dict[str, dict[int, int]] = {}
-    for r in rows:
-        by_type.setdefault(r.type, {}).setdefault(r.level, 0)
-        by_type[r.type][r.level] += 1
-    rates: dict[str, dict[str, int]] = {}
-    for rule, status, n in all_time:
-        rates.setdefault(rule, {}).setdefault(status, 0)
-        rates[rule][status] += n
-    rate_rows = []
-    for rule, c in sorted(rates.items()):
-        decided = c.get("confirmed", 0) + c.get("dismissed", 0)
-        rate_rows.append({"rule": rule, "confirmed": c.get("confirmed", 0), "decided": decided,
-                          "total": sum(c.values()), "rate": (c.get("confirmed", 0) / decided) if decided else None})
-    return render(ctx, "overview.html", per_org=per_org, weeks=weeks, since=t.date(since),
-                  type_svg=charts.type_levels(by_type, t), rate_svg=charts.rates(rate_rows, t), rate_rows=rate_rows)

@@ -1,7 +1,17 @@
 """``install(app, settings)``: the inspector web UI mounted on the API app."""
 from __future__ import annotations
 
-from api.web import audit_pages, case_pages, common, pages, staff_pages, zones_pages
+from api.web import (
+    audit_pages,
+    camera_pages,
+    case_pages,
+    common,
+    orgs_pages,
+    overview_pages,
+    pages,
+    staff_pages,
+    zones_pages,
+)
 from api.web.auth import LoginLimiter
 
 
@@ -13,6 +23,9 @@ def install(app, settings) -> None:
     common.install(app)
     app.include_router(case_pages.router)
     app.include_router(pages.router)
+    app.include_router(camera_pages.router)
+    app.include_router(orgs_pages.router)
+    app.include_router(overview_pages.router)
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
     app.include_router(audit_pages.router)

@@ -29,6 +29,7 @@ from kernel.settings import get_settings
 from storage.audit import audit
 from storage.db import make_engine, make_sessionmaker, migrate, session_scope
 from storage.models import ApiKey, Organisation, Terminal
+from storage.retention import RetentionInvalid, set_org_retention
 
 orgs = typer.Typer(help="Designated institutions (定点医药机构).", no_args_is_help=True)
 terminals = typer.Typer(help="Face-pay terminals and their API keys.", no_args_is_help=True)
@@ -94,6 +95,39 @@ def orgs_list(as_json: bool = typer.Option(False, "--json", help="Print the resu
         return
     for o in rows:
         typer.echo(f"{o['org_id']}\t{o['region']}\t{o['name']}")
+
+
+@orgs.command("retention")
+def orgs_retention(org_id: str,
+                   days: int = typer.Option(None, "--days", help="Keep this organisation's footage this many days."),
+                   default: bool = typer.Option(False, "--default", help="Use the default (DUALCHECK_RETENTION_DAYS)."),
+                   as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")) -> None:
+    """Show, set (--days N) or reset (--default) an organisation's footage retention; the next
+    `retention run` uses it (held evidence is kept regardless)."""
+    if days is not None and default:
+        typer.secho("give --days N or --default, not both", fg="red", err=True)
+        raise typer.Exit(2)
+    fallback = get_settings().retention_days
+
+    def go(db):
+        if days is not None or default:
+            try:
+                org = set_org_retention(db, org_id, None if default else days, actor="cli")
+            except (LookupError, RetentionInvalid) as e:
+                raise KeyError_(str(e).strip('"')) from None
+        else:
+            org = db.get(Organisation, org_id)
+            if org is None:
+                raise KeyError_(f"no organisation {org_id!r}")
+        return {"org_id": org.id, "retention_days": org.retention_days,
+                "effective_days": org.retention_days or fallback}
+
+    row = _run(go)
+    if as_json:
+        typer.echo(json.dumps(row))
+        return
+    own = "its own" if row["retention_days"] else "the default"
+    typer.echo(f"organisation {row['org_id']}: footage kept {row['effective_days']} days ({own})")
 
 
 @terminals.command("add")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -22,6 +23,7 @@ from ingest.cameras import (
 )
 from ingest.credentials import CredentialBox, CredentialKeyError, new_key
 from ingest.presets import PresetError, vendor_url
+from ingest.probe import probe_stream
 from ingest.recorder import Recorder
 from ingest.sharding import parse_shard
 from ingest.spool import SpoolLockedError
@@ -116,6 +118,36 @@ def cameras_remove(camera_id: str) -> None:
 
     _run(go)
     typer.echo(f"camera {camera_id}: removed")
+
+
+@cameras.command("test")
+def cameras_test(camera_id: str,
+                 still: Path = typer.Option(None, "--still", help="Write the first picture to this JPEG file."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Open the camera's stream now, as the recorder does: did a picture come, its codec and size.
+    Exit 1 when the stream cannot be read."""
+    box = _box()
+
+    def go(db):
+        cam = db.get(Camera, camera_id)
+        if cam is None or cam.removed_at is not None:
+            raise CameraError(f"no camera {camera_id!r}")
+        return cam.rtsp_url, cam.rtsp_username, box.open(cam.rtsp_password), cam.org_id
+
+    url, user, password, org_id = _run(go)
+    res = probe_stream(url, user, password, get_settings().camera_test_timeout_s)
+    _run(lambda db: audit(db, actor="cli", action="camera.test", outcome="ok" if res.ok else "failed",
+                          org_id=org_id, subject=f"camera:{camera_id}", detail=res.view()))
+    if still is not None and res.jpeg:
+        still.write_bytes(res.jpeg)
+    if as_json:
+        typer.echo(json.dumps({"camera_id": camera_id, **res.view()}))
+    elif res.ok:
+        typer.echo(f"camera {camera_id}: {res.codec} {res.width}x{res.height}, first picture after {res.seconds:.1f} s")
+    else:
+        typer.echo(f"camera {camera_id}: no picture ({res.error})")
+    if not res.ok:
+        raise typer.Exit(1)
 
 
 @cameras.command("list")

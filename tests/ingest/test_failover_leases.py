@@ -49,7 +49,8 @@ def test_two_holders_cannot_both_claim_and_expiry_and_release_work(sessions):
         assert abs((b.gap_start - end).total_seconds()) < 0.01
         assert L.renew(db, "rec-a", ["c1"], 3) == set()  # a lost it
         assert L.claim(db, "c1", "rec-a", ttl_s=3) is None
-        # b releases with the end of its last flushed segment: a clean handover
+        # b, still running, releases with the end of its last flushed segment: a clean handover
+        L.heartbeat(db, "rec-b", "h2", "0/1", first=True)
         last = utcnow()
         assert not L.release(db, "c1", "rec-a", last)  # only the holder can release
         assert L.release(db, "c1", "rec-b", last)
@@ -59,6 +60,18 @@ def test_two_holders_cannot_both_claim_and_expiry_and_release_work(sessions):
         assert abs((c.gap_start - last).total_seconds()) < 0.01
         rows = list(db.query(CameraLease).order_by(CameraLease.camera_id))
         assert [(r.camera_id, r.holder) for r in rows] == [("c1", "rec-a")]
+        # a stops cleanly and starts again: the same recorder's restart, not a handover
+        assert L.release(db, "c1", "rec-a", utcnow())
+        db.commit()
+        again = L.claim(db, "c1", "rec-a", ttl_s=3)
+        assert again.gap_reason == L.RESTART and again.previous_holder == "rec-a"
+        # a stops cleanly (its heartbeat gone) and a new process (another id: host-pid) takes the camera:
+        # a restart too (the demo's Ctrl-C and make run again)
+        assert L.release(db, "c1", "rec-a", utcnow())
+        L.forget_recorder(db, "rec-a")
+        db.commit()
+        new = L.claim(db, "c1", "rec-a2", ttl_s=3)
+        assert new.gap_reason == L.RESTART and new.previous_holder == "rec-a"
 
 
 def test_heartbeats_count_only_live_recorders_of_the_shard(sessions):

@@ -81,7 +81,7 @@ def test_inspector_filters_opens_plays_seeks_and_confirms(login, site):
     page.wait_for_selector("#history li[data-action=confirmed]")
     assert page.locator("#flag-status").inner_text() == "已确认"
     last = page.locator("#history li").last.inner_text()
-    assert "确认违规" in last and "insp-north" in last and "确认冒名" in last
+    assert "确认违规" in last and "王稽核" in last and "insp-north" not in last and "确认冒名" in last
     assert page.locator("#action-form").count() == 0
     # export the evidence package of the window: its SHA-256 is shown and the zip downloads
     page.click("#export-form button[type=submit]")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.web.test_wording_zh import _as_in_the_demo
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,6 +28,7 @@ def test_main_pages_screenshot_small(login, site, tmp_path):
             im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
         assert 5_000 < path.stat().st_size < 300_000, (name, path.stat().st_size)
 
+    _as_in_the_demo(site.rt)  # Chinese names, as the demo's
     admin = login("admin")
     admin.set_viewport_size({"width": 1280, "height": 720})
     admin.goto(f"{site.url}/flags?status=all")
