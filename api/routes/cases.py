@@ -70,6 +70,7 @@ class CaseFilter:
     level: int | None = None
     levels: tuple[int, ...] = ()
     type: str = ""
+    finding_level: int | None = None  # cases with a finding of this level (of ``type``, when given too)
     status: str = "active"
     q: str = ""
     date_from: datetime | None = None
@@ -90,8 +91,12 @@ class CaseFilter:
             conds.append(Case.level == self.level)
         if self.levels:
             conds.append(Case.level.in_(self.levels))
-        if self.type:
-            conds.append(Case.id.in_(select(Flag.case_id).where(Flag.type == self.type)))
+        if self.type or self.finding_level is not None:
+            # one finding of that type (and level): what the overview's charts count (findings, not cases)
+            fc = [Flag.type == self.type] if self.type else []
+            if self.finding_level is not None:
+                fc.append(Flag.level == self.finding_level)
+            conds.append(Case.id.in_(select(Flag.case_id).where(*fc)))
         s = self.status
         if s == "active":
             conds.append(Case.status.in_(("open", "inquiry")))

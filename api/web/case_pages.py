@@ -43,22 +43,25 @@ def level_group(n: int) -> str:
 
 
 def _queue_filter(ctx: Ctx, f: dict) -> CaseFilter:
-    if f["level"] and f["level"] not in ("1", "2", "3", "4", "5"):
-        raise WebError(400, "bad_request", "level must be 1-5")
+    for k in ("level", "flevel"):
+        if f.get(k) and f[k] not in ("1", "2", "3", "4", "5"):
+            raise WebError(400, "bad_request", f"{k} must be 1-5")
     if f["status"] not in STATUS_FILTERS:
         raise WebError(400, "bad_request", f"status must be one of {', '.join(STATUS_FILTERS)}")
     if f["sort"] not in SORTS:
         raise WebError(400, "bad_request", f"sort must be one of {', '.join(SORTS)}")
     d_from, d_to = form_day(f["date_from"], "date_from"), form_day(f["date_to"], "date_to")
     return CaseFilter(org=f["org"], level=int(f["level"]) if f["level"] else None, type=f["type"][:40],
+                      finding_level=int(f["flevel"]) if f.get("flevel") else None,
                       status=f["status"], q=f["q"][:100], sort=f["sort"], desc=True,
                       date_from=local_day_start(ctx.t, d_from) if d_from else None,
                       date_to=local_day_start(ctx.t, d_to + timedelta(days=1)) if d_to else None)
 
 
-def _form(org="", type="", level="", status="active", date_from="", date_to="", q="", sort="level", page="1") -> dict:
+def _form(org="", type="", level="", status="active", date_from="", date_to="", q="", sort="level", page="1",
+          flevel="") -> dict:
     return {"org": org, "type": type, "level": level, "status": status, "date_from": date_from, "date_to": date_to,
-            "q": q.strip(), "sort": sort, "page": page}
+            "q": q.strip(), "sort": sort, "page": page, "flevel": flevel}
 
 
 def _page_no(v: str) -> int:
@@ -71,10 +74,11 @@ def _page_no(v: str) -> int:
 @router.get("/flags")
 def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str = "", status: str = "active",
           date_from: str = "", date_to: str = "", q: str = "", sort: str = "level", page: str = "1",
-          done: str = "", error: str = ""):
-    """The queue: one row per case, its level chip, findings, status (已答复 / overdue marks), paged."""
+          done: str = "", error: str = "", flevel: str = ""):
+    """The queue: one row per case, its level chip, findings, status (已答复 / overdue marks), paged.
+    ``flevel``: cases with a finding of that level (the overview's charts link here with it)."""
     need_role(ctx, *REVIEWERS)
-    f = _form(org, type, level, status, date_from, date_to, q, sort, page)
+    f = _form(org, type, level, status, date_from, date_to, q, sort, page, flevel)
     flt = _queue_filter(ctx, f)
     n = _page_no(page)
     with session_scope(ctx.rt.sessions) as db:
@@ -115,10 +119,10 @@ def queue(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str
 
 @router.get("/flags/export.xlsx")
 def queue_xlsx(ctx: Ctx = Depends(web_ctx), org: str = "", type: str = "", level: str = "", status: str = "active",
-               date_from: str = "", date_to: str = "", q: str = "", sort: str = "level"):
+               date_from: str = "", date_to: str = "", q: str = "", sort: str = "level", flevel: str = ""):
     """The queue as filtered on the page, as xlsx."""
     need_role(ctx, *REVIEWERS)
-    flt = _queue_filter(ctx, _form(org, type, level, status, date_from, date_to, q, sort))
+    flt = _queue_filter(ctx, _form(org, type, level, status, date_from, date_to, q, sort, flevel=flevel))
     data = queue_workbook(ctx.rt, ctx.who, flt, ctx.request.state.request_id)
     return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": 'attachment; filename="cases.xlsx"',

@@ -43,7 +43,7 @@ def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
     with session_scope(ctx.rt.sessions) as db:
         orgs = orgs_visible(db, ctx.who)
         ids = [o.id for o in orgs]
-        rows = db.execute(select(Flag.org_id, Flag.type, Flag.level, Flag.occurred_at)
+        rows = db.execute(select(Flag.org_id, Flag.type, Flag.level, Flag.occurred_at, Flag.case_id)
                           .where(Flag.org_id.in_(ids), Flag.occurred_at >= since)).all()
         decided = db.execute(select(Flag.rule, Flag.status, func.count())
                              .where(Flag.org_id.in_(ids), Flag.occurred_at >= since).group_by(Flag.rule, Flag.status)).all()
@@ -53,15 +53,17 @@ def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
         mine = [r for r in rows if r.org_id == o.id]
         if not mine:
             continue
-        series = {lvl: [0] * weeks for lvl in (1, 2, 3, 4, 5)}
+        # cases with a finding of each level, per week: what the queue lists behind each bar
+        seen: dict[tuple[int, int], set] = {}
         for r in mine:
             wk = (t.local(r.occurred_at).date() - first).days // 7
             if 0 <= wk < weeks:
-                series[r.level][wk] += 1
+                seen.setdefault((r.level, wk), set()).add(r.case_id or id(r))
+        series = {lvl: [len(seen.get((lvl, wk), ())) for wk in range(weeks)] for lvl in (1, 2, 3, 4, 5)}
 
         def week_link(i: int, lvl: int, org_id: str = o.id) -> str:
             a = week_starts[i]
-            return queue_link(org=org_id, level=lvl, date_from=a.isoformat(),
+            return queue_link(org=org_id, flevel=lvl, date_from=a.isoformat(),
                               date_to=min(a + timedelta(days=6), today).isoformat())
 
         per_org.append({"org": o, "svg": charts.stacked_weeks(series, [t.date(_day_start(ctx, w)) for w in week_starts],
@@ -81,6 +83,6 @@ def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
                           "total": sum(c.values()), "rate": (c.get("confirmed", 0) / done) if done else None})
     return render(ctx, "overview.html", per_org=per_org, weeks=weeks, periods=PERIODS, since=t.date(since),
                   until=t.date(_day_start(ctx, today)),
-                  type_svg=charts.type_levels(by_type, t, link=lambda typ, lvl: queue_link(type=typ, level=lvl, **period)),
+                  type_svg=charts.type_levels(by_type, t, link=lambda typ, lvl: queue_link(type=typ, flevel=lvl, **period)),
                   rate_svg=charts.rates(rate_rows, t, link=lambda rule: queue_link(type=rule, status="confirmed", **period)),
                   rate_rows=rate_rows)

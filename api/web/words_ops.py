@@ -128,6 +128,11 @@ WORDS: dict[str, dict[str, str]] = {
     "audit_subject_staff": {"zh": "工作人员", "en": "staff"},
     "audit_subject_user": {"zh": "用户", "en": "user"},
     "audit_subject_key": {"zh": "接口密钥", "en": "key"},
+    "audit_subject_case": {"zh": "案件", "en": "case"},
+    "audit_subject_terminal": {"zh": "终端", "en": "terminal"},
+    "audit_subject_staff_suggestion": {"zh": "疑似工作人员", "en": "suggested staff"},
+    "audit_subject_staff_template": {"zh": "工作人员照片", "en": "staff photo"},
+    "audit_subject_retention": {"zh": "录像保存期限", "en": "retention"},
     "audit_subject_terminal": {"zh": "终端", "en": "terminal"},
     "audit_subject_suggestion": {"zh": "建议", "en": "suggestion"},
     # --- overview periods ---

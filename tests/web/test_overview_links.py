@@ -35,8 +35,8 @@ def test_bars_click_through_to_their_flags_and_the_period_is_chosen_on_the_page(
             level = bar.locator("rect").get_attribute("data-level")
             bar.click()
             admin.wait_for_load_state()
-            assert "/flags?" in admin.url and f"level={level}" in admin.url and "status=all" in admin.url
-            rows = admin.locator("#queue tbody tr[data-flag]")
+            assert "/flags?" in admin.url and f"flevel={level}" in admin.url and "status=all" in admin.url
+            rows = admin.locator("#queue tbody tr[data-case]")
             assert rows.count() == want, (admin.url, want)
     # the confirmation-rate bar leads to the confirmed flags of that rule
     insp = login("insp-north")
@@ -45,11 +45,11 @@ def test_bars_click_through_to_their_flags_and_the_period_is_chosen_on_the_page(
     if insp.locator("#do-confirm").count():
         insp.fill("#note", "确认冒名。")
         insp.click("#do-confirm")
-        insp.wait_for_selector("#history li[data-action=confirmed]")
+        insp.wait_for_load_state()  # a decision opens the next case of the queue
     insp.goto(f"{site.url}/overview?weeks=52")
     bar = insp.locator("#chart-rates a.bar-link").first
     rule = bar.locator("rect").get_attribute("data-rule")
     bar.click()
     insp.wait_for_load_state()
     assert f"type={rule}" in insp.url and "status=confirmed" in insp.url
-    assert insp.locator("#queue tbody tr[data-flag]").count() >= 1
+    assert insp.locator("#queue tbody tr[data-case]").count() >= 1

@@ -13,7 +13,7 @@ from storage.db import session_scope
 from storage.models import ApiKey, Camera, Flag, Organisation, Settlement, Terminal, User
 
 # names of formats and protocols, the language switch (its label is the other language's name)
-ALLOWED = {"English", "RTSP", "rtsp", "HLS", "H264", "HEVC", "JPEG", "PNG", "CSV", "PDF", "SHA", "UTC+8", "MB", "KB", "GB"}
+ALLOWED = {"English", "RTSP", "rtsp", "HLS", "H264", "HEVC", "JPEG", "PNG", "CSV", "PDF", "Excel", "SHA", "UTC+8", "MB", "KB", "GB"}
 WORD = re.compile(r"[A-Za-z][A-Za-z]+")
 # what a page shows a person: its text, the titles of its elements and SVG shapes, its form hints
 COLLECT = """() => {
