@@ -150,7 +150,9 @@ def test_the_insured_person_with_a_queue_behind_is_verified(counter):
 
 def test_someone_else_paying_is_impersonation_and_the_evidence_is_the_payer(counter):
     c = counter
-    fp = scene("impersonation", 1)
+    # seed 2: the impostor scores 0.25 against the insured person, below the counter band's lower threshold
+    # (seed 1 scores 0.34, inside the calibrated uncertain band: "cannot tell", tests/correlate/test_uncertain_band.py)
+    fp = scene("impersonation", 2)
     c.enrol_staff(fp.scene.cashier, "E-002", "cashier")
     sid = c.settle(fp, c.footage(fp))
     res, chk, faces = c.check(sid)
@@ -272,7 +274,9 @@ def test_the_counter_empty_picture_finds_a_still_payer_the_window_cannot(counter
     quiet = c.footage(empty_counter(fp))
     sid = c.settle(fp, c.footage(fp))
     res, chk, _ = c.check(sid)
-    assert res.outcome == "impersonation"  # what the window alone says (see the docstring)
+    # what the window alone says (see the docstring): judged by the queue's face, an accusation or, where
+    # that face scores in the calibrated uncertain band, "cannot tell"; either way not the payer's face
+    assert _reason_codes(chk)[0] in ("payer_not_insured", "cannot_tell"), res.reason
     assert chk.cameras[0]["reference"] is None
 
     at = (quiet + sc.timedelta(seconds=10)).isoformat()

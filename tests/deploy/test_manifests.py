@@ -265,10 +265,13 @@ def test_network_policies_default_deny_and_only_recorders_reach_cameras():
 def test_terminal_ingress_exposes_only_verification_routes():
     # Every route of every router the app includes (api/routes/*, the UI pages) and the static files.
     import api.routes
+    import api.web
     from api.web import pages
 
     routers = [importlib.import_module(f"api.routes.{m.name}").router for m in pkgutil.iter_modules(api.routes.__path__)]
-    routes = {r.path for router in routers + [pages.router] for r in router.routes}
+    pages_routers = [getattr(importlib.import_module(f"api.web.{m.name}"), "router", None)
+                     for m in pkgutil.iter_modules(api.web.__path__)]  # the UI's pages, one module per area
+    routes = {r.path for router in routers + [x for x in pages_routers if x is not None] for r in router.routes}
     routes |= {f"/static/{p.name}" for p in (Path(pages.__file__).parent / "static").iterdir()}
     term = by_kind_name("Ingress", "dualcheck-terminals")
     paths = {(p["path"], p["pathType"]) for rule in term["spec"]["rules"] for p in rule["http"]["paths"]}
