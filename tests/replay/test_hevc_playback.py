@@ -110,7 +110,8 @@ def test_an_export_keeps_the_original_bytes_and_may_add_a_derived_copy(hevc_repl
     assert plain.json()["clip_sha256"] == withcopy.json()["clip_sha256"]
     assert plain.json()["manifest"]["segments"] == withcopy.json()["manifest"]["segments"]
     z = zipfile.ZipFile(io.BytesIO(c.get(withcopy.json()["download"], headers=h).content))
-    assert sorted(z.namelist()) == ["SHA256SUMS", "clip.mp4", "derived/clip.h264.mp4", "manifest.json"]
+    assert sorted(z.namelist()) == ["SHA256SUMS", "clip.mp4", "derived/clip.h264.mp4", "manifest.json",
+                                   "summary.zh-CN.html"]  # the Chinese summary page (storage/export_summary.py)
     manifest = json.loads(z.read("manifest.json"))
     clip = z.read("clip.mp4")
     assert hashlib.sha256(clip).hexdigest() == manifest["clip"]["sha256"]
