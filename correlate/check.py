@@ -234,9 +234,8 @@ class Checker:
                 zones: list | None = None, staff: StaffGallery | None = None,
                 picture: np.ndarray | None = None) -> CameraResult:
         res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason, zones=zones or [])
-        context: list[footage_mod.Frame] = []
         frames = footage_mod.sample_frames(self.store, self.s.bucket_footage, cw.camera_id, rd.segments,
-                                           cw.start, cw.end, self.s.correlate_sample_interval_s, context)
+                                           cw.start, cw.end, self.s.correlate_sample_interval_s)
         res.frames = len(frames)
         res.blind = sum(f.blind for f in frames)
         if not frames:
@@ -245,8 +244,7 @@ class Checker:
         res.size = (int(shape[1]), int(shape[0]))
         sw, sh = presence_mod.small_size(shape)
         pres = presence_mod.analyze([f.image for f in frames], [f.blind for f in frames],
-                                    keep=zones_mod.ignore_mask(res.zones, sw, sh),
-                                    context=[f.image for f in context if not f.blind])
+                                    keep=zones_mod.ignore_mask(res.zones, sw, sh))
         pipeline = self.pipeline
         tracker = Tracker(cw.camera_id, thr, first_track)
         min_area = self.s.correlate_min_presence_area

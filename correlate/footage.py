@@ -127,14 +127,8 @@ def _decode(data: bytes, keyframes_only: bool) -> tuple[list[tuple[float, np.nda
 
 
 def sample_frames(store, bucket: str, camera_id: str, segs: list[Segment], start: datetime, end: datetime,
-                  interval_s: float, context: list[Frame] | None = None) -> list[Frame]:
-    """Frames of [start, end) about ``interval_s`` apart, in time order (see the module docstring).
-
-    ``context``, when given, receives the frames of the same segments outside the window (before its
-    start and after its end), at the same spacing. They cost no extra decoding (a window rarely starts
-    and ends on a segment boundary) and show the counter as it looks when this visit is not going on:
-    correlate/presence.py takes its background from them too, so that a customer who stands still for
-    most of a short window is not part of the empty counter."""
+                  interval_s: float) -> list[Frame]:
+    """Frames of [start, end) about ``interval_s`` apart, in time order (see the module docstring)."""
     frames: list[Frame] = []
     last: datetime | None = None
     for seg in sorted(segs, key=lambda s: s.start_at):
@@ -144,12 +138,10 @@ def sample_frames(store, bucket: str, camera_id: str, segs: list[Segment], start
             decoded, _ = _decode(data, keyframes_only=False)
         for off, img in decoded:
             at = seg.start_at + timedelta(seconds=off)
-            inside = start <= at < end
-            if not inside and context is None:
+            if at < start or at >= end:
                 continue
             if last is not None and (at - last).total_seconds() < interval_s * 0.75:
                 continue
-            fr = Frame(camera_id, at.astimezone(timezone.utc), img, _is_blind(img))
-            (frames if inside else context).append(fr)
+            frames.append(Frame(camera_id, at.astimezone(timezone.utc), img, _is_blind(img)))
             last = at
     return frames

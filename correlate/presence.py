@@ -6,10 +6,8 @@ counter, never a full body). Presence in a frame is therefore decided from three
 any of which suffices:
 
 * a face detection (any quality: a blurred or turned face is still a person);
-* **background difference**: the background is the per-pixel median of the window's frames and of
-  frames just outside it (the rest of the same segments: the counter when this visit is not going on;
-  without them a customer standing still for most of a short window would be part of the "empty"
-  counter) (grey, 160 px wide, blurred); a region that differs from it by more than ``DIFF`` grey levels and
+* **background difference**: the window's own background is the per-pixel median of its frames
+  (grey, 160 px wide, blurred); a region that differs from it by more than ``DIFF`` grey levels and
   covers at least ``min_area`` of the frame after a morphological opening (which removes on-screen
   timestamps and sensor noise) is somebody;
 * **motion**: the same test between consecutive samples, which catches a person who stays for most
@@ -36,7 +34,6 @@ import numpy as np
 WIDTH = 160
 DIFF = 22
 MOTION = 18
-CONTEXT_SHARE = 0.75  # most frames outside the window used for the background, per frame inside
 
 
 @dataclass
@@ -115,23 +112,16 @@ def _largest(m: np.ndarray) -> tuple[float, tuple[int, int, int, int] | None]:
 
 
 def analyze(images: list[np.ndarray], blind: list[bool] | None = None,
-            keep: np.ndarray | None = None, context: list[np.ndarray] = ()) -> list[Presence]:
+            keep: np.ndarray | None = None) -> list[Presence]:
     """One Presence per image (blind frames get zeros and are left out of the background). ``keep``:
-    0/1 mask of the analysis size (:func:`small_size`) where changes count at all (ignored areas 0).
-    ``context``: frames of the same camera outside the window, used for the background only; at most
-    ``CONTEXT_SHARE`` of the window's own count, evenly spread, so that the window still outweighs
-    them (a chair moved an hour ago must not look like a person all window long)."""
+    0/1 mask of the analysis size (:func:`small_size`) where changes count at all (ignored areas 0)."""
     blind = blind or [False] * len(images)
     smalls = [None if b else grey_small(img) for img, b in zip(images, blind)]
     seen = sum(s is not None for s in smalls)
     if not seen:
         return [Presence(0.0, 0.0, None) for _ in images]
-    ctx = [c for c in context if c is not None and c.shape[:2] == images[0].shape[:2]]
-    n_ctx = min(len(ctx), int(seen * CONTEXT_SHARE))
-    ctx = [ctx[int(i * len(ctx) / n_ctx)] for i in range(n_ctx)] if n_ctx else []
-    levelled = _levelled(smalls + [grey_small(c) for c in ctx])
-    smalls = levelled[:len(smalls)]
-    bg = np.median(np.stack([s for s in levelled if s is not None]), axis=0).astype(np.uint8)
+    smalls = _levelled(smalls)
+    bg = np.median(np.stack([s for s in smalls if s is not None]), axis=0).astype(np.uint8)
     out: list[Presence] = []
     prev = None
     for img, s in zip(images, smalls):
