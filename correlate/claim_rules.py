@@ -1,31 +1,15 @@
 """The data checks' rules as data: id, Chinese and English name, class, level, thresholds.
 
-Every threshold a data check (correlate/claim_checks.py) uses is read from here and nowhere else, so
-that the editable rule library (issue 12, a later change) can take these entries over as its first
-version: one entry per rule, classes as Guangxi's rule library names them (医保管理类 / 临床诊疗类 / 药品类).
-``RULES_VERSION`` is stored on every flag these rules raise.
-
-Thresholds are plain numbers, strings or lists so they can be edited and stored as JSON.
+These entries are the rules' first version in the rule library (correlate/rulebook.py), which keeps
+every later edit; a flag stores the version that raised it. Classes as Guangxi's rule library names them
+(医保管理类 / 临床诊疗类 / 药品类).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from correlate.rule_defs import CLASSES, Rule
 
 RULES_VERSION = "claims-1"
-
-CLASSES = {"management": ("医保管理类", "Insurance management"), "clinical": ("临床诊疗类", "Clinical practice"),
-           "drug": ("药品类", "Drugs")}
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    name_zh: str
-    name_en: str
-    rule_class: str  # a key of CLASSES
-    level: int  # 警示级别 1-5 (correlate/levels.py)
-    description: str
-    thresholds: dict = field(default_factory=dict)
+__all__ = ["CLASSES", "RULES", "RULES_VERSION", "Rule", "is_drug", "rule"]
 
 
 RULES: tuple[Rule, ...] = (

@@ -34,6 +34,8 @@ from kernel.timefmt import TimeInvalid, iso_z, parse_instant
 from storage.audit import audit
 from storage.models import (
     Camera,
+    ClaimAdmission,
+    ClaimDischarge,
     ClaimFeeDetail,
     ClaimPrescription,
     ClaimSettlement,
@@ -59,6 +61,8 @@ INTERFACES: dict[str, tuple[str, tuple[str, ...]]] = {
     "3504": ("stock", ("purcinfo",)),  # 商品采购退货
     "3505": ("stock", ("selinfo",)),  # 商品销售
     "3506": ("stock", ("selinfo",)),  # 商品销售退货
+    "2401": ("admission", ("mdtrtinfo", "adminfo")),  # 入院办理 (2403 入院信息变更 sends adminfo), with diseinfo
+    "2402": ("discharge", ("dscginfo",)),  # 出院办理
 }
 STOCK_KIND = {"3501": "count", "3502": "change", "3503": "purchase", "3504": "purchase_return", "3505": "sale",
               "3506": "sale_return"}
@@ -134,7 +138,7 @@ def flatten(message) -> list[dict]:
     block = inp[name]
     rows = block if isinstance(block, list) else [block]
     head: dict = {}
-    if infno == "2203":
+    if infno in ("2203", "2401"):
         dise = inp.get("diseinfo") or []
         if not isinstance(dise, list):
             raise RecordInvalid("diseinfo must be a list")
@@ -321,9 +325,31 @@ def _stock(row: dict, org: str, tz: ZoneInfo) -> dict:
     return rec
 
 
+def _admission(row: dict, org: str, tz: ZoneInfo) -> dict:
+    mdtrt = _text(row, "mdtrt_id", True)
+    diags = [c for c in (_text(d, "diag_code") if isinstance(d, dict) else None
+                         for d in (row.get("diseinfo") if isinstance(row.get("diseinfo"), list) else [])) if c]
+    return {"natural_key": f"admission|{org}|{mdtrt}", "org_id": org, "mdtrt_id": mdtrt,
+            "psn_no": _text(row, "psn_no", True), "med_type": _text(row, "med_type", limit=8),
+            "begntime": platform_time(row.get("begntime"), "begntime", tz),
+            "ipt_no": _text(row, "ipt_no") or _text(row, "ipt_otp_no"), "adm_dept_codg": _text(row, "adm_dept_codg"),
+            "adm_dept_name": _text(row, "adm_dept_name", limit=100), "adm_bed": _text(row, "adm_bed"),
+            "wardarea_bed": _text(row, "wardarea_bed"), "atddr_no": _text(row, "atddr_no"),
+            "adm_diag_codes": diags[:20]}
+
+
+def _discharge(row: dict, org: str, tz: ZoneInfo) -> dict:
+    mdtrt = _text(row, "mdtrt_id", True)
+    return {"natural_key": f"discharge|{org}|{mdtrt}", "org_id": org, "mdtrt_id": mdtrt,
+            "psn_no": _text(row, "psn_no", True), "endtime": platform_time(row.get("endtime"), "endtime", tz),
+            "dscg_way": _text(row, "dscg_way", limit=8), "dscg_dept_codg": _text(row, "dscg_dept_codg")}
+
+
 PARSERS = {"visit": (_visit, ClaimVisit), "rx": (_rx, ClaimPrescription), "fee": (_fee, ClaimFeeDetail),
-           "stock": (_stock, ClaimStockMove)}
-TIME_FIELD = {"visit": "begntime", "rx": "prsc_time", "fee": "fee_ocur_time", "stock": "at"}
+           "stock": (_stock, ClaimStockMove), "admission": (_admission, ClaimAdmission),
+           "discharge": (_discharge, ClaimDischarge)}
+TIME_FIELD = {"visit": "begntime", "rx": "prsc_time", "fee": "fee_ocur_time", "stock": "at", "admission": "begntime",
+              "discharge": "endtime"}
 
 
 class ClaimImporter:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -542,7 +543,7 @@ class Flag(Base):
     occurred_at: Mapped[datetime] = mapped_column(index=True)  # settlement time (latest of a group)
     reason: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict] = mapped_column(JSON, default=dict)
-    rule_version: Mapped[str] = mapped_column(String(32))
+    rule_version: Mapped[str] = mapped_column(String(64))
     model: Mapped[dict] = mapped_column(JSON, default=dict)
     dedup_key: Mapped[str] = mapped_column(String(200), unique=True)  # a re-check never duplicates a flag
     case_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # its case (correlate/cases.py)
@@ -783,6 +784,86 @@ class ClaimStockMove(Base):
     setl_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     psn_no: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     drug_trac_codg: Mapped[list] = mapped_column(JSON, default=list)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+# --- the rule library (correlate/rulebook.py) -------------------------------------------------------------------
+
+
+class RuleEntry(Base):
+    """A rule as it stands now: class, names, level, switch, thresholds, effective dates, version."""
+
+    __tablename__ = "rules"
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)
+    rule_class: Mapped[str] = mapped_column(String(16))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    level: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    thresholds: Mapped[dict] = mapped_column(JSON, default=dict)
+    effective_from: Mapped[datetime | None] = mapped_column(nullable=True)
+    effective_to: Mapped[datetime | None] = mapped_column(nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class RuleChange(Base):
+    """One version of a rule: who changed it, when, why (required) and the values before and after."""
+
+    __tablename__ = "rule_changes"
+    __table_args__ = (UniqueConstraint("rule_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(ForeignKey("rules.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text)
+    before: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict] = mapped_column(JSON)
+
+
+# --- inpatients (issue 13): admissions 2401 and discharges 2402 in the platform's field names ------------------
+
+
+class ClaimAdmission(Base):
+    """An admission (入院办理 2401 mdtrtinfo / adminfo): who, where, since when, which ward and bed."""
+
+    __tablename__ = "claim_admissions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    mdtrt_id: Mapped[str] = mapped_column(String(64), index=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    med_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    begntime: Mapped[datetime] = mapped_column(index=True)
+    ipt_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    adm_dept_codg: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    adm_dept_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    adm_bed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    wardarea_bed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    atddr_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    adm_diag_codes: Mapped[list] = mapped_column(JSON, default=list)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class ClaimDischarge(Base):
+    """A discharge (出院办理 2402 dscginfo): the admission (mdtrt_id) ends at ``endtime``."""
+
+    __tablename__ = "claim_discharges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    natural_key: Mapped[str] = mapped_column(String(300), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    mdtrt_id: Mapped[str] = mapped_column(String(64), index=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    endtime: Mapped[datetime] = mapped_column(index=True)
+    dscg_way: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    dscg_dept_codg: Mapped[str | None] = mapped_column(String(64), nullable=True)
     content_sha256: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     imported_by: Mapped[str] = mapped_column(String(200))
