@@ -15,8 +15,6 @@ that are not its organisations' is seen.
 """
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -28,8 +26,8 @@ from typing import Iterable, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from correlate.rowfiles import check_utf8, csv_rows, is_json_lines, json_lines
 from kernel.ids import is_counter, is_insured_id, is_settlement_ref
-from kernel.strictjson import DuplicateKey, loads_unique
 from kernel.timefmt import TimeInvalid, parse_instant
 from storage.audit import audit
 from storage.db import session_scope
@@ -241,32 +239,12 @@ class Importer:
             self.result.errors.append(RowError(line, sid, str(e)))
 
 
-# --- files: CSV (header row) or JSON Lines ------------------------------------------------------
+# --- files: CSV (header row) or JSON Lines (correlate/rowfiles.py) -------------------------------
 
 
-class FileInvalid(ValueError):
-    """The file as a whole cannot be read (e.g. not UTF-8): nothing of it is imported."""
-
-
-def check_utf8(path: Path) -> None:
-    """FileInvalid naming the first line that is not UTF-8 (a Latin-1 or GBK export, say), before
-    any row is imported: a half-imported file would be worse than none."""
-    dec = codecs.getincrementaldecoder("utf-8")()
-    line = 1
-    with Path(path).open("rb") as fh:
-        for buf in iter(lambda: fh.read(1 << 20), b""):
-            try:
-                dec.decode(buf)
-            except UnicodeDecodeError as e:
-                bad = line + buf.count(b"\n", 0, e.start)
-                raise FileInvalid(f"the file is not UTF-8 (line {bad}): "
-                                  "export it as UTF-8 and import it again; nothing was imported") from None
-            line += buf.count(b"\n")
-        try:
-            dec.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise FileInvalid("the file is not UTF-8 (it ends inside a character): export it as UTF-8 "
-                              "and import it again; nothing was imported") from None
+def _header_fields(header: list[str]) -> str | None:
+    unknown = [h for h in header if h not in FIELDS]
+    return f"unknown column(s) in the header: {', '.join(unknown)[:100]}" if unknown else None
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -274,59 +252,11 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
     FileInvalid (before the first row) for a file that is not UTF-8."""
     path = Path(path)
     check_utf8(path)
-    with path.open("rb") as fh:
-        head = fh.read(4096).lstrip()
-    as_json = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or head[:1] == b"{"
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        if as_json:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = loads_unique(line)
-                except json.JSONDecodeError as e:
-                    yield n, None, f"not valid JSON: {e.msg} at column {e.colno}"
-                    continue
-                except DuplicateKey as e:
-                    yield n, None, f"not valid here: {e}"
-                    continue
-                except (ValueError, RecursionError) as e:  # a number of thousands of digits, deep nesting
-                    yield n, None, f"not valid here: {str(e)[:120] or type(e).__name__}"
-                    continue
-                if not isinstance(obj, dict):
-                    yield n, None, "a line must be one JSON object"
-                    continue
-                yield n, obj, None
-            return
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            return
-        unknown = [h for h in header if h not in FIELDS]
-        if unknown:
-            yield 1, None, f"unknown column(s) in the header: {', '.join(unknown)[:100]}"
-            return
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:  # e.g. a field over csv.field_size_limit(): this row only
-                yield reader.line_num, None, f"not valid CSV: {e}"
-                continue
-            n = reader.line_num
-            if not any(c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                yield n, None, f"{len(row)} fields where the header has {len(header)}"
-                continue
-            yield n, {h: (v if v.strip() else None) for h, v in zip(header, row)}, None
-
-
-def count_lines(path: Path) -> int:
-    with Path(path).open("rb") as fh:
-        return sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b""))
+    if is_json_lines(path):
+        yield from json_lines(path)
+        return
+    for n, row, err in csv_rows(path, _header_fields):
+        yield n, None if row is None else {h: (v if v.strip() else None) for h, v in row.items()}, err
 
 
 def import_file(sessions, path: Path, *, actor: str, batch: int = 500, progress=None) -> ImportResult:
