@@ -6,13 +6,14 @@ consulting-room footage gives, end to end through POST /v1/claims and POST /v1/c
 Starts its own SeaweedFS and a fresh SQLite in a temp dir; real models (``$DUALCHECK_TEST_MODELS``).
 Per kind, ``--per-kind`` consulting-room scenes (camsim.counter.consulting_scene, 960x540 at 5 fps, 40 s
 looped over the rule's whole footage window, written as the recorder writes segments by
-tests/replay/segmenter.py), each a different doctor (crowd faces, enrolled as staff) and seed, each with
+tests/replay/segmenter.py), the clinic's ``--doctors`` (crowd faces, enrolled as staff) taking turns, a seed
+each; doctors, strangers and the insured person are faces told apart (similarity below 0.30), each with
 one outpatient settlement (2207) of the insured person (``obama``, enrolled from obama2/obama3.jpg) and
 no visit record:
 
 * ``seen``: the insured person sits with the doctor -> must not raise (``patient_seen_insured``);
 * ``alone``: the doctor alone -> raise (``nobody_but_staff``);
-* ``stranger``: someone else (a crowd face, or ``biden``) with the doctor -> raise (``someone_else``);
+* ``stranger``: someone else (``biden`` or a crowd face) with the doctor -> raise (``someone_else``);
 * ``turned_away``: the insured person with their back to the camera -> must not raise (decoy).
 
 Printed: the outcome per kind (confusion), precision and recall of the raise, and the time per analysed
@@ -38,6 +39,7 @@ ORG = "CLINIC-A"
 KINDS = {"seen": ("obama", False), "alone": (None, False), "stranger": ("", False), "turned_away": ("obama", True)}
 RAISE = {"seen": False, "alone": True, "stranger": True, "turned_away": False}
 SLOT_S = 2000.0
+DISTINCT_BELOW = 0.30  # as bench/counter.py: two people are told apart below this (SFace threshold 0.363)
 
 
 def cpu() -> float:
@@ -48,6 +50,7 @@ def cpu() -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--per-kind", type=int, default=4)
+    p.add_argument("--doctors", type=int, default=3, help="doctors of the clinic, enrolled as staff, taking turns")
     a = p.parse_args()
 
     import numpy as np
@@ -89,9 +92,21 @@ def main() -> None:
         pipe = rt.checker.pipeline
         r_no = rule("claims_no_visit")
         before, after = r_no.thresholds["footage_before_s"], r_no.thresholds["footage_after_s"]
-        people = crowd()
-        doctors = people[: a.per_kind * len(KINDS)]
-        strangers = ["biden"] + people[len(doctors):]
+        # doctors and strangers told apart from each other and from the insured person (several crowd faces
+        # are variants of one face: a stranger like an enrolled doctor is that doctor to any face model)
+        embs = {}
+        for label in ["obama", "biden", *crowd()]:
+            f = pipe.analyze_closeup(ids.portrait(ids.get(label, str(testdata))), max_embed=1)[0]
+            e = np.asarray(f.embedding if f.embedding is not None else pipe.recognizer.embed(f.aligned), np.float32)
+            embs[label] = e / np.linalg.norm(e)
+        distinct = ["obama"]
+        for label in list(embs)[1:]:
+            if all(float(embs[label] @ embs[d]) < DISTINCT_BELOW for d in distinct):
+                distinct.append(label)
+        others = [x for x in distinct[1:] if x != "biden"]
+        doctors = others[:a.doctors]
+        strangers = [x for x in distinct[1:] if x not in doctors]
+        assert doctors and strangers, distinct
         with session_scope(rt.sessions) as db:
             db.add(Organisation(id=ORG, name=ORG, region="north"))
             db.flush()
@@ -101,9 +116,7 @@ def main() -> None:
                        url="rtsp://10.0.0.7/s", covers=["A03"])
             sc.enroll(db, pipe, testdata, "P-OBAMA")
             for i, doc in enumerate(doctors):
-                face = pipe.analyze_closeup(ids.portrait(ids.get(doc, str(testdata))), max_embed=1)[0]
-                emb = np.asarray(face.embedding if face.embedding is not None else pipe.recognizer.embed(face.aligned),
-                                 np.float32)
+                emb = embs[doc]
                 m = StaffMember(org_id=ORG, staff_id=f"D-{i:03d}", name=doc, role="doctor")
                 db.add(m)
                 db.flush()
@@ -113,12 +126,13 @@ def main() -> None:
             key = add_service_key(db, "admin", "bench")
         h = {"Authorization": f"Bearer {key}"}
         truth: dict[str, str] = {}
+        doctor_of: dict[str, str] = {}
         messages = []
         n = 0
         zones_set = False
         for k, (kind, (patient, turned)) in enumerate(KINDS.items()):
             for j in range(a.per_kind):
-                doc = doctors[n]
+                doc = doctors[n % len(doctors)]
                 who = strangers[j % len(strangers)] if patient == "" else patient
                 fp = render_counter(consulting_scene(doc, who, seed=n + 1, turn_away=turned))
                 start = sc.at(n * SLOT_S)
@@ -132,6 +146,7 @@ def main() -> None:
                 at = start + timedelta(seconds=before + 10)
                 sid = f"S-{n:03d}"
                 truth[sid] = kind
+                doctor_of[sid] = doc
                 messages.append({"infno": "2207", "fixmedins_code": ORG, "input": {"setlinfo": {
                     "setl_id": sid, "mdtrt_id": f"MD-{n:03d}", "psn_no": "P-OBAMA", "med_type": "11",
                     "setl_time": at.isoformat(), "medfee_sumamt": "86.00"}}})
@@ -154,7 +169,8 @@ def main() -> None:
             analysed = r.json()["counts"].get("consulting_rooms_analysed", 0)
         with session_scope(rt.sessions) as db:
             flags = {f.settlement_id: f for f in db.query(Flag).filter(Flag.rule == "claims_no_visit")}
-            got = {sid: ((flags[sid].evidence or {}).get("consulting_room") or {}).get("outcome") for sid in truth}
+            rooms = {sid: (flags[sid].evidence or {}).get("consulting_room") or {} for sid in truth}
+            got = {sid: rooms[sid].get("outcome") for sid in truth}
             raised = {sid: flags[sid].level > r_no.level for sid in truth}
         rt.close()
     finally:
@@ -179,7 +195,10 @@ def main() -> None:
               f"\nLoad average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."]
     for s in sorted(truth):
         if raised[s] != RAISE[truth[s]]:
-            lines.append(f"- {s}: {truth[s]} -> {got[s]}")
+            x = rooms[s]
+            lines.append(f"- {s} ({doctor_of[s]}): {truth[s]} -> {got[s]} (patients {x.get('patients')}, staff "
+                         f"{x.get('staff')}, usable faces {x.get('usable_faces')}, faceless samples "
+                         f"{x.get('faceless_frames')})")
     print("\n".join(lines))
 
 

@@ -64,7 +64,11 @@ def _one(checker: Checker, cw: CameraWindow, rd, templates, staff, zones, at: da
     out = RoomResult("footage_missing", cw.camera_id, cw.start, cw.end, frames=res.frames, coverage=res.coverage)
     if not res.frames or res.coverage < MIN_COVERAGE:
         return out
-    patients = [t for t in res.tracks if t.id not in res.staff]
+    # a patient is someone not recognised as staff seen on the patient's side (the camera's customer zone;
+    # anywhere without zones), as the counter check's customers: someone only at the doctor's desk whose
+    # face never was usable is the doctor turned away, not a patient
+    patients = [t for t in res.tracks if t.id not in res.staff
+                and any(zones_mod.customer_side(res.zone(d)) for d in t.dets)]
     out.patients, out.staff = len(patients), len(res.staff)
     out.usable_faces = sum(len(t.embedded) for t in patients)
     out.faceless_frames = res.customer_frames
