@@ -10,6 +10,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from correlate.check import Checker
 from correlate.jobs import Jobs
 from facepay.enrollment import Enroller
 from facepay.verification import Verifier
@@ -37,6 +38,7 @@ class Services(Protocol):
     verifier: Verifier
     enroller: Enroller
     jobs: Jobs
+    checker: Checker  # the footage checker: the data checks' consulting-room analysis (correlate/consulting.py)
     playable: PlayableCopies  # H.264 copies of H.265 clips for browsers without HEVC
 
     def close(self) -> None: ...

@@ -137,6 +137,12 @@ def run_db(kind: str, db_url: str, sw, tmp: Path, a) -> dict:
                    requests=len(reqs_other) + len(reqs_setl), settlements=n_setl)
         _, wall, _ = timed(post_all(reqs_other + reqs_setl))
         out["api_again_records_s"] = n_records / wall
+        if kind == "postgres":  # queueing checks: one job per round trip (as before) beside batches of 1,000
+            ids = [f"ENQ-{i}" for i in range(n_setl)]
+            app = rt.jobs.deferrer()
+            _, w1, _ = timed(lambda: rt.jobs._defer_sync(app, ids[: n_setl // 2]))
+            _, w2, _ = timed(lambda: rt.jobs.enqueue(ids[n_setl // 2:]))
+            out.update(enqueue_one_by_one_s=(n_setl // 2) / w1, enqueue_batched_s=(n_setl - n_setl // 2) / w2)
         # the checks over the day
         with session_scope(rt.sessions) as db:
             (counts, flags), wall, cpu = timed(lambda: run_checks(db, settings, org_id="CLINIC-A", start=ds.start,
@@ -205,6 +211,11 @@ def report(results: list[dict], a) -> str:
                      f"{r['api_settlements_s']:,.0f} | {r['api_again_records_s']:,.0f} | "
                      f"{r['api_cpu_ms_per_1k']:.0f} / {r['api_other_cpu_ms_per_1k']:.0f} / "
                      f"{r['api_settlements_cpu_ms_per_1k']:.0f} / {r['baseline_cpu_ms_per_1k']:.0f} |")
+    for r in results:
+        if "enqueue_batched_s" in r:
+            lines.append(f"\nQueueing the checks ({r['db']}, {r['settlements']} jobs, same run): one at a time "
+                         f"{r['enqueue_one_by_one_s']:,.0f} / s, in batches of 1,000 {r['enqueue_batched_s']:,.0f} / s "
+                         f"({r['enqueue_batched_s'] / r['enqueue_one_by_one_s']:.0f}x).")
     lines += ["", "| database | CLI JSON Lines records/s (all kinds) | CLI CSV fee lines/s | CLI CPU ms / 1,000, start-up "
               "excluded (JSON Lines / CSV) | checks: fee lines/s | checks: settlements/s | checks CPU ms / 1,000 fee "
               "lines |", "|---|---|---|---|---|---|---|"]

@@ -663,6 +663,18 @@ def random_scene(kind: str, seed: int, *, window_s: tuple[float, float] = (24.0,
                         bitrate=bitrate or int(600_000 * (width * height) / (960 * 540)), hall_window=hall_window)
 
 
+def consulting_scene(doctor: str, patient: str | None, *, seed: int = 0, duration_s: float = 40.0,
+                     fps: int = 5, turn_away: bool = False) -> CounterScene:
+    """A consulting room (诊室): the doctor at the desk on the staff side all the time, and ``patient``
+    (None: nobody) sitting across from them the whole consultation (``turn_away``: back to the camera),
+    no passers-by. The layout is the counter's (the desk for the staff booth, the patient's chair where a
+    payer stands)."""
+    visits = [Visit(patient, 0.5, duration_s + 60.0, turn_away=turn_away, shirt=SHIRTS[seed % len(SHIRTS)],
+                    settle_for="")] if patient else []
+    return CounterScene(duration_s=duration_s, cashier=doctor, visits=visits, passers=[], kind="consulting",
+                        seed=seed, fps=fps, window_s=(duration_s / 2, duration_s / 2))
+
+
 def bench_scenes(n: int, seed: int = 0, kinds=("genuine", "ghost", "impersonation", "turned_away"),
                  **kw) -> list[CounterScene]:
     """``n`` scenes cycling through ``kinds`` with seeds from ``seed`` (decoys included: ghost visits

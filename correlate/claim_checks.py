@@ -15,19 +15,23 @@ or two fee lines is compared as a whole; a sale return nets out its sale; a stoc
 running stock and a stock change (3502) moves it, so corrections recorded before a sale count.
 
 The no-visit check takes its level from the data, raised when the settlement's own footage check (the
-counter camera, correlate/check.py) found nobody or someone else; the consulting-room footage is
-linked on the flag for the inspector but not analysed by this check.
+counter camera, correlate/check.py) found nobody or someone else, or when the consulting room at the
+claimed visit time (correlate/consulting.py) shows the doctor seeing nobody or someone who is not the
+insured person; that footage is linked on the flag and its outcome recorded (``consulting_room``).
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from correlate.check import Checker
 from correlate.claim_rules import RULES_VERSION, Rule, is_drug, rule
+from correlate.consulting import RoomResult, analyse_room
 from correlate.flags import raise_flag
 from correlate.reasons import Reason
 from kernel.timefmt import iso_z
@@ -114,9 +118,10 @@ class Run:
     """One run of every data check over one organisation and period."""
 
     def __init__(self, db: Session, settings, *, org_id: str, start: datetime, end: datetime,
-                 legal: LegalHolds | None = None, actor: str = "claims"):
+                 legal: LegalHolds | None = None, actor: str = "claims",
+                 checker: Callable[[], Checker] | None = None):
         self.db, self.settings, self.org, self.start, self.end = db, settings, org_id, start, end
-        self.legal, self.actor = legal, actor
+        self.legal, self.actor, self.checker = legal, actor, checker
         self.counts: dict[str, int] = defaultdict(int)
         self.flags: list[Flag] = []
         cams = list(db.scalars(select(Camera).where(Camera.org_id == org_id, Camera.removed_at.is_(None),
@@ -186,17 +191,36 @@ class Run:
             if s.mdtrt_id in by_mdtrt or any(abs(t - s.setl_time) <= window for t in by_psn.get(s.psn_no, ())):
                 continue
             st = self.db.get(Settlement, s.setl_id)
-            level = r.thresholds["raised_level"] if st is not None and st.outcome in r.thresholds["raise_level_if"] \
-                else r.level
+            room = self.consulting_room(r, s)
+            raise_it = (st is not None and st.outcome in r.thresholds["raise_level_if"]) or \
+                (room is not None and room.outcome in r.thresholds["consulting_raise_if"])
+            level = r.thresholds["raised_level"] if raise_it else r.level
             lines = {"settlement": [{"setl_id": s.setl_id, "mdtrt_id": s.mdtrt_id, "psn_no": s.psn_no,
                                      "setl_time": iso_z(s.setl_time), "medfee_sumamt": s.medfee_sumamt,
-                                     "med_type": s.med_type, "footage_outcome": st.outcome if st else None}],
+                                     "med_type": s.med_type, "footage_outcome": st.outcome if st else None,
+                                     "consulting_outcome": room.outcome if room else None}],
                      "visit": [], "prescribed": [], "billed": [fee_view(f) for f in fees_by_mdtrt.get(s.mdtrt_id, [])][:50],
                      "stock": []}
             self.flag(r, key=s.setl_id, at=s.setl_time, lines=lines,
                       reason=Reason.of("claims_no_visit", setl_id=s.setl_id, psn_no=s.psn_no, start=iso_z(s.setl_time),
                                        org=self.org, hours=r.thresholds["visit_window_hours"]),
-                      cameras=self.cameras("consulting_room", s.setl_time, r), settlement_ids=[s.setl_id], level=level)
+                      cameras=self.cameras("consulting_room", s.setl_time, r), settlement_ids=[s.setl_id], level=level,
+                      extra={"consulting_room": room.to_dict()} if room else None)
+
+    def consulting_room(self, r: Rule, s: ClaimSettlement) -> RoomResult | None:
+        """What the consulting room showed at the claimed visit (correlate/consulting.py), or None when this
+        run has no footage analysis (no checker given) or the flag is known already (raised once)."""
+        if self.checker is None:
+            return None
+        if self.db.scalar(select(Flag.id).where(Flag.dedup_key == f"{r.id}:{self.org}:{s.setl_id}"[:200])):
+            return None
+        a = s.setl_time - timedelta(seconds=r.thresholds["footage_before_s"])
+        b = s.setl_time + timedelta(seconds=r.thresholds["footage_after_s"])
+        self.counts["consulting_rooms_analysed"] += 1
+        return analyse_room(self.db, self.settings, self.checker, self.cams_by_role.get("consulting_room", []),
+                            org_id=self.org,
+                            insured_id=s.psn_no, at=s.setl_time, start=a, end=b,
+                            sample_interval_s=r.thresholds["consulting_sample_interval_s"])
 
     def _live(self, d: Data) -> list[ClaimFeeDetail]:
         """Original (not refund) lines still charged after their refunds."""
@@ -362,8 +386,11 @@ class Run:
 
 
 def run_checks(db: Session, settings, *, org_id: str, start: datetime, end: datetime,
-               legal: LegalHolds | None = None, actor: str = "claims") -> tuple[dict[str, int], list[Flag]]:
-    """Every data check over ``org_id``'s records of [start, end). Returns counts and the flags."""
-    run = Run(db, settings, org_id=org_id, start=start, end=end, legal=legal, actor=actor)
+               legal: LegalHolds | None = None, actor: str = "claims",
+               checker: Callable[[], Checker] | None = None) -> tuple[dict[str, int], list[Flag]]:
+    """Every data check over ``org_id``'s records of [start, end). Returns counts and the flags. With
+    ``checker`` (gives the footage checker, its models loaded when first needed) the no-visit check also
+    analyses the consulting room."""
+    run = Run(db, settings, org_id=org_id, start=start, end=end, legal=legal, actor=actor, checker=checker)
     counts = run.run()
     return counts, run.flags

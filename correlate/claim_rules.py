@@ -16,8 +16,11 @@ RULES: tuple[Rule, ...] = (
     Rule("claims_no_visit", "无就诊记录结算", "Settlement without a visit record", "management", 3,
          "An outpatient settlement (2207) with no visit record (2201/2203) for that person at that institution "
          "within visit_window_hours of the settlement. Raised by raise_level_if when the settlement's own "
-         "footage check found nobody or someone else at the counter.",
+         "footage check found nobody or someone else at the counter, or when the consulting-room camera around "
+         "the claimed visit shows an outcome of consulting_raise_if (the doctor seeing nobody, or someone who is "
+         "not the insured person), sampled every consulting_sample_interval_s.",
          {"visit_window_hours": 24, "raise_level_if": ["ghost_visit", "impersonation"], "raised_level": 4,
+          "consulting_raise_if": ["nobody_but_staff", "someone_else"], "consulting_sample_interval_s": 4,
           "footage_before_s": 900, "footage_after_s": 60}),
     Rule("claims_not_prescribed", "处方外药品", "Drug billed that is not on the prescription", "drug", 3,
          "A drug billed (2204/2301) under a prescription number whose prescription (7101) does not list it, and no "

@@ -42,7 +42,6 @@ from storage.models import (
     ClaimStockMove,
     ClaimVisit,
     Organisation,
-    Settlement,
     utcnow,
 )
 
@@ -438,20 +437,20 @@ class ClaimImporter:
             return
         ids = list({legacy["settlement_id"] for _, legacy, _ in items})
         linked: set[str] = set()
-        for i in range(0, len(ids), 500):  # into the identity map: the settlement importer's look-ups hit it
-            list(self.db.scalars(select(Settlement).where(Settlement.id.in_(ids[i:i + 500]))))
+        for i in range(0, len(ids), 500):
             linked.update(self.db.scalars(select(ClaimSettlement.setl_id)
                                           .where(ClaimSettlement.setl_id.in_(ids[i:i + 500]))))
         sr = self.settlements.result
+        n_errors, n_warnings = len(sr.errors), len(sr.warnings)
+        outcomes = self.settlements.add_many([(line, legacy) for line, legacy, _ in items])
+        del sr.errors[n_errors:]  # reported here, with the record's interface and key
+        self.result.warnings += [w.to_dict() for w in sr.warnings[n_warnings:]]
         links = []
-        for line, legacy, link in items:
-            n_created, n_errors, n_warnings = len(sr.created), len(sr.errors), len(sr.warnings)
-            self.settlements.add(line, legacy)
-            if len(sr.errors) > n_errors:
-                self.result.errors.append(ClaimError(line, link["infno"], legacy["settlement_id"], sr.errors.pop().reason))
+        for (line, legacy, link), (status, reason) in zip(items, outcomes):
+            if status == "refused":
+                self.result.errors.append(ClaimError(line, link["infno"], legacy["settlement_id"], reason))
                 continue
-            self.result.warnings += [w.to_dict() for w in sr.warnings[n_warnings:]]
-            if len(sr.created) > n_created:
+            if status == "created":
                 self.result.imported["settlement"] = self.result.imported.get("settlement", 0) + 1
                 self.result.settlements_created.append(legacy["settlement_id"])
             else:

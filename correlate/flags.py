@@ -113,7 +113,9 @@ def release_holds(db: Session, flag: Flag, *, actor: str, request_id: str | None
 # --- views ----------------------------------------------------------------------------------------
 
 LIMITED_EVIDENCE_KEYS = ("cameras", "window", "settlement", "outcome", "coverage", "people_seen",
-                         "settlements", "count", "counters", "reason_parts")  # parts: the reason text, as codes
+                         "settlements", "count", "counters", "reason_parts",  # parts: the reason text, as codes
+                         # a data check's lines (the institution's own records) and its moment; no scores in them
+                         "lines", "moment", "consulting_room")
 
 
 def view(flag: Flag, *, evidence: str = "full", events: list[FlagEvent] | None = None,

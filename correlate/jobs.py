@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "dualcheck.check_settlement"
 QUEUE = "correlate"
+ENQUEUE_BATCH = 1000  # settlements queued per round trip
 
 
 def is_postgres(url: str) -> bool:
@@ -176,7 +177,7 @@ class Jobs:
             return self._app
 
     def deferrer(self):
-        """The enqueueing app, open (a small pool: enqueueing is one INSERT per settlement)."""
+        """The enqueueing app, open (a small pool: enqueueing is one INSERT per batch)."""
         with self._lock:
             if self._deferrer is None:
                 app = procrastinate.App(connector=procrastinate.PsycopgConnector(
@@ -216,19 +217,45 @@ class Jobs:
                 pass
         return n
 
+    def _defer_batch(self, app, ids: list[str]) -> int:
+        """Queue many checks in two round trips per ``ENQUEUE_BATCH``: which settlements have a job
+        waiting already (their queueing lock is taken), then one insert of the others (procrastinate's
+        batch defer). A batch defer is all or nothing: when another process queued one of them in
+        between, that batch goes one job at a time, as before, so every settlement still ends with
+        exactly one waiting job."""
+        n = 0
+        for i in range(0, len(ids), ENQUEUE_BATCH):
+            chunk = list(dict.fromkeys(ids[i:i + ENQUEUE_BATCH]))
+            locks = [f"settlement:{sid}" for sid in chunk]
+            with self.engine.connect() as c:
+                taken = set(c.execute(text("select queueing_lock from procrastinate_jobs where status = 'todo' "
+                                           "and queueing_lock = any(:locks)"), {"locks": locks}).scalars())
+            todo = [sid for sid, lock in zip(chunk, locks) if lock not in taken]
+            if not todo:
+                continue
+            try:
+                # one job per settlement, each with its own lock (batch_defer would give them all one)
+                d = app.configure_task(TASK_NAME, queue=QUEUE)
+                d.job_manager.batch_defer_jobs([d.job.evolve(queueing_lock=lock, task_kwargs={"settlement_id": sid})
+                                                for sid, lock in zip(chunk, locks) if lock not in taken])
+                n += len(todo)
+            except AlreadyEnqueued:
+                n += self._defer_sync(app, todo)
+        return n
+
     def enqueue(self, ids: list[str]) -> int:
         """Queue checks for these settlements now (PostgreSQL); a no-op on SQLite."""
         if not self.postgres or not ids:
             return 0
         self.ensure_schema()
-        return self._defer_sync(self.deferrer(), ids)
+        return self._defer_batch(self.deferrer(), ids)
 
     def requeue(self) -> int:
         """Re-enqueue every pending/waiting settlement (worker start: the rows are the truth)."""
         if not self.postgres:
             return 0
         self.ensure_schema()
-        return self._defer_sync(self.deferrer(), due(self.sessions, include_future=True))
+        return self._defer_batch(self.deferrer(), due(self.sessions, include_future=True))
 
     def run_worker(self, concurrency: int = 1, wait: bool = True) -> None:
         """Blocking. PostgreSQL: a procrastinate worker; SQLite: the in-process poller until Ctrl-C."""

@@ -104,7 +104,7 @@ def check_claims(req: CheckRequest, request: Request, rt: Services = Depends(run
         raise ApiError(404, "not_found", f"no organisation {req.org_id!r}")
     with session_scope(rt.sessions) as db:
         counts, flags = run_checks(db, rt.settings, org_id=req.org_id, start=start, end=end,
-                                   legal=rt.legal_holds, actor=who.actor)
+                                   legal=rt.legal_holds, actor=who.actor, checker=lambda: rt.checker)
         audit(db, actor=who.actor, action="claims.check", outcome="ok", org_id=req.org_id,
               request_id=request.state.request_id,
               detail={"start": iso_z(start), "end": iso_z(end), "flags": len(flags)})

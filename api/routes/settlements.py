@@ -46,8 +46,7 @@ def post_settlements(request: Request, rows: list = Body(..., description="Settl
             orgs = {r.get("org_id") for r in rows if isinstance(r, dict) and isinstance(r.get("org_id"), str)}
             allowed = {o for o in orgs if can_ingest_for(who, o)}
         imp = Importer(db, actor=who.actor, allowed_orgs=allowed)
-        for i, raw in enumerate(rows):
-            imp.add(i, raw)
+        imp.add_many(list(enumerate(rows)))
         audit_import(db, imp.result, actor=who.actor, source="api", request_id=request.state.request_id)
         result = imp.result
     queued = 0

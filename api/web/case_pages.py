@@ -348,7 +348,8 @@ def inquiry_page(case_id: str, ctx: Ctx = Depends(web_ctx), done: str = "", erro
         events = workflow.events(db, c)
         data["events"] = [e for e in events if e.action.startswith("inquiry")]
         data["question"] = next((e for e in reversed(events) if e.action == "inquiry_sent"), None)
-        data["findings"] = [{"flag": f, "view": flag_view(f, evidence="limited")} for f in fs]
+        data["findings"] = [{"flag": f, "view": (v := flag_view(f, evidence="limited")),
+                             "claim": claim_columns(v["evidence"], ctx.t)} for f in fs]
         data["finding_of"] = {f.id: f for f in fs}
         data["attachments"] = list(db.scalars(select(CaseAttachment).where(CaseAttachment.case_id == c.id)))
         if ctx.who.role == "institution":

@@ -23,6 +23,7 @@ LABELS = {
     "drug_trac_codg": ("追溯码", "Traceability codes"), "inv_chg_type": ("库存变更类型", "Change type"),
     "setl_id": ("结算ID", "Settlement"), "mdtrt_id": ("就诊ID", "Visit"), "setl_time": ("结算时间", "Settled at"),
     "medfee_sumamt": ("医疗费总额", "Total"), "footage_outcome": ("柜台录像核验", "Counter footage check"),
+    "consulting_outcome": ("诊室录像核验", "Consulting-room footage"),
 }
 STOCK_KINDS = {"count": ("盘存", "stock count"), "change": ("库存变更", "stock change"), "purchase": ("采购入库", "purchase"),
                "purchase_return": ("采购退货", "purchase return"), "sale": ("销售出库", "sale"),
@@ -30,6 +31,12 @@ STOCK_KINDS = {"count": ("盘存", "stock count"), "change": ("库存变更", "s
 OUTCOMES = {"ghost_visit": ("柜台无人", "nobody at the counter"), "impersonation": ("非参保人本人", "someone else"),
             "verified_present": ("见到参保人本人", "the insured person seen"),
             "inconclusive": ("无法判定", "inconclusive"), "footage_missing": ("录像缺失", "footage missing")}
+# what the consulting room showed at the claimed visit time (correlate/consulting.py)
+ROOM_OUTCOMES = {"patient_seen_insured": ("见到参保人本人就诊", "the insured person seen with the doctor"),
+                 "nobody_but_staff": ("诊室内仅有医务人员，未见患者", "only staff in the room, no patient"),
+                 "someone_else": ("就诊者不是参保人本人", "the patient seen is not the insured person"),
+                 "cannot_tell": ("诊室录像无法判定", "cannot tell from the consulting-room footage"),
+                 "footage_missing": ("诊室录像缺失", "no consulting-room footage")}
 TIMES = ("prsc_time", "fee_ocur_time", "at", "setl_time")
 SKIP = ("mdtrt_id", "medins_list_codg", "bilg_dr_codg", "prsc_dr_name", "med_type", "infno", "fixmedins_bchno")
 
@@ -48,6 +55,8 @@ def _value(t: Translator, key: str, v) -> str:
         return _pick(t, STOCK_KINDS.get(v, (v, v)))
     if key == "footage_outcome":
         return _pick(t, OUTCOMES.get(v, (v, v)))
+    if key == "consulting_outcome":
+        return _pick(t, ROOM_OUTCOMES.get(v, (v, v)))
     if key in ("det_item_fee_sumamt", "medfee_sumamt"):
         return t.amount(v)
     if isinstance(v, float):

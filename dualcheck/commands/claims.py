@@ -88,7 +88,8 @@ def check_cmd(org: str = typer.Option(..., "--org", help="The organisation (fixm
                     fg="red", err=True)
         raise typer.Exit(2)
     with session_scope(rt.sessions) as db:
-        counts, flags = run_checks(db, rt.settings, org_id=org, start=a, end=b, legal=rt.legal_holds, actor="cli")
+        counts, flags = run_checks(db, rt.settings, org_id=org, start=a, end=b, legal=rt.legal_holds, actor="cli",
+                                   checker=lambda: rt.checker)
         audit(db, actor="cli", action="claims.check", outcome="ok", org_id=org,
               detail={"start": iso_z(a), "end": iso_z(b), "flags": len(flags)})
         out = {"counts": counts, "flags": [{"id": f.id, "type": f.type, "level": f.level} for f in flags]}

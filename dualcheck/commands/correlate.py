@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from correlate.jobs import run_pending
-from correlate.settlements import FileInvalid, audit_import, count_lines, import_file
+from correlate.rowfiles import FileInvalid, count_lines
+from correlate.settlements import audit_import, import_file
 from correlate.stats import flag_stats
 from dualcheck.runtime import Runtime
 from kernel import metrics
