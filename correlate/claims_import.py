@@ -212,6 +212,12 @@ def _money(row: dict, name: str) -> str:
     return f"{Decimal(str(x)):.2f}"
 
 
+def _money_or_none(row: dict, name: str) -> str | None:
+    """An optional amount of the settlement's output (the person's burden: the watch rules add it up)."""
+    x = _number(row, name, negative=True)
+    return None if x is None else f"{Decimal(str(x)):.2f}"
+
+
 def platform_time(value, name: str, tz: ZoneInfo) -> datetime:
     """The platform writes 'yyyy-MM-dd HH:mm:ss' (or a day) in local time without a zone: read in
     ``claims_timezone``; a time with a zone keeps it. Within the supported range (kernel/timefmt.py)."""
@@ -429,7 +435,8 @@ class ClaimImporter:
                   "counter": counter, "terminal_id": terminal, "settled_at": t.isoformat(), "amount": amount,
                   "type": stype}
         link = {"setl_id": setl_id, "org_id": org, "infno": row["infno"], "mdtrt_id": _text(row, "mdtrt_id"),
-                "psn_no": legacy["insured_id"], "med_type": med_type, "setl_time": t, "medfee_sumamt": amount}
+                "psn_no": legacy["insured_id"], "med_type": med_type, "setl_time": t, "medfee_sumamt": amount,
+                "psn_part_amt": _money_or_none(row, "psn_part_amt"), "psn_cash_pay": _money_or_none(row, "psn_cash_pay")}
         self.pending_settlements.append((line, legacy, link))
 
     def _store_settlements(self) -> None:
