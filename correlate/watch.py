@@ -61,7 +61,7 @@ class Month:
         t = (text or "").strip()
         if len(t) != 7 or t[4] != "-" or not (t[:4].isdigit() and t[5:].isdigit()) or not 1 <= int(t[5:]) <= 12 \
                 or not 2000 <= int(t[:4]) <= 2999:
-            raise WatchInvalid(f"month must be YYYY-MM (e.g. 2026-11), not {t[:20]!r}")
+            raise WatchInvalid(f"month must be YYYY-MM (e.g. 2026-11), not {t[:20]!r}", code="month_invalid")
         return cls(int(t[:4]), int(t[5:]), tz)
 
     @property
@@ -304,7 +304,8 @@ def run_month(db: Session, settings, month: str, *, actor: str, now: datetime | 
     tz = ZoneInfo(settings.claims_timezone)
     m = Month.parse(month, tz)
     if m.end > (now or utcnow()):
-        raise WatchInvalid(f"the month {m.key} has not ended yet: the watch rules run for past months")
+        raise WatchInvalid(f"the month {m.key} has not ended yet: the watch rules run for past months",
+                           code="month_not_ended")
     run = WatchRun(month=m.key, actor=actor, started_at=utcnow())
     db.add(run)
     db.flush()
