@@ -186,8 +186,8 @@ def generate(month: str = "2026-11", org: str = "CLINIC-A", crowd: int = 0, seed
         if rng.random() < 0.3:
             b.category(p, rng.choice(("tekun", "dibao", "tuopin", "jiance")), jan1 - timedelta(days=rng.randint(1, 900)))
         if rng.random() < 0.2:
-            t = datetime(year, rng.randint(1, mon), rng.randint(1, 28), 9)
-            b.stay(p, t, t + timedelta(days=rng.randint(1, 9)))
+            t = datetime(year, rng.randint(1, mon), rng.randint(1, 20), 9)  # discharged within the month
+            b.stay(p, t, t + timedelta(days=rng.randint(1, 8)))
         for _ in range(rng.randint(0, 3)):
             b.pay(p, Decimal(rng.randint(1000, 200000)) / 100, datetime(year, rng.randint(1, mon), rng.randint(1, 28), 11))
     ds.truth, ds.near = truth, near

@@ -64,6 +64,10 @@ WORDS: dict[str, dict[str, str]] = {
     "watch_month_invalid": {"zh": "月份应写作“年-月”，例如 2026-11", "en": "Write the month as year-month, e.g. 2026-11"},
     "watch_month_not_ended": {"zh": "{m} 尚未结束：监测规则只运行已结束的月份", "en": "{m} has not ended yet: the watch "
                               "rules run for past months"},
+    "audit_act_watch.run": {"zh": "运行监测规则", "en": "Watch rules run"},
+    "audit_act_watch.population_import": {"zh": "导入人群类别与家庭", "en": "Population list imported"},
+    "audit_act_watch.warnings_view": {"zh": "查看/导出监测预警名单", "en": "Watch warnings viewed or exported"},
+    "audit_act_watch.person_view": {"zh": "查看参保人监测指标", "en": "A person's watch figures viewed"},
     "watch_no_household": {"zh": "未登记家庭", "en": "No household on record"},
     "watch_cat_tekun": {"zh": "特困供养", "en": "Extreme poverty"},
     "watch_cat_dibao": {"zh": "低保", "en": "Subsistence allowance"},
