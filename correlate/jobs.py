@@ -185,7 +185,7 @@ class Jobs:
                 sessions = self.sessions
 
                 @app.periodic(cron="*/10 * * * *", periodic_id="watch")
-                @app.task(name=WATCH_TASK, queue=QUEUE, queueing_lock="watch-month", pass_context=False)
+                @app.task(name=WATCH_TASK, queue=QUEUE, pass_context=False)
                 def watch_month(timestamp: int) -> str | None:
                     return run_due(sessions, settings)
 

@@ -189,18 +189,20 @@ def burden(db: Session, start: datetime, end: datetime, psn_nos=None) -> dict[st
     return {p: Decimal(int(c or 0)) / 100 for p, c in rows}
 
 
-def households(db: Session, psn_nos=None) -> tuple[dict[str, Household], dict[str, list[str]]]:
-    """(psn_no -> household row, household_id -> its members on record)."""
-    by_psn: dict[str, Household] = {}
+def households(db: Session, psn_nos=None) -> tuple[dict, dict[str, list[str]]]:
+    """(psn_no -> its household (psn_no, household_id, unit, region), household_id -> its members on record).
+    Plain rows, not ORM objects: a county's list is hundreds of thousands of people."""
+    cols = select(Household.psn_no, Household.household_id, Household.unit, Household.region)
+    by_psn: dict = {}
     if psn_nos is None:
-        rows = list(db.scalars(select(Household)))
+        rows = db.execute(cols).all()
     else:
         rows = []
         for ch in _chunks(psn_nos):
-            rows += list(db.scalars(select(Household).where(Household.psn_no.in_(ch))))
+            rows += db.execute(cols.where(Household.psn_no.in_(ch))).all()
         ids = {h.household_id for h in rows}
         for ch in _chunks(ids):
-            rows += list(db.scalars(select(Household).where(Household.household_id.in_(ch))))
+            rows += db.execute(cols.where(Household.household_id.in_(ch))).all()
     members: dict[str, list[str]] = defaultdict(list)
     for h in rows:
         if h.psn_no not in by_psn:
