@@ -197,16 +197,21 @@ def read_lines(path: Path):
                     continue
                 yield n, obj, None
             return
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "psn_no" not in reader.fieldnames:
-            raise FileInvalid("a CSV file needs a header row with psn_no (and household_id, unit, region, "
-                              "psn_idet_type, psn_type_lv, begntime, endtime)")
-        for row in reader:
-            n = reader.line_num
-            if None in row:
-                yield n, None, "more fields than the header names"
-                continue
-            yield n, {k: (v if v != "" else None) for k, v in row.items()}, None
+        yield from csv_records(fh)
+
+
+def csv_records(fh):
+    """(line number, record or None, error) of CSV text with a header row of the fields' names."""
+    reader = csv.DictReader(fh)
+    if not reader.fieldnames or "psn_no" not in reader.fieldnames:
+        raise FileInvalid("a CSV file needs a header row with psn_no (and household_id, unit, region, "
+                          "psn_idet_type, psn_type_lv, begntime, endtime)")
+    for row in reader:
+        n = reader.line_num
+        if None in row:
+            yield n, None, "more fields than the header names"
+            continue
+        yield n, {k: (v if v != "" else None) for k, v in row.items()}, None
 
 
 def import_population_file(sessions, settings, path: Path, *, actor: str, batch: int = 5000) -> PopulationResult:

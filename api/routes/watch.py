@@ -1,7 +1,7 @@
 """The watch rules (docs/inpatient.md): population lists in, monthly runs, warning lists out.
 
 - ``POST /v1/watch/population``: 1101 outputs and/or flat list records (correlate/population.py);
-  200 all accepted, 207 some refused, 422 none.
+  200 all accepted, 207 some refused, 422 none. ``POST /v1/watch/population.csv``: a list as CSV.
 - ``POST /v1/watch/runs`` ``{"month": "2026-11"}``: run the rules for an ended month (replaces its warnings).
 - ``GET /v1/watch/warnings`` (JSON), ``/v1/watch/warnings.xlsx``, ``/v1/watch/warnings.csv``: a month's list,
   optionally of one responsible unit or rule. Inspectors see the households of their regions.
@@ -10,10 +10,13 @@ Every read of the lists and of a person is audited (they name people and their m
 """
 from __future__ import annotations
 
+import csv
+import io
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -23,7 +26,7 @@ from api.keys import Principal
 from api.responses import AUTHENTICATED, errors
 from api.scope import watch_regions
 from api.services import Services
-from correlate.population import PopulationImporter, audit_population
+from correlate.population import FileInvalid, PopulationImporter, audit_population, csv_records
 from correlate.watch import Month, WatchInvalid, latest_month, person_history, run_month, view, warnings_of
 from correlate.watch_export import to_csv, to_xlsx
 from storage.audit import audit
@@ -51,6 +54,51 @@ def post_population(request: Request, body: list | dict = Body(..., description=
         imp.flush()
         result = imp.result
         audit_population(db, result, actor=who.actor, source="api", request_id=request.state.request_id)
+    return _import_answer(result)
+
+
+@router.post("/population.csv", responses={207: {"description": "Some lines refused: listed with their line "
+                                                                    "number and reason"}})
+async def post_population_csv(request: Request, rt: Services = Depends(runtime),
+                              who: Principal = Depends(require("ingest", "admin"))):
+    """A civil-affairs list as CSV (UTF-8, a header row: psn_no, household_id, unit, region, psn_idet_type,
+    psn_type_lv, begntime, endtime); each line is a record as in POST /v1/watch/population."""
+    limit = rt.settings.max_upload_bytes
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise ApiError(413, "too_large", f"the CSV is larger than {limit} bytes; send it in parts")
+    try:
+        text = bytes(body).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(422, "not_utf8", "the CSV must be UTF-8") from None
+    try:
+        items = list(csv_records(io.StringIO(text, newline="")))
+    except (FileInvalid, csv.Error) as e:
+        raise ApiError(422, "invalid_csv", str(e)) from None
+    if not items:
+        raise ApiError(422, "empty", "the CSV has no lines after its header")
+    if len(items) > rt.settings.watch_max_lines:
+        raise ApiError(413, "too_many_records", f"more than {rt.settings.watch_max_lines} lines in one request")
+
+    def store():
+        with session_scope(rt.sessions) as db:
+            imp = PopulationImporter(db, rt.settings, actor=who.actor)
+            for n, rec, err in items:
+                if err:
+                    imp.error(n, err)
+                else:
+                    imp.add(n, rec)
+            imp.flush()
+            audit_population(db, imp.result, actor=who.actor, source="api:csv", request_id=request.state.request_id)
+            return imp.result
+
+    result = await run_in_threadpool(store)
+    return _import_answer(result)
+
+
+def _import_answer(result) -> JSONResponse:
     out = {**result.summary(), "errors": result.errors}
     accepted = result.total - len(result.errors)
     status = 200 if not result.errors else (207 if accepted else 422)

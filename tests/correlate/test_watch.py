@@ -157,6 +157,19 @@ def test_bad_input_is_refused_with_reasons_and_nothing_good_is_lost(env, ds):
         psn = cat["output"]["baseinfo"]["psn_no"]
         rows = list(db.scalars(select(PersonCategory).where(PersonCategory.psn_no == psn)))
         assert len(rows) == 1 and rows[0].endtime is not None
+    # a civil-affairs list as CSV through the API: the good line kept, the bad one named by its line
+    body = ("psn_no,household_id,unit,region,psn_idet_type,begntime,endtime\n"
+            "PC1,HC1,谭坝镇,south,低保,2026-01-01,\n"
+            "PC2,HC1,谭坝镇,south,低保,2026-02-30,\n").encode()
+    r = env.client.post("/v1/watch/population.csv", content=body, headers={**env.h("ingest"),
+                                                                           "Content-Type": "text/csv"})
+    assert r.status_code == 207, r.text
+    assert r.json()["by_kind"] == {"category": 1, "household": 1} and r.json()["errors"][0]["line"] == 3
+    r = env.client.post("/v1/watch/population.csv", content="psn_no\nP1\n".encode("gbk") + b"\xff\xfe",
+                        headers={**env.h("ingest"), "Content-Type": "text/csv"})
+    assert r.status_code == 422 and "UTF-8" in r.json()["error"]["reason"]
+    r = env.client.post("/v1/watch/population.csv", content=b"name,unit\nx,y\n", headers=env.h("ingest"))
+    assert r.status_code == 422 and "psn_no" in r.json()["error"]["reason"]
     for month, why in (("2026-13", "YYYY-MM"), ("2099-01", "not ended"), ("11/2026", "YYYY-MM")):
         r = run(env, month)
         assert r.status_code == 422 and why in r.json()["error"]["reason"], r.text
