@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from correlate.settlements import Importer as SettlementImporter
@@ -450,6 +450,7 @@ class ClaimImporter:
             linked.update(self.db.scalars(select(ClaimSettlement.setl_id)
                                           .where(ClaimSettlement.setl_id.in_(ids[i:i + 500]))))
         sr = self.settlements.result
+        stored_links, fill = set(linked), []
         links = []
         for line, legacy, link in items:
             n_created, n_errors, n_warnings = len(sr.created), len(sr.errors), len(sr.warnings)
@@ -466,8 +467,15 @@ class ClaimImporter:
             if link["setl_id"] not in linked:
                 linked.add(link["setl_id"])
                 links.append(link)
+            elif link["setl_id"] in stored_links and link["psn_part_amt"] is not None:
+                fill.append(link)  # sent again with the person's burden, stored before without it (issue 13)
         if links:
             self.db.execute(ClaimSettlement.__table__.insert(), links)
+        if fill:
+            t = ClaimSettlement.__table__
+            self.db.execute(t.update().where(t.c.setl_id == bindparam("k"), t.c.psn_part_amt.is_(None))
+                            .values(psn_part_amt=bindparam("part"), psn_cash_pay=bindparam("cash")),
+                            [{"k": x["setl_id"], "part": x["psn_part_amt"], "cash": x["psn_cash_pay"]} for x in fill])
 
     def flush(self) -> None:
         """Store what is pending: new keys inserted, known keys compared by content."""

@@ -116,6 +116,22 @@ def test_edges_warn_only_above_each_threshold_and_the_xlsx_lists_them(env, ds):
     assert len(lines) - 1 == sum(1 for w in ws if w["unit"] == "谭坝镇")
 
 
+def test_a_settlement_stored_without_the_burden_gets_it_when_sent_again(env):
+    setl = {"setl_id": "SB1", "mdtrt_id": "MB1", "psn_no": "PB1", "med_type": "21", "setl_time": "2026-11-03 10:00:00",
+            "medfee_sumamt": "30000.00", "counter": "counter-1"}
+    msg = {"infno": "2304", "fixmedins_code": "CLINIC-A", "input": {"setlinfo": setl}}
+    assert env.client.post("/v1/claims", json=msg, headers=env.h("ingest")).status_code == 200
+    assert run(env).json()["settlements_without_psn_part_amt"] == 1
+    msg["input"]["setlinfo"] = {**setl, "psn_part_amt": "26000.01", "psn_cash_pay": "20000.00"}
+    r = env.client.post("/v1/claims", json=msg, headers=env.h("ingest"))
+    assert r.status_code == 200 and r.json()["unchanged"] == 1
+    with session_scope(env.rt.sessions) as db:
+        row = db.get(ClaimSettlement, "SB1")
+        assert (row.psn_part_amt, row.psn_cash_pay) == ("26000.01", "20000.00")
+    assert run(env).json()["settlements_without_psn_part_amt"] == 0
+    assert warned(env)["watch_oop_resident"] == {"psn:PB1"}
+
+
 def test_rerun_replaces_the_month_and_a_threshold_edit_takes_effect(env, ds):
     load(env, ds)
     assert run(env).status_code == 200
