@@ -115,3 +115,13 @@ def can_manage_staff(principal: Principal, org_id: str) -> bool:
     if principal.role == "ingest":
         return can_ingest_for(principal, org_id)
     return principal.role == "admin"
+
+
+def watch_regions(principal: Principal) -> set[str] | None:
+    """The regions whose watch-rule warnings (households, their responsible units) the caller may see:
+    None all (admin), an inspector its regions, anyone else none."""
+    if principal.role == "admin":
+        return None
+    if principal.role == "inspector":
+        return set(principal.regions or ())
+    return set()

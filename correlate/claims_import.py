@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from correlate.settlements import Importer as SettlementImporter
@@ -209,6 +209,12 @@ def _number(row: dict, name: str, required: bool = False, negative: bool = False
 def _money(row: dict, name: str) -> str:
     x = _number(row, name, required=True, negative=True)
     return f"{Decimal(str(x)):.2f}"
+
+
+def _money_or_none(row: dict, name: str) -> str | None:
+    """An optional amount of the settlement's output (the person's burden: the watch rules add it up)."""
+    x = _number(row, name, negative=True)
+    return None if x is None else f"{Decimal(str(x)):.2f}"
 
 
 def platform_time(value, name: str, tz: ZoneInfo) -> datetime:
@@ -428,7 +434,8 @@ class ClaimImporter:
                   "counter": counter, "terminal_id": terminal, "settled_at": t.isoformat(), "amount": amount,
                   "type": stype}
         link = {"setl_id": setl_id, "org_id": org, "infno": row["infno"], "mdtrt_id": _text(row, "mdtrt_id"),
-                "psn_no": legacy["insured_id"], "med_type": med_type, "setl_time": t, "medfee_sumamt": amount}
+                "psn_no": legacy["insured_id"], "med_type": med_type, "setl_time": t, "medfee_sumamt": amount,
+                "psn_part_amt": _money_or_none(row, "psn_part_amt"), "psn_cash_pay": _money_or_none(row, "psn_cash_pay")}
         self.pending_settlements.append((line, legacy, link))
 
     def _store_settlements(self) -> None:
@@ -445,6 +452,7 @@ class ClaimImporter:
         outcomes = self.settlements.add_many([(line, legacy) for line, legacy, _ in items])
         del sr.errors[n_errors:]  # reported here, with the record's interface and key
         self.result.warnings += [w.to_dict() for w in sr.warnings[n_warnings:]]
+        stored_links, fill = set(linked), []
         links = []
         for (line, legacy, link), (status, reason) in zip(items, outcomes):
             if status == "refused":
@@ -458,8 +466,15 @@ class ClaimImporter:
             if link["setl_id"] not in linked:
                 linked.add(link["setl_id"])
                 links.append(link)
+            elif link["setl_id"] in stored_links and link["psn_part_amt"] is not None:
+                fill.append(link)  # sent again with the person's burden, stored before without it (issue 13)
         if links:
             self.db.execute(ClaimSettlement.__table__.insert(), links)
+        if fill:
+            t = ClaimSettlement.__table__
+            self.db.execute(t.update().where(t.c.setl_id == bindparam("k"), t.c.psn_part_amt.is_(None))
+                            .values(psn_part_amt=bindparam("part"), psn_cash_pay=bindparam("cash")),
+                            [{"k": x["setl_id"], "part": x["psn_part_amt"], "cash": x["psn_cash_pay"]} for x in fill])
 
     def flush(self) -> None:
         """Store what is pending: new keys inserted, known keys compared by content."""

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from correlate.check import Checker, Waiting
+from correlate.watch import run_due
 from kernel import metrics
 from kernel.settings import Settings
 from storage.db import session_scope
@@ -35,8 +36,10 @@ from storage.models import Settlement, utcnow
 log = logging.getLogger(__name__)
 
 TASK_NAME = "dualcheck.check_settlement"
+WATCH_TASK = "dualcheck.watch_month"  # the monthly watch rules (correlate/watch.py run_due: idempotent)
 QUEUE = "correlate"
 ENQUEUE_BATCH = 1000  # settlements queued per round trip
+WATCH_POLL_S = 600.0
 
 
 def is_postgres(url: str) -> bool:
@@ -114,7 +117,14 @@ class InProcessWorker(threading.Thread):
         self.checked = 0
 
     def run(self) -> None:
+        last_watch = 0.0
         while not self.stop_evt.is_set():
+            if time.monotonic() - last_watch >= WATCH_POLL_S or not last_watch:
+                last_watch = time.monotonic()
+                try:
+                    run_due(self.checker.sessions, self.checker.settings)
+                except Exception:
+                    log.exception("the monthly watch rules failed; retried at the next poll")
             try:
                 ids = due(self.checker.sessions, limit=50)
             except Exception:
@@ -172,6 +182,13 @@ class Jobs:
                     if status == "waiting":
                         self._defer_sync(app, [settlement_id], delay_s=settings.correlate_recheck_s)
                     return status
+
+                sessions = self.sessions
+
+                @app.periodic(cron="*/10 * * * *", periodic_id="watch")
+                @app.task(name=WATCH_TASK, queue=QUEUE, pass_context=False)
+                def watch_month(timestamp: int) -> str | None:
+                    return run_due(sessions, settings)
 
                 self._app = app
             return self._app

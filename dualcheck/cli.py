@@ -19,6 +19,7 @@ from dualcheck.commands.retention import app as retention
 from dualcheck.commands.services import db, services
 from dualcheck.commands.staff import app as staff
 from dualcheck.commands.users import app as users
+from dualcheck.commands.watch import watch
 from dualcheck.demo import run
 from dualcheck.runtime import Runtime
 from facepay.bulk_enroll import enroll_dir, plan
@@ -41,6 +42,7 @@ app.add_typer(claims, name="claims")
 app.add_typer(correlate, name="correlate")
 app.add_typer(users, name="users")
 app.add_typer(staff, name="staff")
+app.add_typer(watch, name="watch")
 app.command("record")(record)
 app.command("calibrate")(calibrate)
 

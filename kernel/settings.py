@@ -285,6 +285,17 @@ class Settings(BaseSettings):
     claims_check_max_days: int = Field(
         31, ge=1, description="Longest period one run of the data checks (dualcheck claims check, POST /v1/claims/check) "
         "covers.")
+    watch_idet_types: dict[str, str] = Field(
+        {"7131": "tekun", "7019": "dibao", "7202": "jiance", "7203": "jiance", "7204": "jiance", "7205": "jiance"},
+        description="Watch rules (docs/inpatient.md): which population category (tekun 特困供养, dibao 低保, tuopin "
+        "脱贫人口, jiance 监测对象) each code of the platform's psn_idet_type (1101 idetinfo) means, JSON. The codes "
+        "are the province's dictionary; set them to yours. The categories' names themselves are always understood.")
+    watch_schedule_day: int = Field(
+        1, ge=1, le=28, description="Watch rules: on this day of each month (in claims_timezone) the worker runs the "
+        "past month's watch rules, once (a month already run is not run again by the schedule).")
+    watch_schedule: bool = Field(True, description="Watch rules: whether the worker runs them monthly.")
+    watch_max_lines: int = Field(
+        100000, ge=1, description="Watch rules: most records in one population import (POST /v1/watch/population).")
     correlate_regulars_days: float = Field(
         7.0, gt=0, description="Unknown regulars: how many days of one camera's unrecognised faces are looked at after "
         "each check to find a face present at that counter most of the time (an unenrolled member of staff?).")

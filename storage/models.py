@@ -684,6 +684,10 @@ class ClaimSettlement(Base):
     med_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
     setl_time: Mapped[datetime] = mapped_column(index=True)
     medfee_sumamt: Mapped[str] = mapped_column(String(32))
+    # the person's own burden (个人负担总金额) and its cash part (个人现金支出), as the settlement's output
+    # gives them; what the watch rules add up (correlate/watch.py). None when not sent.
+    psn_part_amt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    psn_cash_pay: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class ClaimVisit(Base):
@@ -867,3 +871,79 @@ class ClaimDischarge(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     imported_by: Mapped[str] = mapped_column(String(200))
+
+
+# --- watch rules (issue 13): population categories, households, monthly warnings (correlate/watch.py) ----------
+
+
+class PersonCategory(Base):
+    """A population category of an insured person (人员身份: 特困供养, 低保, 脱贫人口, 监测对象, …) with its
+    validity, as the platform's 1101 ``idetinfo`` gives it (``psn_idet_type``, ``psn_type_lv``, ``begntime``,
+    ``endtime``) or a civil-affairs list names it. ``psn_idet_type`` is kept as sent; which watch category a
+    code means is the ``watch_idet_types`` setting."""
+
+    __tablename__ = "person_categories"
+    __table_args__ = (UniqueConstraint("psn_no", "psn_idet_type", "begntime"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    psn_no: Mapped[str] = mapped_column(String(64), index=True)
+    psn_idet_type: Mapped[str] = mapped_column(String(32))
+    psn_type_lv: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    begntime: Mapped[datetime] = mapped_column()
+    endtime: Mapped[datetime | None] = mapped_column(nullable=True)
+    source: Mapped[str] = mapped_column(String(16))  # "1101" or "list"
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class Household(Base):
+    """Which household (户) an insured person belongs to and the unit responsible for it (责任单位: the
+    town or street, 镇/街), from the civil-affairs or rural-revitalisation lists. ``region`` scopes who may
+    see the household's warnings (an inspector's regions, as organisations')."""
+
+    __tablename__ = "household_members"
+    psn_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    household_id: Mapped[str] = mapped_column(String(64), index=True)
+    unit: Mapped[str] = mapped_column(String(100), index=True)
+    region: Mapped[str] = mapped_column(String(64), default="default", index=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class WatchRun(Base):
+    """One run of the watch rules for a calendar month (scheduled or on demand); a later run of the same
+    month replaces that month's warnings."""
+
+    __tablename__ = "watch_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class WatchWarning(Base):
+    """A warning of a watch rule for one month: whose (person or household), the figure, the rule's
+    threshold and version, the level (1-2 a reminder needing no inquiry), the responsible unit."""
+
+    __tablename__ = "watch_warnings"
+    __table_args__ = (UniqueConstraint("month", "rule_id", "subject"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("watch_runs.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(60))
+    rule_version: Mapped[str] = mapped_column(String(64))
+    level: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(80))  # "psn:<psn_no>" or "hh:<household_id>"
+    psn_no: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    household_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    unit: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    region: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    category: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    figure: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[str] = mapped_column(String(32))
+    first_month: Mapped[str] = mapped_column(String(7))  # the first month this subject crossed this rule
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

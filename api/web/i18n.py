@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from api.web import i18n_cases
 from api.web.words_ops import WORDS as OPS_WORDS
+from api.web.words_watch import WORDS as WATCH_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
 
 LANGS = ("zh", "en")
@@ -497,3 +498,4 @@ MESSAGES.update(i18n_cases.MESSAGES)
 STATUS.update(i18n_cases.STATUS)
 ACTIONS.update(i18n_cases.ACTIONS)
 MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)
+MESSAGES.update(WATCH_WORDS)  # the watch-rule pages' words (api/web/words_watch.py)

@@ -10,6 +10,7 @@ from api.web import (
     overview_pages,
     pages,
     staff_pages,
+    watch_pages,
     zones_pages,
 )
 from api.web.auth import LoginLimiter
@@ -29,3 +30,4 @@ def install(app, settings) -> None:
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
     app.include_router(audit_pages.router)
+    app.include_router(watch_pages.router)

@@ -88,7 +88,7 @@ def test_every_page_speaks_chinese_to_every_role(login, site):
         check(inst, f"institution {path}")
     insp = login("insp-north")
     for path in ("/flags", "/flags?status=all", f"/cameras/{cam}/zones", "/cameras", "/overview?weeks=52",
-                 "/flags/no-such-flag"):
+                 "/flags/no-such-flag", "/watch"):
         insp.goto(site.url + path)
         check(insp, f"inspector {path}")
     for f in site.flags.values():

@@ -1,0 +1,198 @@
+"""The watch rules (docs/inpatient.md): population lists in, monthly runs, warning lists out.
+
+- ``POST /v1/watch/population``: 1101 outputs and/or flat list records (correlate/population.py);
+  200 all accepted, 207 some refused, 422 none. ``POST /v1/watch/population.csv``: a list as CSV.
+- ``POST /v1/watch/runs`` ``{"month": "2026-11"}``: run the rules for an ended month (replaces its warnings).
+- ``GET /v1/watch/warnings`` (JSON), ``/v1/watch/warnings.xlsx``, ``/v1/watch/warnings.csv``: a month's list,
+  optionally of one responsible unit or rule. Inspectors see the households of their regions.
+- ``GET /v1/watch/persons/{psn_no}``: a person's figures month by month, categories, household, warnings.
+Every read of the lists and of a person is audited (they name people and their medical costs).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from api.deps import require, runtime
+from api.errors import ApiError
+from api.keys import Principal
+from api.responses import AUTHENTICATED, errors
+from api.scope import watch_regions
+from api.services import Services
+from correlate.population import FileInvalid, PopulationImporter, audit_population, csv_records
+from correlate.watch import Month, WatchInvalid, latest_month, person_history, run_month, view, warnings_of
+from correlate.watch_export import to_csv, to_xlsx
+from storage.audit import audit
+from storage.db import session_scope
+from storage.models import Household
+
+router = APIRouter(prefix="/v1/watch", tags=["watch"], responses=errors(*AUTHENTICATED))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.post("/population", responses={207: {"description": "Some records refused: listed with their index and "
+                                                                "reason beside the counts accepted"}})
+def post_population(request: Request, body: list | dict = Body(..., description="A 1101 output message, a flat "
+                                                                 "list record, or a list of them."),
+                    rt: Services = Depends(runtime), who: Principal = Depends(require("ingest", "admin"))):
+    records = body if isinstance(body, list) else [body]
+    if not records:
+        raise ApiError(422, "empty", "the list of records is empty")
+    if len(records) > rt.settings.watch_max_lines:
+        raise ApiError(413, "too_many_records", f"more than {rt.settings.watch_max_lines} records in one request")
+    with session_scope(rt.sessions) as db:
+        imp = PopulationImporter(db, rt.settings, actor=who.actor)
+        for i, r in enumerate(records):
+            imp.add(str(i), r)
+        imp.flush()
+        result = imp.result
+        audit_population(db, result, actor=who.actor, source="api", request_id=request.state.request_id)
+    return _import_answer(result)
+
+
+@router.post("/population.csv", responses={207: {"description": "Some lines refused: listed with their line "
+                                                                    "number and reason"}})
+async def post_population_csv(request: Request, rt: Services = Depends(runtime),
+                              who: Principal = Depends(require("ingest", "admin"))):
+    """A civil-affairs list as CSV (UTF-8, a header row: psn_no, household_id, unit, region, psn_idet_type,
+    psn_type_lv, begntime, endtime); each line is a record as in POST /v1/watch/population."""
+    limit = rt.settings.max_upload_bytes
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise ApiError(413, "too_large", f"the CSV is larger than {limit} bytes; send it in parts")
+    try:
+        text = bytes(body).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApiError(422, "not_utf8", "the CSV must be UTF-8") from None
+    try:
+        items = list(csv_records(io.StringIO(text, newline="")))
+    except (FileInvalid, csv.Error) as e:
+        raise ApiError(422, "invalid_csv", str(e)) from None
+    if not items:
+        raise ApiError(422, "empty", "the CSV has no lines after its header")
+    if len(items) > rt.settings.watch_max_lines:
+        raise ApiError(413, "too_many_records", f"more than {rt.settings.watch_max_lines} lines in one request")
+
+    def store():
+        with session_scope(rt.sessions) as db:
+            imp = PopulationImporter(db, rt.settings, actor=who.actor)
+            for n, rec, err in items:
+                if err:
+                    imp.error(n, err)
+                else:
+                    imp.add(n, rec)
+            imp.flush()
+            audit_population(db, imp.result, actor=who.actor, source="api:csv", request_id=request.state.request_id)
+            return imp.result
+
+    result = await run_in_threadpool(store)
+    return _import_answer(result)
+
+
+def _import_answer(result) -> JSONResponse:
+    out = {**result.summary(), "errors": result.errors}
+    accepted = result.total - len(result.errors)
+    status = 200 if not result.errors else (207 if accepted else 422)
+    if status == 422:
+        out = {"error": {"code": "invalid_records", "reason": f"all {result.total} records were refused",
+                         "errors": result.errors}}
+    return JSONResponse(out, status_code=status)
+
+
+class RunRequest(BaseModel):
+    month: str = Field(..., max_length=7, description="The calendar month, YYYY-MM, ended.")
+
+
+@router.post("/runs")
+def post_run(req: RunRequest, request: Request, rt: Services = Depends(runtime),
+             who: Principal = Depends(require("admin", "inspector"))):
+    """Run the watch rules for a past month now (the worker runs the past month on its own each month)."""
+    try:
+        with session_scope(rt.sessions) as db:
+            run, rows = run_month(db, rt.settings, req.month, actor=who.actor, request_id=request.state.request_id)
+            return {"run_id": run.id, **{k: v for k, v in run.summary.items()}}
+    except WatchInvalid as e:
+        raise ApiError(e.status, e.code, e.reason) from None
+
+
+def _month(db, month: str | None) -> str:
+    if month:
+        return month
+    m = latest_month(db)
+    if m is None:
+        raise ApiError(404, "no_run", "the watch rules have not run yet: POST /v1/watch/runs {\"month\": \"YYYY-MM\"}")
+    return m
+
+
+def _list(rt, who: Principal, request: Request, month, unit, rule, fmt: str):
+    with session_scope(rt.sessions) as db:
+        m = _month(db, month)
+        try:
+            Month.parse(m, ZoneInfo(rt.settings.claims_timezone))
+        except WatchInvalid as e:
+            raise ApiError(e.status, e.code, e.reason) from None
+        rows = warnings_of(db, m, unit=unit, regions=watch_regions(who), rule_id=rule)
+        audit(db, actor=who.actor, action="watch.warnings_view", outcome="ok", subject=f"watch:{m}",
+              request_id=request.state.request_id, detail={"format": fmt, "unit": unit, "rule": rule,
+                                                           "count": len(rows)})
+        db.expunge_all()
+    return m, rows
+
+
+@router.get("/warnings")
+def get_warnings(request: Request, month: str | None = Query(None, max_length=7), unit: str | None = Query(None, max_length=100),
+                 rule: str | None = Query(None, max_length=60), rt: Services = Depends(runtime),
+                 who: Principal = Depends(require("admin", "inspector"))):
+    m, rows = _list(rt, who, request, month, unit, rule, "json")
+    return {"month": m, "count": len(rows), "warnings": [view(w) for w in rows]}
+
+
+def _download(data: bytes, media: str, name: str) -> Response:
+    return Response(data, media_type=media, headers={
+        "Content-Disposition": f"attachment; filename=\"watch.{name.rsplit('.', 1)[1]}\"; "
+                               f"filename*=UTF-8''{quote(name)}"})
+
+
+@router.get("/warnings.xlsx")
+def get_warnings_xlsx(request: Request, month: str | None = Query(None, max_length=7),
+                      unit: str | None = Query(None, max_length=100), rt: Services = Depends(runtime),
+                      who: Principal = Depends(require("admin", "inspector"))):
+    m, rows = _list(rt, who, request, month, unit, None, "xlsx")
+    return _download(to_xlsx(m, rows), XLSX, f"监测预警名单-{m}{'-' + unit if unit else ''}.xlsx")
+
+
+@router.get("/warnings.csv")
+def get_warnings_csv(request: Request, month: str | None = Query(None, max_length=7),
+                     unit: str | None = Query(None, max_length=100), rt: Services = Depends(runtime),
+                     who: Principal = Depends(require("admin", "inspector"))):
+    m, rows = _list(rt, who, request, month, unit, None, "csv")
+    return _download(to_csv(rows), "text/csv; charset=utf-8", f"监测预警名单-{m}{'-' + unit if unit else ''}.csv")
+
+
+@router.get("/persons/{psn_no}")
+def get_person(psn_no: str, request: Request, month: str | None = Query(None, max_length=7),
+               rt: Services = Depends(runtime), who: Principal = Depends(require("admin", "inspector"))):
+    if len(psn_no) > 64:
+        raise ApiError(422, "invalid_psn_no", "psn_no is longer than 64 characters")
+    regions = watch_regions(who)
+    with session_scope(rt.sessions) as db:
+        h = db.get(Household, psn_no)
+        if regions is not None and (h is None or h.region not in regions):
+            raise ApiError(404, "not_found", f"no person {psn_no!r} in your regions")
+        m = _month(db, month)
+        try:
+            out = person_history(db, rt.settings, psn_no, m)
+        except WatchInvalid as e:
+            raise ApiError(e.status, e.code, e.reason) from None
+        audit(db, actor=who.actor, action="watch.person_view", outcome="ok", subject=f"psn:{psn_no}",
+              request_id=request.state.request_id, detail={"month": m})
+    return out

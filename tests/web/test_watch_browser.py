@@ -1,0 +1,146 @@
+"""The 监测预警 page in Debian's Chromium: an inspector of the south region opens it from the navigation,
+sees the month's warnings of the south's responsible units only, in Chinese with local times (a level-2
+warning says it needs no inquiry), downloads the Excel list (read back with openpyxl: the same rows),
+opens a person's month-by-month figures; an admin runs another month from the page. Population and
+claims imported through the API, the rules run through POST /v1/watch/runs, a real uvicorn."""
+from __future__ import annotations
+
+from datetime import timezone
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.test_wording_zh import _leftovers
+
+pytestmark = pytest.mark.slow
+MONTH = "2026-11"
+
+
+@pytest.fixture(scope="module")
+def watch_site(tmp_path_factory, seaweed, models_dir):
+    from api.keys import add_service_key
+    from camsim.watchgen import generate
+    from storage.db import session_scope
+    from tests.api.conftest import start_env
+    from tests.replay.live import serve
+
+    tmp = tmp_path_factory.mktemp("watch-site")
+    env = start_env(test_settings(tmp, seaweed, models_dir), None)
+    with session_scope(env.rt.sessions) as db:
+        env.keys["admin"] = add_service_key(db, "admin", "operator")
+    ds = generate(MONTH)
+    assert env.client.post("/v1/watch/population", json=ds.population, headers=env.h("ingest")).status_code == 200
+    assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
+    assert env.client.post("/v1/watch/runs", json={"month": MONTH}, headers=env.h("admin")).status_code == 200
+    add_users(env.rt)
+    with serve(env.client.app) as url:
+        yield url, ds, env
+    env.client.__exit__(None, None, None)
+    env.rt.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def _login(browser, url, user):
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN", accept_downloads=True)
+    page = ctx.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return ctx, page
+
+
+def _tokens(ds) -> set[str]:
+    toks = set()
+    for p in ds.population:
+        for k in ("psn_no", "household_id"):
+            if p.get(k):
+                toks.add(p[k])
+    return toks
+
+
+def test_the_south_inspector_sees_downloads_and_opens_a_person(browser, watch_site, tmp_path):
+    from storage.db import session_scope
+    from storage.models import WatchRun
+
+    url, ds, env = watch_site
+    ctx, page = _login(browser, url, "insp-south")
+    page.click("#nav-watch")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "监测预警名单"
+    units = [page.locator(".watch-unit").nth(i).get_attribute("data-unit") for i in range(page.locator(".watch-unit").count())]
+    assert units == ["谭坝镇"]  # 关庙镇 is the north's
+    rules = {r.get_attribute("data-rule") for r in page.locator(".watch-list tr[data-rule]").all()}
+    south = {"watch_oop_person", "watch_oop_household", "watch_oop_per_capita", "watch_oop_resident"}
+    assert rules == south
+    row = page.locator(".watch-list tr[data-rule=watch_oop_person]")
+    assert "10000.01 元" in row.inner_text() and "超过 10000.00 元" in row.inner_text()
+    assert row.locator(".disposition").inner_text() == "警示提醒（无需质询）" and "2级" in row.inner_text()
+    # the time of the run in Beijing time, as every page
+    with session_scope(env.rt.sessions) as db:
+        done = db.scalar(select(WatchRun.finished_at).order_by(WatchRun.id.desc()).limit(1))
+    local = done.astimezone(timezone.utc).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    assert f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}" in page.locator("#last-run").inner_text()
+    text = page.evaluate("() => document.body.innerText")
+    assert not _leftovers(text, _tokens(ds)), _leftovers(text, _tokens(ds))
+
+    # the Excel list: the rows on the page, no more
+    with page.expect_download() as dl:
+        page.click("#download-xlsx")
+    path = tmp_path / "list.xlsx"
+    dl.value.save_as(path)
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["谭坝镇"]
+    rows = list(wb["谭坝镇"].iter_rows(values_only=True))[2:]
+    assert len(rows) == page.locator(".watch-list tr[data-rule]").count()
+    assert any(r[6] == "10000.01 元" and r[9] == "警示提醒（无需质询）" for r in rows)
+
+    # a person's figures month by month
+    page.click(".watch-list tr[data-rule=watch_oop_person] a.person")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("参保人监测指标")
+    months = page.locator("#figures tr[data-month]")
+    assert months.count() == 11
+    assert months.nth(10).locator(".burden").inner_text() == "¥10,000.01"
+    assert months.nth(1).locator(".burden").inner_text() == "¥0.00" and months.nth(2).locator(".burden").inner_text() != "¥0.00"
+    assert "监测对象" in page.locator("#categories").inner_text() or "脱贫人口" in page.locator("#categories").inner_text()
+    # valid from local midnight of 23 September 2025 (16:00 the day before in UTC): the local day is shown
+    assert "2025年9月23日 — 至今" in page.locator("#categories").inner_text()
+    text = page.evaluate("() => document.body.innerText")
+    assert not _leftovers(text, _tokens(ds)), _leftovers(text, _tokens(ds))
+    # a north person is not there for the south
+    north = next(iter(ds.truth["watch_admissions_month"]))[4:]
+    r = page.goto(f"{url}/watch/person/{north}?month={MONTH}")
+    assert r.status == 404
+    ctx.close()
+
+
+def test_an_admin_runs_a_month_from_the_page(browser, watch_site):
+    url, ds, env = watch_site
+    ctx, page = _login(browser, url, "admin")
+    page.goto(f"{url}/watch")
+    assert page.locator(".watch-unit").count() == 2
+    page.fill("#watch-run-form input[name=month]", "2026-10")
+    page.click("#watch-run-do")
+    page.wait_for_load_state()
+    assert "2026-10 已运行" in page.locator("#notice").inner_text()
+    assert page.locator("select[name=month] option").count() == 2
+    page.fill("#watch-run-form input[name=month]", "2099-01")
+    page.click("#watch-run-do")
+    page.wait_for_load_state()
+    assert "2099-01 尚未结束" in page.locator("body").inner_text()
+    assert not _leftovers(page.locator("body").inner_text(), set())
+    ctx.close()
