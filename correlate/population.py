@@ -27,8 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from correlate.claims_import import RecordInvalid, _text, platform_time
-from correlate.settlements import FileInvalid, check_utf8
-from kernel.strictjson import DuplicateKey, loads_unique
+from correlate.rowfiles import FileInvalid, check_utf8, csv_rows, is_json_lines, json_lines
 from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.db import session_scope
@@ -178,34 +177,29 @@ class PopulationImporter:
         self.db.flush()
 
 
+POPULATION_HEADER = ("a CSV file needs a header row with psn_no (and household_id, unit, region, "
+                     "psn_idet_type, psn_type_lv, begntime, endtime)")
+
+
 def read_lines(path: Path):
-    """(line number, record or None, error) of a CSV (header row) or JSON Lines file."""
+    """(line number, record or None, error) of a CSV (header row) or JSON Lines file: the shared reader
+    (correlate/rowfiles.py), empty CSV fields as absent."""
     path = Path(path)
     check_utf8(path)
-    with path.open("rb") as fh:
-        head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
-    as_json = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or head[:1] == b"{"
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        if as_json:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = loads_unique(line)
-                except (json.JSONDecodeError, DuplicateKey, ValueError, RecursionError) as e:
-                    yield n, None, f"not valid JSON: {str(e)[:120]}"
-                    continue
-                yield n, obj, None
-            return
-        yield from csv_records(fh)
+    if is_json_lines(path):
+        yield from json_lines(path)
+        return
+    for n, row, err in csv_rows(path, lambda header: None if "psn_no" in header else POPULATION_HEADER):
+        if n == 1 and err == POPULATION_HEADER:
+            raise FileInvalid(err)
+        yield n, None if row is None else {k: (v if v != "" else None) for k, v in row.items()}, err
 
 
 def csv_records(fh):
     """(line number, record or None, error) of CSV text with a header row of the fields' names."""
     reader = csv.DictReader(fh)
     if not reader.fieldnames or "psn_no" not in reader.fieldnames:
-        raise FileInvalid("a CSV file needs a header row with psn_no (and household_id, unit, region, "
-                          "psn_idet_type, psn_type_lv, begntime, endtime)")
+        raise FileInvalid(POPULATION_HEADER)
     for row in reader:
         n = reader.line_num
         if None in row:
