@@ -37,6 +37,12 @@ KINDS = {
     "substitution_group": ("claims_substitution", ("group", "med_list_codg"), ("drug_genname",)),
     "price_band": ("claims_substitution", ("price_band",), ("med_list_codg", "group", "drug_genname")),
 }
+# a file to fill in: the header row and one example row
+TEMPLATES = {
+    "days_supply": "med_list_codg,max_days,drug_genname\nXJ01CRA027E001010104464,7,头孢克肟片\n",
+    "substitution_group": "group,med_list_codg,drug_genname\n阿莫西林口服常释剂型,XJ01CAA040A001010101479,阿莫西林胶囊\n",
+    "price_band": "med_list_codg,group,price_band\nXJ01CRA027E001010104464,,0.05\n,阿莫西林口服常释剂型,0.2\n",
+}
 MAX_ROWS = 200_000
 MAX_DAYS = 3650
 CODE_MAX = 64
@@ -47,9 +53,17 @@ class RowError:
     line: int
     key: str | None
     reason: str
+    code: str = "invalid"  # what the web page says in Chinese (api/web/words_rules.py ROW_REASONS)
+    args: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"line": self.line, "key": self.key, "reason": self.reason}
+        return {"line": self.line, "key": self.key, "reason": self.reason, "code": self.code, "args": self.args}
+
+
+class RowInvalid(ValueError):
+    def __init__(self, reason: str, code: str, **args):
+        super().__init__(reason)
+        self.code, self.params = code, args
 
 
 @dataclass
@@ -116,7 +130,7 @@ def _parse(kind: str, text: str) -> tuple[list[tuple[int, str, dict]], list[RowE
         except StopIteration:
             break
         except csv.Error as e:
-            errors.append(RowError(reader.line_num, None, f"not valid CSV: {e}"))
+            errors.append(RowError(reader.line_num, None, f"not valid CSV: {e}", "csv"))
             continue
         n = reader.line_num
         if not any(c.strip() for c in raw):
@@ -124,17 +138,17 @@ def _parse(kind: str, text: str) -> tuple[list[tuple[int, str, dict]], list[RowE
         if len(rows) + len(errors) >= MAX_ROWS:
             raise RuleChangeInvalid(f"more than {MAX_ROWS} rows: split the file", code="too_many_rows")
         if len(raw) != len(header):
-            errors.append(RowError(n, None, f"{len(raw)} fields where the header has {len(header)}"))
+            errors.append(RowError(n, None, f"{len(raw)} fields where the header has {len(header)}", "fields"))
             continue
         rec = {h: v.strip() for h, v in zip(header, raw)}
         try:
             key, values = _row(kind, rec)
-        except ValueError as e:
-            errors.append(RowError(n, rec.get("med_list_codg") or rec.get("group") or None, str(e)))
+        except RowInvalid as e:
+            errors.append(RowError(n, rec.get("med_list_codg") or rec.get("group") or None, str(e), e.code, e.params))
             continue
         if key in seen:
             errors.append(RowError(n, key, f"the same {'drug' if kind == 'days_supply' else 'entry'} as line "
-                                            f"{seen[key]}: one row each"))
+                                            f"{seen[key]}: one row each", "duplicate", {"line": seen[key]}))
             continue
         seen[key] = n
         rows.append((n, key, values))
@@ -144,9 +158,9 @@ def _parse(kind: str, text: str) -> tuple[list[tuple[int, str, dict]], list[RowE
 def _code(rec: dict, name: str) -> str:
     v = rec.get(name, "")
     if not v:
-        raise ValueError(f"{name} is empty")
+        raise RowInvalid(f"{name} is empty", "empty", column=name)
     if len(v) > CODE_MAX:
-        raise ValueError(f"{name} is longer than {CODE_MAX} characters")
+        raise RowInvalid(f"{name} is longer than {CODE_MAX} characters", "too_long", column=name)
     return v
 
 
@@ -156,23 +170,27 @@ def _row(kind: str, rec: dict) -> tuple[str, dict]:
         code = _code(rec, "med_list_codg")
         text = rec.get("max_days", "")
         if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
-            raise ValueError(f"max_days must be a whole number of days from 1 to {MAX_DAYS}, not {text!r}")
+            raise RowInvalid(f"max_days must be a whole number of days from 1 to {MAX_DAYS}, not {text!r}",
+                             "max_days", max=MAX_DAYS)
         return code, {"med_list_codg": code, "group_name": None, "value": float(int(text)), "label": label}
     if kind == "substitution_group":
         group, code = _code(rec, "group"), _code(rec, "med_list_codg")
         return f"{group}|{code}", {"med_list_codg": code, "group_name": group, "value": None, "label": label}
     code, group = rec.get("med_list_codg") or None, rec.get("group") or None
     if bool(code) == bool(group):
-        raise ValueError("a price band is for one drug (med_list_codg) or one group (group): give exactly one")
+        raise RowInvalid("a price band is for one drug (med_list_codg) or one group (group): give exactly one",
+                         "target")
     if (code and len(code) > CODE_MAX) or (group and len(group) > CODE_MAX):
-        raise ValueError(f"med_list_codg and group are at most {CODE_MAX} characters")
+        raise RowInvalid(f"med_list_codg and group are at most {CODE_MAX} characters", "too_long",
+                         column="med_list_codg" if code else "group")
     text = rec.get("price_band", "")
     try:
         band = float(text)
     except ValueError:
         band = -1.0
     if not 0 <= band <= 1 or band != band:
-        raise ValueError(f"price_band must be a fraction of the price from 0 to 1 (0.1 = ±10 %), not {text!r}")
+        raise RowInvalid(f"price_band must be a fraction of the price from 0 to 1 (0.1 = ±10 %), not {text!r}",
+                         "band")
     return (f"codg:{code}" if code else f"group:{group}"), {"med_list_codg": code, "group_name": group,
                                                           "value": band, "label": label}
 

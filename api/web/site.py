@@ -9,6 +9,7 @@ from api.web import (
     orgs_pages,
     overview_pages,
     pages,
+    rules_pages,
     staff_pages,
     zones_pages,
 )
@@ -29,3 +30,4 @@ def install(app, settings) -> None:
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
     app.include_router(audit_pages.router)
+    app.include_router(rules_pages.router)
