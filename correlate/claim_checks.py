@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 
 from correlate import rulebook
 from correlate.flags import raise_flag
+from correlate.reasons import Reason
 from correlate.rule_reference import Reference, load_reference
 from correlate.rulebook import Effective as Rule
-from correlate.reasons import Reason
 from kernel.timefmt import iso_z
 from storage.holds import LegalHolds
 from storage.models import (

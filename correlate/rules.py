@@ -29,11 +29,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from correlate.flags import extend_flag, raise_flag
 from correlate import rulebook
-from correlate.rulebook import RuleBook
+from correlate.flags import extend_flag, raise_flag
 from correlate.reasons import Reason, stored_or_text
 from correlate.regulars import known_regular, note_regulars
+from correlate.rulebook import RuleBook
 from facepay.replay import refused_for
 from kernel.timefmt import iso_z
 from storage.holds import LegalHolds

@@ -9,8 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from api.web import i18n_cases
-from api.web import words_rules
+from api.web import i18n_cases, words_rules
 from api.web.words_ops import WORDS as OPS_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
 

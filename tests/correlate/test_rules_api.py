@@ -8,7 +8,6 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from api.keys import add_service_key
-
 from storage.db import session_scope
 from storage.models import AuditEvent
 from tests.correlate import scenarios as sc
