@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from correlate import claim_rules, footage_rules
+from correlate.levels import levels
 from correlate.rule_defs import CLASSES, Rule
 from kernel.errors import Refusal
 from storage.audit import audit
@@ -89,12 +90,14 @@ def _first_values(rule: Rule, settings) -> tuple[int, dict]:
         if rid == rule.id:
             th[key] = getattr(settings, setting) if settings is not None else th[key]
     level = rule.level
-    overrides = (getattr(settings, "correlate_levels", None) or {}) if settings is not None else {}
-    if rule.id in overrides:
-        level = int(overrides[rule.id])
+    if settings is None:
+        return level, th
+    table = levels(settings)  # the correlate_levels setting, checked (unknown keys, levels outside 1-5)
+    if rule.id in (settings.correlate_levels or {}):
+        level = table[rule.id]
     for name, (rid, key) in footage_rules.LEVELS_AS_THRESHOLDS.items():  # e.g. the raised impersonation level
-        if rid == rule.id and name in overrides:
-            th[key] = int(overrides[name])
+        if rid == rule.id and name in (settings.correlate_levels or {}):
+            th[key] = table[name]
     return level, th
 
 

@@ -69,3 +69,26 @@ def test_admissions_and_discharges_import_by_natural_key(db_session, settings):
     a = db_session.query(ClaimAdmission).one()
     assert (a.adm_bed, a.ipt_no, a.begntime.hour) == ("12", "ZY001", 1)  # 09:30 Beijing time is 01:30Z
     assert db_session.query(ClaimDischarge).one().endtime.day == 9
+
+
+def test_the_correlate_levels_setting_seeds_the_first_version(make_settings, db_url, tmp_path):
+    """A deployment that set levels keeps them as the library's version 1 (the raised impersonation
+    level is the impersonation rule's threshold); a setting naming no flag type is refused."""
+    settings = make_settings(db_url, correlate_levels={"face_pay_absent": 1, "impersonation_failed_face_check": 4})
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    db = make_sessionmaker(engine)()
+    try:
+        book = rulebook.load(db, settings)
+        assert book["face_pay_absent"].level == 1 and book["face_pay_failed"].level == 3
+        assert book["impersonation"].thresholds["raised_level_face_check_failed"] == 4
+    finally:
+        db.rollback()
+        db.close()
+        engine.dispose()
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    migrate(fresh)
+    engine = make_engine(fresh)
+    with make_sessionmaker(engine)() as db, pytest.raises(ValueError, match="no_such_type"):
+        rulebook.load(db, make_settings(fresh, correlate_levels={"no_such_type": 2}))
+    engine.dispose()
