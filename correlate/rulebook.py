@@ -194,6 +194,7 @@ def _check_thresholds(rule_id: str, old: dict, new: dict) -> dict:
 
 
 _UNSET = object()
+UNSET = _UNSET  # "leave as it is" for change()'s effective dates (None clears them)
 
 
 def change(db: Session, rule_id: str, *, actor: str, note: str, level: int | None = None,

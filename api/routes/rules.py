@@ -93,7 +93,7 @@ class RulePatch(BaseModel):
 
 def _when(body: RulePatch, name: str):
     if name not in body.model_fields_set:
-        return rulebook._UNSET
+        return rulebook.UNSET
     text = getattr(body, name)
     if text is None or text == "":
         return None

@@ -116,7 +116,7 @@ def set_cmd(rule_id: str = typer.Argument(...),
 
     def when(text, name):
         if text is None:
-            return rulebook._UNSET
+            return rulebook.UNSET
         if text.lower() == "none":
             return None
         try:
