@@ -255,7 +255,7 @@ def rows_of(db: Session, rule_id: str, limit: int = 500) -> list[RuleReference]:
 class Reference:
     """The reference data the checks read, loaded once per run."""
 
-    def __init__(self, rows: list[RuleReference]):
+    def __init__(self, rows):  # RuleReference rows, or (kind, med_list_codg, group_name, value) tuples
         self.days: dict[str, int] = {}
         self.groups: dict[str, set[str]] = defaultdict(set)
         self.band_code: dict[str, float] = {}
@@ -287,5 +287,8 @@ class Reference:
 
 
 def load_reference(db: Session) -> Reference:
+    """Every rule's reference data, as plain rows (a province's drug list is tens of thousands of rows)."""
     kinds_rules = {v[0] for v in KINDS.values()}
-    return Reference(list(db.scalars(select(RuleReference).where(RuleReference.rule_id.in_(sorted(kinds_rules))))))
+    return Reference(db.execute(select(RuleReference.kind, RuleReference.med_list_codg, RuleReference.group_name,
+                                       RuleReference.value).where(RuleReference.rule_id.in_(sorted(kinds_rules)))
+                                .execution_options(yield_per=5000)).all())
