@@ -74,6 +74,7 @@ WORDS: dict[str, dict[str, str]] = {
     "rule_drug_name": {"zh": "药品名称", "en": "Drug name"},
     "rule_bad_number": {"zh": "「{label}」须为不小于0的数", "en": "{label} must be a number ≥ 0"},
     "rule_bad_date": {"zh": "「{label}」不是有效日期", "en": "{label} is not a valid date"},
+    "rule_raised_by": {"zh": "触发规则版本：", "en": "Raised by rule version "},
     "rule_more_rows": {"zh": "仅显示前{n}条", "en": "Showing the first {n}"},
 }
 

@@ -45,7 +45,7 @@ def rules_site(tmp_path_factory, seaweed, models_dir):
         assert r.status_code == 200, r.text
     add_users(rt)
     with serve(env.client.app) as url:
-        yield url
+        yield url, dup[0]
     env.client.__exit__(None, None, None)
     rt.close()
 
@@ -73,7 +73,7 @@ def _login(browser, url, user):
 
 
 def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser, rules_site, tmp_path):
-    url = rules_site
+    url, flag_id = rules_site
     ctx, page = _login(browser, url, "admin")
     page.click("#nav-rules")
     page.wait_for_load_state()
@@ -130,6 +130,11 @@ def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser
     ctx.close()
     # an inspector reads without the form; an institution is refused
     ctx, page = _login(browser, url, "insp-north")
+    # a finding names the version of its rule that raised it, linked to the rule's page
+    page.goto(f"{url}/flags/{flag_id}")
+    ref = page.locator(f"#finding-{flag_id} .rule-ref")
+    assert ref.inner_text() == "触发规则版本：第1版" and ref.locator("a").get_attribute("href") == \
+        "/rules/claims_duplicate_charge"
     page.goto(f"{url}/rules/claims_over_quantity")
     assert page.locator("#rule-version").inner_text() == "第3版" and page.locator("#rule-form").count() == 0
     page.goto(f"{url}/overview?weeks=52")
