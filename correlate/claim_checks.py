@@ -3,7 +3,9 @@
 Each check is a rule of the rule library (declared in correlate/claim_rules.py, kept and edited in
 correlate/rulebook.py): a run reads every rule once, as it stands (level, switch, effective dates,
 thresholds) with its reference data (correlate/rule_reference.py: days of supply per drug, substitution
-groups, price bands), and each flag records the rule's version (``<rule>@<n>``). It raises its flags through correlate/flags.py, idempotently (one flag per dedup key), each with
+groups, price bands), and each flag records the rule's version (``<rule>@<n>``). A rule switched off,
+or whose effective dates leave out the moment of the data, raises nothing. Flags go through
+correlate/flags.py, idempotently (one flag per dedup key), each with
 
 * ``evidence.lines``: the data lines that disagree, by column (``prescribed`` | ``billed`` | ``stock``,
   and ``settlement`` / ``visit`` where they matter), as the inspector's flag page shows them;
@@ -242,7 +244,8 @@ class Run:
         return found
 
     def prescriptions(self, d: Data, dup: set) -> None:
-        r_np, r_sub, r_over = self.book["claims_not_prescribed"], self.book["claims_substitution"], self.book["claims_over_quantity"]
+        r_np, r_sub = self.book["claims_not_prescribed"], self.book["claims_substitution"]
+        r_over = self.book["claims_over_quantity"]
         band = r_sub.thresholds["price_band"]
         tol = r_over.thresholds["quantity_tolerance"]
         by_rx: dict[str, list[ClaimFeeDetail]] = defaultdict(list)
