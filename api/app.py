@@ -32,6 +32,7 @@ from api.routes import (
 )
 from api.routes.cases import router as cases_router
 from api.routes.claims import router as claims_router
+from api.routes.rules import router as rules_router
 from api.routes.watch import router as watch_router
 from api.security import SecurityHeaders
 from api.services import Services
@@ -94,6 +95,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(settlements.router)
     app.include_router(claims_router)
     app.include_router(watch_router)
+    app.include_router(rules_router)
     app.include_router(flags.router)
     app.include_router(cases_router)
     app.include_router(staff.router)

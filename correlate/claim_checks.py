@@ -1,7 +1,11 @@
 """The data checks: visits, prescriptions, fee details and pharmacy stock checked against each other.
 
-Each check is a rule of correlate/claim_rules.py (its thresholds and level come from there) and
-raises its flags through correlate/flags.py, idempotently (one flag per dedup key), each with
+Each check is a rule of the rule library (declared in correlate/claim_rules.py, kept and edited in
+correlate/rulebook.py): a run reads every rule once, as it stands (level, switch, effective dates,
+thresholds) with its reference data (correlate/rule_reference.py: days of supply per drug, substitution
+groups, price bands), and each flag records the rule's version (``<rule>@<n>``). A rule switched off,
+or whose effective dates leave out the moment of the data, raises nothing. Flags go through
+correlate/flags.py, idempotently (one flag per dedup key), each with
 
 * ``evidence.lines``: the data lines that disagree, by column (``prescribed`` | ``billed`` | ``stock``,
   and ``settlement`` / ``visit`` where they matter), as the inspector's flag page shows them;
@@ -29,11 +33,13 @@ from typing import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from correlate import rulebook
 from correlate.check import Checker
-from correlate.claim_rules import RULES_VERSION, Rule, is_drug, rule
 from correlate.consulting import RoomResult, analyse_room
 from correlate.flags import raise_flag
 from correlate.reasons import Reason
+from correlate.rule_reference import Reference, load_reference
+from correlate.rulebook import Effective as Rule
 from kernel.timefmt import iso_z
 from storage.holds import LegalHolds
 from storage.models import (
@@ -49,6 +55,10 @@ from storage.models import (
 
 STOCK_SIGN = {"purchase": 1, "purchase_return": -1, "sale": -1, "sale_return": 1}
 STOCK_HISTORY = timedelta(days=60)  # how far back a running stock looks for its last stock count
+
+
+def is_drug(code: str, r: Rule) -> bool:
+    return any(code.startswith(p) for p in r.thresholds.get("drug_code_prefixes", ()))
 
 
 def fee_view(f: ClaimFeeDetail, net: float | None = None) -> dict:
@@ -122,6 +132,8 @@ class Run:
                  checker: Callable[[], Checker] | None = None):
         self.db, self.settings, self.org, self.start, self.end = db, settings, org_id, start, end
         self.legal, self.actor, self.checker = legal, actor, checker
+        self.book = rulebook.load(db, settings)  # the rules as they stand, once per run
+        self.ref: Reference = load_reference(db)
         self.counts: dict[str, int] = defaultdict(int)
         self.flags: list[Flag] = []
         cams = list(db.scalars(select(Camera).where(Camera.org_id == org_id, Camera.removed_at.is_(None),
@@ -132,7 +144,7 @@ class Run:
 
     def sales_near(self, d: Data, psn: str, codes: set[str], at: datetime) -> list[dict]:
         """The stock column of a fee flag: sales and sale returns of these drugs to this person around ``at``."""
-        win = timedelta(hours=rule("claims_billed_not_dispensed").thresholds["sale_window_hours"])
+        win = timedelta(hours=self.book["claims_billed_not_dispensed"].thresholds["sale_window_hours"])
         return [stock_view(m) for m in d.stock if m.kind in ("sale", "sale_return") and m.psn_no == psn
                 and m.med_list_codg in codes and abs(m.at - at) <= win][:50]
 
@@ -148,14 +160,17 @@ class Run:
 
     def flag(self, r: Rule, *, key: str, at: datetime, reason: Reason, lines: dict, cameras: list[dict],
              settlement_ids: list[str], level: int | None = None, extra: dict | None = None) -> None:
+        if not r.applies(at):  # switched off, or the moment is outside the rule's effective dates
+            self.counts[r.id + ":not_applied"] += 1
+            return
         evidence = {"lines": lines, "cameras": cameras, "moment": iso_z(at), "rule": {
             "id": r.id, "name_zh": r.name_zh, "class": r.rule_class, "thresholds": r.thresholds,
-            "version": RULES_VERSION}, **(extra or {})}
+            "version": r.tag}, **(extra or {})}
         holds = [(c["camera_id"], datetime.fromisoformat(c["start"].replace("Z", "+00:00")),
                   datetime.fromisoformat(c["end"].replace("Z", "+00:00"))) for c in cameras]
         f, created = raise_flag(self.db, type=r.id, rule=r.id, level=level or r.level, org_id=self.org,
                                 settlement_ids=sorted(settlement_ids), occurred_at=at, reason=reason,
-                                evidence=evidence, model={}, rule_version=RULES_VERSION,
+                                evidence=evidence, model={}, rule_version=r.tag,
                                 dedup_key=f"{r.id}:{self.org}:{key}"[:200], holds=holds, actor=self.actor,
                                 legal=self.legal)
         self.flags.append(f)
@@ -165,8 +180,8 @@ class Run:
 
     def run(self) -> dict[str, int]:
         d = load(self.db, self.org, self.start, self.end, timedelta(hours=max(
-            rule("claims_no_visit").thresholds["visit_window_hours"],
-            rule("claims_billed_not_dispensed").thresholds["sale_window_hours"])))
+            self.book["claims_no_visit"].thresholds["visit_window_hours"],
+            self.book["claims_billed_not_dispensed"].thresholds["sale_window_hours"])))
         self.no_visit(d)
         dup = self.duplicates(d)
         self.prescriptions(d, dup)
@@ -175,7 +190,7 @@ class Run:
         return dict(self.counts)
 
     def no_visit(self, d: Data) -> None:
-        r = rule("claims_no_visit")
+        r = self.book["claims_no_visit"]
         window = timedelta(hours=r.thresholds["visit_window_hours"])
         by_mdtrt = {v.mdtrt_id for v in d.visits}
         by_psn: dict[str, list[datetime]] = defaultdict(list)
@@ -227,7 +242,7 @@ class Run:
         return [f for f in d.fees if not f.init_feedetl_sn and d.net.get(f.id, 0.0) > 1e-9]
 
     def duplicates(self, d: Data) -> set[tuple[str, str, str]]:
-        r = rule("claims_duplicate_charge")
+        r = self.book["claims_duplicate_charge"]
         win = timedelta(minutes=r.thresholds["duplicate_window_minutes"])
         groups: dict[tuple[str, str, str], list[ClaimFeeDetail]] = defaultdict(list)
         for f in self._live(d):
@@ -253,9 +268,9 @@ class Run:
         return found
 
     def prescriptions(self, d: Data, dup: set) -> None:
-        r_np, r_sub, r_over = rule("claims_not_prescribed"), rule("claims_substitution"), rule("claims_over_quantity")
+        r_np, r_sub = self.book["claims_not_prescribed"], self.book["claims_substitution"]
+        r_over = self.book["claims_over_quantity"]
         band = r_sub.thresholds["price_band"]
-        max_days = r_over.thresholds["max_days_supply"]
         tol = r_over.thresholds["quantity_tolerance"]
         by_rx: dict[str, list[ClaimFeeDetail]] = defaultdict(list)
         for f in self._live(d):
@@ -282,14 +297,20 @@ class Run:
                 fviews = [fee_view(f, d.net.get(f.id)) for f in fl]
                 if code not in prescribed:
                     pric = fl[0].pric
-                    twin = next((p for p in missing if p.drug_pric and abs(pric - p.drug_pric) <= band * p.drug_pric),
-                                None)
+                    alt = next((p for p in missing if self.ref.alternatives(code, p.med_list_codg)), None)
+                    if alt is not None:  # a declared alternative of a prescribed drug: legitimate, not 串换
+                        missing.remove(alt)
+                        self.counts["alternatives_allowed"] += 1
+                        continue
+                    twin = next((p for p in missing if p.drug_pric and abs(pric - p.drug_pric) <=
+                                 self.ref.price_band(p.med_list_codg, band) * p.drug_pric), None)
                     if twin is not None:
                         missing.remove(twin)
                         self.flag(r_sub, key=f"{rxno}:{code}", at=at, cameras=cams, settlement_ids=setls,
                                   reason=Reason.of("claims_substitution", item=code, rxno=rxno,
                                                    prescribed=twin.med_list_codg, pric=pric,
-                                                   prescribed_pric=twin.drug_pric, band=band),
+                                                   prescribed_pric=twin.drug_pric,
+                                                   band=self.ref.price_band(twin.med_list_codg, band)),
                                   lines={"prescribed": [rx_view(p) for p in pres], "billed": fviews,
                                          "stock": self.sales_near(d, fl[0].psn_no, {code, twin.med_list_codg}, at)})
                     else:
@@ -304,6 +325,7 @@ class Run:
                 p = prescribed[code]
                 net = sum(d.net.get(f.id, 0.0) for f in fl)
                 days = max([f.prd_days or 0 for f in fl] + [p.medc_days or 0])
+                max_days = self.ref.max_days(code, r_over.thresholds["max_days_supply"])  # the drug's own limit
                 if net > p.drug_cnt * (1 + tol) + 1e-9:
                     reason = Reason.of("claims_over_quantity", item=code, rxno=rxno, billed=net, prescribed=p.drug_cnt)
                 elif days > max_days:
@@ -316,7 +338,7 @@ class Run:
                                  "stock": self.sales_near(d, fl[0].psn_no, {code}, at)})
 
     def not_dispensed(self, d: Data, dup: set) -> None:
-        r = rule("claims_billed_not_dispensed")
+        r = self.book["claims_billed_not_dispensed"]
         sales = [m for m in d.stock if m.kind in ("sale", "sale_return")]
         if not sales:
             return  # this institution reports no sales: nothing says what it dispensed
@@ -350,7 +372,7 @@ class Run:
                              "stock": [stock_view(m) for m in near]})
 
     def beyond_stock(self, d: Data) -> None:
-        r = rule("claims_sold_beyond_stock")
+        r = self.book["claims_sold_beyond_stock"]
         tol = r.thresholds["stock_tolerance"]
         inbound, outbound = set(r.thresholds["inbound_change_types"]), set(r.thresholds["outbound_change_types"])
         by_code: dict[str, list[ClaimStockMove]] = defaultdict(list)

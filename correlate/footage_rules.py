@@ -45,3 +45,6 @@ FROM_SETTINGS = {("one_face_many_cards", "min_insured"): "correlate_many_cards_m
                  ("one_face_many_cards", "days"): "correlate_many_cards_days",
                  ("repeated_footage_missing", "count"): "correlate_footage_missing_repeat",
                  ("repeated_footage_missing", "days"): "correlate_footage_missing_days"}
+
+# entries of the ``correlate_levels`` setting that are a rule's threshold rather than its level
+LEVELS_AS_THRESHOLDS = {"impersonation_failed_face_check": ("impersonation", "raised_level_face_check_failed")}

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from correlate import claim_rules, footage_rules, watch_rules
+from correlate.levels import levels
 from correlate.rule_defs import CLASSES, Rule
 from kernel.errors import Refusal
 from storage.audit import audit
@@ -76,10 +77,20 @@ class Effective:
                 "effective_to": self.effective_to.isoformat() if self.effective_to else None}
 
 
+def _stored_thresholds(row: RuleEntry) -> dict:
+    """The stored thresholds, plus any threshold a later release added to the rule's declaration (its code
+    value, until an admin edits it): a library stored by an older release keeps working."""
+    th = dict(row.thresholds or {})
+    rule = declared().get(row.id)
+    for key, value in (rule.thresholds.items() if rule is not None else ()):
+        th.setdefault(key, value)
+    return th
+
+
 def _effective(row: RuleEntry) -> Effective:
     return Effective(id=row.id, version=row.version, rule_class=row.rule_class, name_zh=row.name_zh,
                      name_en=row.name_en, description=row.description, level=row.level, enabled=row.enabled,
-                     thresholds=dict(row.thresholds or {}), effective_from=row.effective_from,
+                     thresholds=_stored_thresholds(row), effective_from=row.effective_from,
                      effective_to=row.effective_to)
 
 
@@ -90,9 +101,14 @@ def _first_values(rule: Rule, settings) -> tuple[int, dict]:
         if rid == rule.id:
             th[key] = getattr(settings, setting) if settings is not None else th[key]
     level = rule.level
-    overrides = (getattr(settings, "correlate_levels", None) or {}) if settings is not None else {}
-    if rule.id in overrides:
-        level = int(overrides[rule.id])
+    if settings is None:
+        return level, th
+    table = levels(settings)  # the correlate_levels setting, checked (unknown keys, levels outside 1-5)
+    if rule.id in (settings.correlate_levels or {}):
+        level = table[rule.id]
+    for name, (rid, key) in footage_rules.LEVELS_AS_THRESHOLDS.items():  # e.g. the raised impersonation level
+        if rid == rule.id and name in (settings.correlate_levels or {}):
+            th[key] = table[name]
     return level, th
 
 
@@ -159,17 +175,18 @@ def _snapshot_values(level, enabled, thresholds, effective_from, effective_to) -
 
 
 def _snapshot(row: RuleEntry) -> dict:
-    return _snapshot_values(row.level, row.enabled, dict(row.thresholds or {}), row.effective_from, row.effective_to)
+    return _snapshot_values(row.level, row.enabled, _stored_thresholds(row), row.effective_from, row.effective_to)
 
 
 def _check_thresholds(rule_id: str, old: dict, new: dict) -> dict:
     """Only the rule's own keys, each keeping its kind (a number stays a number, a list a list)."""
     if not isinstance(new, dict):
-        raise RuleChangeInvalid("thresholds must be an object of the rule's own keys")
+        raise RuleChangeInvalid("thresholds must be an object of the rule's own keys", code="bad_threshold")
     out = dict(old)
     for key, value in new.items():
         if key not in old:
-            raise RuleChangeInvalid(f"rule {rule_id} has no threshold {key!r}; its thresholds: {', '.join(old)}")
+            raise RuleChangeInvalid(f"rule {rule_id} has no threshold {key!r}; its thresholds: {', '.join(old)}",
+                                    code="unknown_threshold")
         was = old[key]
         if isinstance(was, bool) or isinstance(value, bool):
             ok = isinstance(value, bool) and isinstance(was, bool)
@@ -181,12 +198,14 @@ def _check_thresholds(rule_id: str, old: dict, new: dict) -> dict:
             ok = isinstance(value, str) and len(value) <= 200
         if not ok:
             raise RuleChangeInvalid(f"threshold {key!r} of rule {rule_id} must be "
-                                    f"{'a number ≥ 0' if isinstance(was, (int, float)) else type(was).__name__}")
+                                    f"{'a number ≥ 0' if isinstance(was, (int, float)) else type(was).__name__}",
+                                    code="bad_threshold")
         out[key] = value
     return out
 
 
 _UNSET = object()
+UNSET = _UNSET  # "leave as it is" for change()'s effective dates (None clears them)
 
 
 def change(db: Session, rule_id: str, *, actor: str, note: str, level: int | None = None,
@@ -194,11 +213,7 @@ def change(db: Session, rule_id: str, *, actor: str, note: str, level: int | Non
            effective_to=_UNSET, request_id: str | None = None) -> Effective:
     """The next version of a rule. A note (why: the batch, the expert review) is required; a change that
     changes nothing is refused rather than adding an empty version."""
-    note = (note or "").strip()
-    if not note:
-        raise RuleChangeInvalid("a change of a rule needs a note saying why (变更说明)", code="note_required")
-    if len(note) > NOTE_MAX:
-        raise RuleChangeInvalid(f"the note is longer than {NOTE_MAX} characters")
+    note = check_note(note)
     row = db.get(RuleEntry, rule_id)
     if row is None:
         current(db, rule_id)  # seeds, or 404 for a rule nobody declared
@@ -206,18 +221,19 @@ def change(db: Session, rule_id: str, *, actor: str, note: str, level: int | Non
     before = _snapshot(row)
     if level is not None:
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
-            raise RuleChangeInvalid("level must be 1-5")
+            raise RuleChangeInvalid("level must be 1-5", code="bad_level")
         row.level = level
     if enabled is not None:
         row.enabled = bool(enabled)
     if thresholds is not None:
-        row.thresholds = _check_thresholds(rule_id, dict(row.thresholds or {}), thresholds)
+        row.thresholds = _check_thresholds(rule_id, _stored_thresholds(row), thresholds)
     if effective_from is not _UNSET:
         row.effective_from = effective_from
     if effective_to is not _UNSET:
         row.effective_to = effective_to
     if row.effective_from and row.effective_to and row.effective_to <= row.effective_from:
-        raise RuleChangeInvalid("effective_to must be after effective_from")
+        db.refresh(row)
+        raise RuleChangeInvalid("effective_to must be after effective_from", code="bad_dates")
     after = _snapshot(row)
     if after == before:
         db.refresh(row)
@@ -229,6 +245,33 @@ def change(db: Session, rule_id: str, *, actor: str, note: str, level: int | Non
           detail={"version": row.version, "before": before, "after": after}, note=note)
     db.flush()
     return _effective(row)
+
+
+def record_version(db: Session, rule_id: str, *, actor: str, note: str, before: dict, after: dict,
+                   request_id: str | None = None, action: str = "rule.change") -> int:
+    """A new version of a rule whose values stay but whose reference data changed (an import): the
+    change carries its own before and after. Returns the new version."""
+    row = db.get(RuleEntry, rule_id)
+    row.version += 1
+    row.updated_at, row.updated_by = utcnow(), actor
+    db.add(RuleChange(rule_id=rule_id, version=row.version, actor=actor, note=note, before=before, after=after))
+    audit(db, actor=actor, action=action, outcome="ok", subject=f"rule:{rule_id}", request_id=request_id,
+          detail={"version": row.version, "before": before, "after": after}, note=note)
+    db.flush()
+    return row.version
+
+
+def check_note(note: str | None) -> str:
+    note = (note or "").strip()
+    if not note:
+        raise RuleChangeInvalid("a change of a rule needs a note saying why (变更说明)", code="note_required")
+    if len(note) > NOTE_MAX:
+        raise RuleChangeInvalid(f"the note is longer than {NOTE_MAX} characters", code="note_too_long")
+    return note
+
+
+def snapshot(row: RuleEntry) -> dict:
+    return _snapshot(row)
 
 
 def history(db: Session, rule_id: str) -> list[RuleChange]:

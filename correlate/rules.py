@@ -8,10 +8,15 @@
   (a terminal sent a replayed capture for the settlement: facepay/replay.py). An impersonation
   whose face check also failed is one flag at level 5 rather than two;
 * ``one_face_many_cards`` (代刷套现): a face seen for this settlement matches (>= the match threshold)
-  faces seen for settlements of at least ``correlate_many_cards_min`` different insured people at the
-  same organisation within ``correlate_many_cards_days``;
-* ``repeated_footage_missing``: at least ``correlate_footage_missing_repeat`` footage_missing outcomes at
-  one organisation within ``correlate_footage_missing_days``.
+  faces seen for settlements of at least ``min_insured`` different insured people at the same
+  organisation within ``days``;
+* ``repeated_footage_missing``: at least ``count`` footage_missing outcomes at one organisation within
+  ``days``.
+
+Every one is a rule of the library (correlate/footage_rules.py, correlate/rulebook.py): its level, switch,
+effective dates and thresholds are read as they stand when the settlement is checked (the settings
+``correlate_levels``, ``correlate_many_cards_*`` and ``correlate_footage_missing_*`` are only the first
+version's values), and each flag records the rule's version (``<rule>@<n>``).
 
 Group flags grow while open: a later settlement joining the group is added to the existing flag.
 """
@@ -24,10 +29,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from correlate import rulebook
 from correlate.flags import extend_flag, raise_flag
-from correlate.levels import RULE_VERSION, levels
 from correlate.reasons import Reason, stored_or_text
 from correlate.regulars import known_regular, note_regulars
+from correlate.rulebook import RuleBook
 from facepay.replay import refused_for
 from kernel.timefmt import iso_z
 from storage.holds import LegalHolds
@@ -102,16 +108,19 @@ def _holds(ctx: Context) -> list:
 
 
 def apply(db: Session, ctx: Context) -> list[Flag]:
-    lv = levels(ctx.settings)
+    book = rulebook.load(db, ctx.settings)
     s, chk, v = ctx.settlement, ctx.check, ctx.verification
     out: list[Flag] = []
     ev = base_evidence(ctx)
     vid = v.id if v is not None and v.capture_key else None
 
-    def flag(type_: str, level_key: str, reason: Reason, evidence: dict, holds=True, with_capture=False) -> None:
-        f, _ = raise_flag(db, type=type_, rule=type_, level=lv[level_key], org_id=s.org_id, settlement_ids=[s.id],
+    def flag(type_: str, level: int | None, reason: Reason, evidence: dict, holds=True, with_capture=False) -> None:
+        r = book[type_]
+        if not r.applies(s.settled_at):  # switched off, or outside its effective dates
+            return
+        f, _ = raise_flag(db, type=type_, rule=type_, level=level or r.level, org_id=s.org_id, settlement_ids=[s.id],
                           occurred_at=s.settled_at, reason=reason, evidence=evidence, model=ctx.model,
-                          rule_version=RULE_VERSION, dedup_key=f"{type_}:{s.id}",
+                          rule_version=r.tag, dedup_key=f"{type_}:{s.id}",
                           holds=_holds(ctx) if holds else [], verification_id=vid if with_capture else None, legal=ctx.legal)
         out.append(f)
 
@@ -124,51 +133,53 @@ def apply(db: Session, ctx: Context) -> list[Flag]:
     # the settlement's own outcome
     outcome = chk.outcome
     if outcome == "impersonation":
-        key = "impersonation_failed_face_check" if face_check_failed else "impersonation"
+        raised = book["impersonation"].thresholds.get("raised_level_face_check_failed") if face_check_failed else None
         reason = _check_reason(chk)
         if face_check_failed:
             reason = reason + Reason.of("face_check_failed", decision=v.decision)
         if capture_mismatch:
             reason = reason + Reason.of("capture_not_at_counter")
-        flag("impersonation", key, reason, ev, with_capture=True)
+        flag("impersonation", raised, reason, ev, with_capture=True)
     elif outcome in ("ghost_visit", "inconclusive") or (outcome == "footage_missing"
                                                       and not (chk.summary or {}).get("no_camera")):
-        flag(outcome, outcome, _check_reason(chk), ev, with_capture=outcome == "ghost_visit")
+        flag(outcome, None, _check_reason(chk), ev, with_capture=outcome == "ghost_visit")
 
     # face-pay signals
     if v is None and ctx.uses_face_pay:
-        flag("face_pay_absent", "face_pay_absent", Reason.of("face_pay_absent", org=s.org_id, settlement=s.id), ev,
+        flag("face_pay_absent", None, Reason.of("face_pay_absent", org=s.org_id, settlement=s.id), ev,
              holds=outcome != "verified_present")
     elif face_check_failed and outcome != "impersonation":
-        flag("face_pay_failed", "face_pay_failed",
+        flag("face_pay_failed", None,
              Reason.of("face_check_failed", decision=v.decision) if v.score is None else
              Reason.of("face_check_failed_score", decision=v.decision, score=v.score), ev, with_capture=True)
     if capture_mismatch and outcome != "impersonation":
         best = max(f.capture_score for f in usable_tracks)
-        flag("face_pay_capture_mismatch", "face_pay_capture_mismatch",
+        flag("face_pay_capture_mismatch", None,
              Reason.of("capture_mismatch", best=best, thr=ctx.threshold), ev, with_capture=True)
 
     replays = refused_for(db, s.org_id, s.id)
     if replays:
-        flag("face_pay_replayed", "face_pay_replayed", Reason.of("face_pay_replayed", count=len(replays),
+        flag("face_pay_replayed", None, Reason.of("face_pay_replayed", count=len(replays),
                                                                  settlement=s.id), {**ev, "replays": replays})
 
-    out += many_cards(db, ctx, lv)
-    if outcome == "footage_missing" and not (chk.summary or {}).get("no_camera"):
-        out += repeated_footage_missing(db, ctx, lv)
+    if book["one_face_many_cards"].applies(s.settled_at):
+        out += many_cards(db, ctx, book)
+    if outcome == "footage_missing" and not (chk.summary or {}).get("no_camera") \
+            and book["repeated_footage_missing"].applies(s.settled_at):
+        out += repeated_footage_missing(db, ctx, book)
     note_regulars(db, ctx.settings, s, ctx.faces, ctx.threshold)  # a face here most of the time: staff?
     return out
 
 
-def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
-    st = ctx.settings
+def many_cards(db: Session, ctx: Context, book: RuleBook) -> list[Flag]:
+    r = book["one_face_many_cards"]
     s = ctx.settlement
     # only the payer's face settles a card: staff (who settle every card at their counter), the queue
     # and passers-by are never candidates, on either side
     mine = [f for f in ctx.faces if f.embedding is not None and f.dim and f.staff_member_id is None and f.is_payer]
     if not mine:
         return []
-    span = timedelta(days=st.correlate_many_cards_days)
+    span = timedelta(days=r.thresholds["days"])
     rows = db.execute(
         select(FaceEvidence, Settlement.insured_id, Settlement.settled_at)
         .join(Settlement, Settlement.id == FaceEvidence.settlement_id)
@@ -188,7 +199,7 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
         sims = cosine_scores(emb, others)
         hits = [(rows[i], float(sims[i])) for i in np.nonzero(sims >= ctx.threshold)[0]]
         insured = {s.insured_id} | {ins for (_, ins, _), _ in hits}
-        if len(insured) < st.correlate_many_cards_min:
+        if len(insured) < r.thresholds["min_insured"]:
             continue
         group = sorted({s.id} | {fe.settlement_id for (fe, _, _), _ in hits})
         times = [s.settled_at] + [t for (_, _, t), _ in hits]
@@ -209,18 +220,18 @@ def many_cards(db: Session, ctx: Context, lv: dict) -> list[Flag]:
             out.append(target)
         else:
             fl, _ = raise_flag(db, type="one_face_many_cards", rule="one_face_many_cards",
-                               level=lv["one_face_many_cards"], org_id=s.org_id, settlement_ids=group,
+                               level=r.level, org_id=s.org_id, settlement_ids=group,
                                occurred_at=max(times), reason=reason, evidence=evidence, model=ctx.model,
-                               rule_version=RULE_VERSION, dedup_key=f"one_face_many_cards:{group[0]}:{f.id}",
+                               rule_version=r.tag, dedup_key=f"one_face_many_cards:{group[0]}:{f.id}",
                                holds=holds, legal=ctx.legal)
             out.append(fl)
         break  # one group per settlement is enough
     return out
 
 
-def repeated_footage_missing(db: Session, ctx: Context, lv: dict) -> list[Flag]:
-    st, s = ctx.settings, ctx.settlement
-    span = timedelta(days=st.correlate_footage_missing_days)
+def repeated_footage_missing(db: Session, ctx: Context, book: RuleBook) -> list[Flag]:
+    r, s = book["repeated_footage_missing"], ctx.settlement
+    span = timedelta(days=r.thresholds["days"])
     rows = db.execute(
         select(SettlementCheck.settlement_id, SettlementCheck.summary, Settlement.settled_at)
         .join(Settlement, Settlement.id == SettlementCheck.settlement_id)
@@ -228,7 +239,7 @@ def repeated_footage_missing(db: Session, ctx: Context, lv: dict) -> list[Flag]:
                Settlement.settled_at >= s.settled_at - span, Settlement.settled_at <= s.settled_at + span)
     ).all()
     rows = [r for r in rows if not (r[1] or {}).get("no_camera")]
-    if len(rows) < st.correlate_footage_missing_repeat:
+    if len(rows) < r.thresholds["count"]:
         return []
     group = sorted(r[0] for r in rows)
     times = [r[2] for r in rows]
@@ -244,7 +255,7 @@ def repeated_footage_missing(db: Session, ctx: Context, lv: dict) -> list[Flag]:
         extend_flag(db, existing, settlement_ids=group, evidence=evidence, reason=reason, occurred_at=max(times), legal=ctx.legal)
         return [existing]
     fl, _ = raise_flag(db, type="repeated_footage_missing", rule="repeated_footage_missing",
-                       level=lv["repeated_footage_missing"], org_id=s.org_id, settlement_ids=group,
+                       level=r.level, org_id=s.org_id, settlement_ids=group,
                        occurred_at=max(times), reason=reason, evidence=evidence, model=ctx.model,
-                       rule_version=RULE_VERSION, dedup_key=f"repeated_footage_missing:{s.org_id}:{group[0]}", legal=ctx.legal)
+                       rule_version=r.tag, dedup_key=f"repeated_footage_missing:{s.org_id}:{group[0]}", legal=ctx.legal)
     return [fl]

@@ -16,6 +16,7 @@ from dualcheck.commands.claims import claims
 from dualcheck.commands.correlate import correlate, settlements
 from dualcheck.commands.models import app as models
 from dualcheck.commands.retention import app as retention
+from dualcheck.commands.rules import rules
 from dualcheck.commands.services import db, services
 from dualcheck.commands.staff import app as staff
 from dualcheck.commands.users import app as users
@@ -39,6 +40,7 @@ app.add_typer(cameras, name="cameras")
 app.add_typer(retention, name="retention")
 app.add_typer(settlements, name="settlements")
 app.add_typer(claims, name="claims")
+app.add_typer(rules, name="rules")
 app.add_typer(correlate, name="correlate")
 app.add_typer(users, name="users")
 app.add_typer(staff, name="staff")

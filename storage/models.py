@@ -830,6 +830,26 @@ class RuleChange(Base):
     after: Mapped[dict] = mapped_column(JSON)
 
 
+class RuleReference(Base):
+    """A rule's reference data (知识库), imported from CSV (correlate/rule_reference.py): a drug's allowed
+    days of supply, a drug's substitution group, a price band per drug or per group. ``version`` is the
+    rule's version the row was last set in."""
+
+    __tablename__ = "rule_reference"
+    __table_args__ = (UniqueConstraint("rule_id", "kind", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(ForeignKey("rules.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(200))
+    med_list_codg: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    group_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)  # drug_genname, as the file names it
+    version: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
 # --- inpatients (issue 13): admissions 2401 and discharges 2402 in the platform's field names ------------------
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from api.web import i18n_cases
+from api.web import i18n_cases, words_rules
 from api.web.words_ops import WORDS as OPS_WORDS
 from api.web.words_watch import WORDS as WATCH_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
@@ -427,6 +427,12 @@ class Translator:
     def flag_type(self, s):
         return self._pick(FLAG_TYPES, s)
 
+    def threshold(self, key):
+        return self._pick(words_rules.THRESHOLDS, key)
+
+    def ref_kind(self, kind):
+        return self._pick(words_rules.REFERENCE_KINDS, kind)
+
     def action(self, s):
         return self._pick(ACTIONS, s)
 
@@ -499,3 +505,4 @@ STATUS.update(i18n_cases.STATUS)
 ACTIONS.update(i18n_cases.ACTIONS)
 MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)
 MESSAGES.update(WATCH_WORDS)  # the watch-rule pages' words (api/web/words_watch.py)
+MESSAGES.update(words_rules.WORDS)  # the rule library's pages (api/web/words_rules.py)

@@ -1,5 +1,7 @@
 """The overview: flags per institution per week, by type and level, and confirmation rates, over a
-period chosen on the page; every bar links to the queue filtered to the flags behind it."""
+period chosen on the page; every bar links to the queue filtered to the flags behind it. Below them the
+precision of each rule and of each of its versions (违规确认率 = confirmed ÷ decided,
+correlate/rule_precision.py), with the counts."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
@@ -10,6 +12,9 @@ from sqlalchemy import func, select
 
 from api.web import charts
 from api.web.common import Ctx, WebError, need_role, orgs_visible, render, web_ctx
+from api.web.rules_pages import pct, version_text
+from correlate import rulebook
+from correlate.rule_precision import precision
 from storage.db import session_scope
 from storage.models import Flag
 
@@ -47,6 +52,16 @@ def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
                           .where(Flag.org_id.in_(ids), Flag.occurred_at >= since)).all()
         decided = db.execute(select(Flag.rule, Flag.status, func.count())
                              .where(Flag.org_id.in_(ids), Flag.occurred_at >= since).group_by(Flag.rule, Flag.status)).all()
+        per_version = precision(db, org_ids=ids, since=since)
+    names = rulebook.declared()
+
+    def rule_name(rule_id: str) -> str:
+        r = names.get(rule_id)
+        return (r.name_zh if t.lang == "zh" else r.name_en) if r else t.flag_type(rule_id)
+
+    precision_rows = [{"rule": p["rule"], "name": rule_name(p["rule"]), "pct": pct(p["precision"]), **p,
+                       "versions": [{**v, "label": version_text(t, v["version"]), "pct": pct(v["precision"])}
+                                    for v in p["versions"]]} for p in per_version if p["decided"]]
     week_starts = [first + timedelta(weeks=i) for i in range(weeks)]
     per_org = []
     for o in orgs:
@@ -85,4 +100,4 @@ def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
                   until=t.date(_day_start(ctx, today)),
                   type_svg=charts.type_levels(by_type, t, link=lambda typ, lvl: queue_link(type=typ, flevel=lvl, **period)),
                   rate_svg=charts.rates(rate_rows, t, link=lambda rule: queue_link(type=rule, status="confirmed", **period)),
-                  rate_rows=rate_rows)
+                  rate_rows=rate_rows, precision_rows=precision_rows)

@@ -9,6 +9,7 @@ from api.web import (
     orgs_pages,
     overview_pages,
     pages,
+    rules_pages,
     staff_pages,
     watch_pages,
     zones_pages,
@@ -31,3 +32,4 @@ def install(app, settings) -> None:
     app.include_router(zones_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(watch_pages.router)
+    app.include_router(rules_pages.router)

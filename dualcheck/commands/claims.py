@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from correlate.claim_checks import run_checks
-from correlate.claim_rules import CLASSES, RULES, RULES_VERSION
 from correlate.claims_files import FileInvalid, import_claims_file
 from correlate.claims_import import INTERFACES, audit_claims
+from dualcheck.commands.rules import list_rules
 from dualcheck.runtime import Runtime
 from kernel.settings import get_settings
 from kernel.timefmt import TimeInvalid, iso_z, parse_instant
@@ -102,12 +102,5 @@ def check_cmd(org: str = typer.Option(..., "--org", help="The organisation (fixm
 
 @claims.command("rules")
 def rules_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
-    """The data checks' rules: id, name, class, level, thresholds (correlate/claim_rules.py)."""
-    rows = [{"id": r.id, "name_zh": r.name_zh, "name_en": r.name_en, "class": CLASSES[r.rule_class][0],
-             "level": r.level, "thresholds": r.thresholds, "version": RULES_VERSION} for r in RULES]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=1, ensure_ascii=False))
-        return
-    for r in rows:
-        typer.echo(f"{r['id']}\t{r['name_zh']}\t{r['class']}\tlevel {r['level']}\t"
-                   f"{json.dumps(r['thresholds'], ensure_ascii=False)}")
+    """The rules as they stand in the rule library (the same as `dualcheck rules list`)."""
+    list_rules(as_json)

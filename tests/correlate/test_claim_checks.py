@@ -95,7 +95,7 @@ def test_flags_carry_the_lines_and_the_footage_of_the_moment(sessions, settings)
     cam = sub.evidence["cameras"][0]
     assert cam["camera_id"] == "CAM-P" and cam["start"] < lines["billed"][0]["fee_ocur_time"] < cam["end"]
     assert sub.evidence["moment"] == lines["billed"][0]["fee_ocur_time"]
-    assert sub.level == rule("claims_substitution").level and sub.rule_version == "claims-1"
+    assert sub.level == rule("claims_substitution").level and sub.rule_version == "claims_substitution@1"
     assert sub.settlement_id and sub.evidence["reason_parts"][0]["code"] == "claims_substitution"
     short = by_rule["claims_sold_beyond_stock"]
     assert short.evidence["lines"]["stock"][0]["kind"] == "count"

@@ -7,7 +7,7 @@ import pytest
 from correlate import rulebook
 from correlate.claims_import import ClaimImporter
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.models import ClaimAdmission, ClaimDischarge, Organisation
+from storage.models import ClaimAdmission, ClaimDischarge, Organisation, RuleEntry
 
 
 @pytest.fixture
@@ -69,3 +69,39 @@ def test_admissions_and_discharges_import_by_natural_key(db_session, settings):
     a = db_session.query(ClaimAdmission).one()
     assert (a.adm_bed, a.ipt_no, a.begntime.hour) == ("12", "ZY001", 1)  # 09:30 Beijing time is 01:30Z
     assert db_session.query(ClaimDischarge).one().endtime.day == 9
+
+
+def test_the_correlate_levels_setting_seeds_the_first_version(make_settings, db_url, tmp_path):
+    """A deployment that set levels keeps them as the library's version 1 (the raised impersonation
+    level is the impersonation rule's threshold); a setting naming no flag type is refused."""
+    settings = make_settings(db_url, correlate_levels={"face_pay_absent": 1, "impersonation_failed_face_check": 4})
+    migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    db = make_sessionmaker(engine)()
+    try:
+        book = rulebook.load(db, settings)
+        assert book["face_pay_absent"].level == 1 and book["face_pay_failed"].level == 3
+        assert book["impersonation"].thresholds["raised_level_face_check_failed"] == 4
+    finally:
+        db.rollback()
+        db.close()
+        engine.dispose()
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    migrate(fresh)
+    engine = make_engine(fresh)
+    with make_sessionmaker(engine)() as db, pytest.raises(ValueError, match="no_such_type"):
+        rulebook.load(db, make_settings(fresh, correlate_levels={"no_such_type": 2}))
+    engine.dispose()
+
+
+def test_a_threshold_added_by_a_later_release_is_read_from_its_declaration(db_session, settings):
+    """A library stored by an older release lacks a threshold the code now declares: the check still
+    finds it (the code's value), and an admin can edit it."""
+    rulebook.load(db_session, settings)
+    row = db_session.get(RuleEntry, "claims_no_visit")
+    row.thresholds = {k: v for k, v in row.thresholds.items() if k != "visit_window_hours"}
+    db_session.flush()
+    assert rulebook.current(db_session, "claims_no_visit").thresholds["visit_window_hours"] == 24
+    r = rulebook.change(db_session, "claims_no_visit", actor="admin", note="窗口改为12小时",
+                        thresholds={"visit_window_hours": 12})
+    assert (r.version, r.thresholds["visit_window_hours"]) == (2, 12)

@@ -13,7 +13,7 @@ from storage.db import session_scope
 from storage.models import ApiKey, Camera, Flag, Organisation, Settlement, Terminal, User
 
 # names of formats and protocols, the language switch (its label is the other language's name)
-ALLOWED = {"English", "RTSP", "rtsp", "HLS", "H264", "HEVC", "JPEG", "PNG", "CSV", "PDF", "Excel", "SHA", "UTC+8", "MB", "KB", "GB"}
+ALLOWED = {"English", "RTSP", "rtsp", "HLS", "H264", "HEVC", "JPEG", "PNG", "CSV", "PDF", "Excel", "SHA", "UTF", "UTC+8", "MB", "KB", "GB"}
 WORD = re.compile(r"[A-Za-z][A-Za-z]+")
 # what a page shows a person: its text, the titles of its elements and SVG shapes, its form hints
 COLLECT = """() => {
@@ -88,7 +88,7 @@ def test_every_page_speaks_chinese_to_every_role(login, site):
         check(inst, f"institution {path}")
     insp = login("insp-north")
     for path in ("/flags", "/flags?status=all", f"/cameras/{cam}/zones", "/cameras", "/overview?weeks=52",
-                 "/flags/no-such-flag", "/watch"):
+                 "/flags/no-such-flag", "/watch", "/rules", "/rules/claims_no_visit"):
         insp.goto(site.url + path)
         check(insp, f"inspector {path}")
     for f in site.flags.values():
@@ -103,12 +103,14 @@ def test_every_page_speaks_chinese_to_every_role(login, site):
         ops.goto(site.url + path)
         check(ops, f"operator {path}")
     admin = login("admin")
-    for path in ("/orgs", "/audit", "/staff", "/cameras?state=gaps"):
+    for path in ("/orgs", "/audit", "/staff", "/cameras?state=gaps", "/rules", "/rules/impersonation",
+                 "/rules/claims_substitution", "/rules/claims_over_quantity"):
         admin.goto(site.url + path)
         check(admin, f"admin {path}")
     aud = login("auditor")
-    aud.goto(f"{site.url}/audit")
-    check(aud, "auditor /audit")
+    for path in ("/audit", "/rules", "/rules/claims_sold_beyond_stock"):
+        aud.goto(site.url + path)
+        check(aud, f"auditor {path}")
     page = aud.context.browser.new_page(locale="zh-CN")
     page.goto(f"{site.url}/login")
     check(page, "login")

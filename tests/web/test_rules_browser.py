@@ -1,0 +1,149 @@
+"""The rule library (规则库) in Debian's Chromium: an admin edits a threshold with a note and the history
+shows who, when, why and the value before and after; a change without a note is refused with a Chinese
+message and the typed values stay; reference data uploads as CSV with its refused lines in Chinese;
+inspectors read without the form, institutions are refused; the overview shows the precision of each
+rule and version. Records through POST /v1/claims, checks through POST /v1/claims/check, decisions
+through the cases API, a real uvicorn."""
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import PASSWORD, add_users, test_settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rules_site(tmp_path_factory, seaweed, models_dir):
+    from api.keys import add_service_key
+    from camsim.claimsgen import generate
+    from ingest.cameras import add_camera
+    from storage.db import session_scope
+    from tests.api.conftest import start_env
+    from tests.replay.live import serve
+
+    tmp = tmp_path_factory.mktemp("rules-site")
+    env = start_env(test_settings(tmp, seaweed, models_dir), None)
+    rt = env.rt
+    with session_scope(rt.sessions) as db:
+        add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
+                   url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
+        add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
+                   url="rtsp://10.0.0.8/s", covers=["counter-1"])
+        env.keys["admin"] = add_service_key(db, "admin", "operator")
+    ds = generate(visits_per_day=8, cases=2, decoys=0, seed=3)
+    assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
+    r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
+                                                  "end": ds.end.isoformat()}, headers=env.h("admin"))
+    assert r.status_code == 200, r.text
+    dup = [f["id"] for f in r.json()["flags"] if f["type"] == "claims_duplicate_charge"]
+    assert len(dup) == 2
+    for fid, decision in zip(dup, ("confirm", "dismiss")):
+        case_id = env.client.get(f"/v1/flags/{fid}", headers=env.h("admin")).json()["case_id"]
+        r = env.client.post(f"/v1/cases/{case_id}/review", json={"decision": decision, "note": "核实"},
+                            headers=env.h("admin"))
+        assert r.status_code == 200, r.text
+    add_users(rt)
+    with serve(env.client.app) as url:
+        yield url, dup[0]
+    env.client.__exit__(None, None, None)
+    rt.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+def _login(browser, url, user):
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    page = ctx.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return ctx, page
+
+
+def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser, rules_site, tmp_path):
+    url, flag_id = rules_site
+    ctx, page = _login(browser, url, "admin")
+    page.click("#nav-rules")
+    page.wait_for_load_state()
+    assert [page.locator(".rule-class h2").nth(i).inner_text() for i in range(3)] == ["医保管理类", "临床诊疗类",
+                                                                                     "药品类"]
+    row = page.locator("#class-clinical tr[data-rule=claims_over_quantity]")
+    assert "最长用药天数：30" in row.locator(".thresholds").inner_text()
+    assert row.locator(".version").inner_text() == "第1版" and row.locator(".switch").inner_text() == "启用"
+    dup = page.locator("tr[data-rule=claims_duplicate_charge] .precision").inner_text()
+    assert dup.startswith("50.00%") and "1/2" in dup
+    row.locator("a").click()
+    page.wait_for_load_state()
+    assert page.locator("#rule-name").inner_text().startswith("超量开药")
+    # no note: refused in Chinese, the value typed stays, nothing saved
+    page.fill("#th-max_days_supply", "7")
+    page.click("#f-save")
+    page.wait_for_load_state()
+    assert "请填写变更说明" in page.locator("#form-error").inner_text()
+    assert page.input_value("#th-max_days_supply") == "7"
+    assert page.locator("#rule-version").inner_text() == "第1版"
+    # a threshold that is not a number: refused, naming it
+    page.fill("#th-max_days_supply", "七天")
+    page.fill("#f-note", "第3批")
+    page.click("#f-save")
+    page.wait_for_load_state()
+    assert page.locator("#form-error").inner_text() == "「最长用药天数」须为不小于0的数"
+    page.fill("#th-max_days_supply", "7")
+    page.fill("#f-note", "广西2024年动态调整第一批：最长7天")
+    page.click("#f-save")
+    page.wait_for_load_state()
+    assert page.locator("#saved").inner_text() == "已保存为第2版"
+    assert page.locator("#rule-version").inner_text() == "第2版"
+    first = page.locator("#rule-history tbody tr").first
+    cells = [first.locator("td").nth(i).inner_text() for i in range(5)]
+    assert cells[0] == "第2版" and "年" in cells[1]
+    assert cells[2] == "管理员" and cells[3] == "广西2024年动态调整第一批：最长7天"
+    assert cells[4] == "最长用药天数：30 → 7"
+    assert page.locator("#rule-history tbody tr").count() == 2
+    # reference data: a drug's own days of supply, one line refused
+    csv = tmp_path / "days.csv"
+    csv.write_text("med_list_codg,max_days,drug_genname\nXB01,7,头孢克肟片\nXB02,很多,\n", encoding="utf-8")
+    page.select_option("#reference-form select[name=kind]", "days_supply")
+    page.set_input_files("#reference-file", str(csv))
+    page.fill("#reference-note", "知识库第1批")
+    page.click("#reference-upload")
+    page.wait_for_load_state()
+    result = page.locator("#upload-result").inner_text()
+    assert "共2行：新增1，更新0，未变0，拒绝1" in result and "规则已更新为第3版" in result
+    assert page.locator("#upload-errors li[data-line='3']").inner_text() == \
+        "第3行（XB02）：最长用药天数须为1至3650的整数"
+    assert "头孢克肟片" in page.locator("#reference-rows").inner_text()
+    page.goto(f"{url}/rules/claims_over_quantity")
+    assert "药品最长用药天数：0条 → 1条" in page.locator("#rule-history tbody tr").first.inner_text()
+    ctx.close()
+    # an inspector reads without the form; an institution is refused
+    ctx, page = _login(browser, url, "insp-north")
+    # a finding names the version of its rule that raised it, linked to the rule's page
+    page.goto(f"{url}/flags/{flag_id}")
+    ref = page.locator(f"#finding-{flag_id} .rule-ref")
+    assert ref.inner_text() == "触发规则版本：第1版" and ref.locator("a").get_attribute("href") == \
+        "/rules/claims_duplicate_charge"
+    page.goto(f"{url}/rules/claims_over_quantity")
+    assert page.locator("#rule-version").inner_text() == "第3版" and page.locator("#rule-form").count() == 0
+    page.goto(f"{url}/overview?weeks=52")
+    total = page.locator("#rule-precision tr.rule-total[data-rule=claims_duplicate_charge]").inner_text()
+    assert "重复收费" in total and "50.00%" in total
+    ver = page.locator("#rule-precision tr.rule-version[data-rule=claims_duplicate_charge]")
+    assert ver.count() == 1 and "第1版" in ver.inner_text()
+    ctx.close()
+    ctx, page = _login(browser, url, "clinic-a")
+    assert page.locator("#nav-rules").count() == 0
+    assert page.goto(f"{url}/rules").status == 403
+    ctx.close()
