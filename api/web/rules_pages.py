@@ -14,12 +14,14 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from api.scope import visible_orgs
+from api.web.claim_lines import ROOM_OUTCOMES
 from api.web.common import Ctx, WebError, form_checked, form_day, need_role, render, web_ctx
 from api.web.words_rules import COLUMNS, DESCRIPTIONS_ZH, REFUSALS, ROW_REASONS
 from correlate import rule_reference, rulebook
 from correlate.rule_defs import CLASSES
 from correlate.rule_precision import precision
 from correlate.rulebook import Effective, RuleChangeInvalid
+from correlate.watch_rules import CATEGORIES
 from storage.db import session_scope
 
 router = APIRouter(include_in_schema=False)
@@ -27,6 +29,8 @@ READERS = ("admin", "inspector", "auditor")
 CLASS_ORDER = ("management", "clinical", "drug")
 # the counter check's outcomes a data rule may be raised by (claims_no_visit's raise_level_if)
 OUTCOMES = ("ghost_visit", "impersonation", "inconclusive", "footage_missing")
+# thresholds whose list items are codes with words of their own
+LIST_WORDS = {"categories": CATEGORIES, "consulting_raise_if": ROOM_OUTCOMES}
 REFERENCE_SHOWN = 200
 MAX_UPLOAD = 20 * 1024 * 1024
 
@@ -65,7 +69,9 @@ def value_text(t, key: str, v) -> str:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, list):
-        items = [t.flag_type(x) if x in OUTCOMES else str(x) for x in v]
+        words = LIST_WORDS.get(key, {})
+        items = [(words[x][0] if t.lang == "zh" else words[x][1]) if x in words
+                 else t.flag_type(x) if x in OUTCOMES else str(x) for x in v]
         return "、".join(items) if t.lang == "zh" else ", ".join(items)
     return str(v)
 

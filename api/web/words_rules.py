@@ -98,6 +98,12 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
     "inbound_change_types": ("计入入库的库存变更类型", "Stock change types counted inbound"),
     "outbound_change_types": ("计入出库的库存变更类型", "Stock change types counted outbound"),
     "duplicate_window_minutes": ("重复收费时间范围（分钟）", "Duplicate window (minutes)"),
+    "consulting_raise_if": ("诊室录像为以下结论时升级", "Raise the level when the consulting room showed"),
+    "consulting_sample_interval_s": ("诊室录像采样间隔（秒）", "Consulting-room sampling interval (s)"),
+    "max_admissions": ("每月最多住院次数", "Most admissions in a month"),
+    "max_days": ("全年最多住院天数", "Most inpatient days in a year"),
+    "max_amount": ("自负费用上限（元）", "Out-of-pocket limit (CNY)"),
+    "categories": ("适用人群", "Population categories"),
 }
 
 # rule id -> description in Chinese (the English one is the rule's own, correlate/*_rules.py)
@@ -125,6 +131,13 @@ DESCRIPTIONS_ZH: dict[str, str] = {
     "claims_sold_beyond_stock": "某药品的滚动库存（盘点3501确定，采购3503、采购退货3504、销售3505、销售退货3506及"
                                 "库存变更3502增减）低于负的库存容差：药店卖出了从未有过的库存。没有盘点时期初库存未知，"
                                 "不适用本规则。",
+    "watch_admissions_month": "特困供养、低保人员在一个自然月内入院（2401）次数超过每月最多住院次数（按入院时间计）。",
+    "watch_inpatient_days_year": "特困供养、低保人员自当年1月1日至统计月末的住院天数（入院2401至出院2402，入院当天计、"
+                                 "出院当天不计，当天出院计1天，未出院的计至月末，重叠的住院日只计一次）超过全年最多住院天数。",
+    "watch_oop_person": "脱贫人口、监测对象自当年1月1日至统计月末的个人负担（结算2207/2304的个人负担总金额）超过自负费用上限。",
+    "watch_oop_household": "有脱贫人口或监测对象的家庭，家庭成员自当年1月1日至统计月末的个人负担合计超过自负费用上限。",
+    "watch_oop_per_capita": "同上，家庭成员个人负担合计除以在册家庭人数，人均超过自负费用上限。",
+    "watch_oop_resident": "任一参保人自当年1月1日至统计月末的个人负担超过自负费用上限（上年度全省居民人均可支配收入）。",
     "claims_duplicate_charge": "同一处方（无处方时同一就诊）在重复收费时间范围内对同一项目收费两次以上，且均未退费。",
 }
 
