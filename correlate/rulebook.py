@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from correlate import claim_rules, footage_rules
+from correlate import claim_rules, footage_rules, ward_rules
 from correlate.rule_defs import CLASSES, Rule
 from kernel.errors import Refusal
 from storage.audit import audit
@@ -26,6 +26,7 @@ from storage.models import RuleChange, RuleEntry, utcnow
 
 # every module of checks that declares rules adds its tuple here
 DECLARED: list[tuple[Rule, ...]] = [footage_rules.RULES, claim_rules.RULES]
+DECLARED.append(ward_rules.RULES)
 NOTE_MAX = 2000
 
 
