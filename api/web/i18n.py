@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from api.web import i18n_cases
+from api.web import i18n_cases, i18n_ward
 from api.web.words_ops import WORDS as OPS_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
 
@@ -496,6 +496,7 @@ class Translator:
 
 # the case pages' words (api/web/i18n_cases.py) join the tables above
 MESSAGES.update(i18n_cases.MESSAGES)
+MESSAGES.update(i18n_ward.MESSAGES)
 STATUS.update(i18n_cases.STATUS)
 ACTIONS.update(i18n_cases.ACTIONS)
 MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)
