@@ -58,9 +58,10 @@ def parse_region(raw) -> list[list[float]]:
 def parse_region_text(text: str) -> list[list[float]]:
     """The command line's form: 'x,y x,y x,y ...'."""
     try:
-        return parse_region([[float(v) for v in p.split(",")] for p in text.split()])
+        pts = [[float(v) for v in p.split(",")] for p in text.split()]
     except ValueError:
         raise BedRefusal("region must be written as 'x,y x,y x,y ...' with fractions of the frame") from None
+    return parse_region(pts)
 
 
 def _clean_id(value, what: str, allow_empty: bool = False) -> str:
