@@ -94,6 +94,8 @@ class WardChecker:
     def __init__(self, *, settings, store, pipeline, legal=None):
         self.s, self.store, self.pipeline, self.legal = settings, store, pipeline, legal
         self.bucket = settings.bucket_footage
+        self._last = None  # (camera, window) -> frames of the last read (see run)
+        self._dets = None  # (frame, faces) of the last frame searched
 
     # -- one check ----------------------------------------------------------------------------------
 
@@ -108,7 +110,9 @@ class WardChecker:
         h, w = img.shape[:2]
         mask = bed_presence.region_mask(bed.region, w, h, margin=bed_presence.MARGIN)
         found = []
-        for f in detect_wide(self.pipeline, img, self.s.correlate_detect_max_side):
+        if self._dets is None or self._dets[0] is not img:  # the camera's other beds: same frame, same faces
+            self._dets = (img, detect_wide(self.pipeline, img, self.s.correlate_detect_max_side))
+        for f in self._dets[1]:
             x, y, bw, bh = box_of(f)
             if mask[min(h - 1, max(0, int(y + bh / 2))), min(w - 1, max(0, int(x + bw / 2)))]:
                 found.append(f)
@@ -129,10 +133,7 @@ class WardChecker:
     def check_one(self, db: Session, adm: ClaimAdmission, bed: WardBed, day: str, slot: str, at: datetime,
                   th: dict, templates: np.ndarray, pictures: dict) -> BedCheck:
         half = timedelta(seconds=float(th.get("sample_seconds") or 6) / 2)
-        segs = segments_in(db, bed.camera_id, at - half, at + half)
-        frames = footage_mod.sample_frames(self.store, self.bucket, bed.camera_id, segs, at - half, at + half,
-                                           SAMPLE_INTERVAL_S) if segs else []
-        frames = [f for f in frames if not f.blind]
+        frames = self._frames(db, bed.camera_id, at - half, at + half)
         face, score, key = "none", None, None
         if frames:
             mid = min(frames, key=lambda f: abs((f.at - at).total_seconds()))
@@ -147,6 +148,17 @@ class WardChecker:
                        face_score=None if score is None else round(score, 4), frame_key=key)
         db.add(row)
         return row
+
+    def _frames(self, db: Session, camera_id: str, a: datetime, b: datetime) -> list:
+        """The sampled frames (not blind) of [a, b); the last read is kept for the next bed of the camera."""
+        key = (camera_id, a, b)
+        if getattr(self, "_last", None) is not None and self._last[0] == key:
+            return self._last[1]
+        segs = segments_in(db, camera_id, a, b)
+        frames = footage_mod.sample_frames(self.store, self.bucket, camera_id, segs, a, b, SAMPLE_INTERVAL_S) if segs else []
+        frames = [f for f in frames if not f.blind]
+        self._last = (key, frames)
+        return frames
 
     def _keep(self, adm: ClaimAdmission, at: datetime, img: np.ndarray) -> str | None:
         ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, FRAME_QUALITY])
@@ -173,26 +185,32 @@ class WardChecker:
             q = q.where(ClaimAdmission.org_id.in_(org_ids))
         if mdtrt_id:
             q = q.where(ClaimAdmission.mdtrt_id == mdtrt_id)
+        stays, todo = [], []
         for adm in db.scalars(q).all():
             rep.admissions += 1
             bed = beds.bed_of(db, adm)
             if bed is None:
                 rep.no_bed.append(adm.mdtrt_id)
                 continue
+            stays.append((adm, bed))
             end = db.scalar(select(func.min(ClaimDischarge.endtime)).where(
                 ClaimDischarge.org_id == adm.org_id, ClaimDischarge.mdtrt_id == adm.mdtrt_id)) or now
             end = min(end, now - half)  # a moment is checked once its footage time is over
             done = set(db.scalars(select(BedCheck.at).where(BedCheck.org_id == adm.org_id,
                                                             BedCheck.mdtrt_id == adm.mdtrt_id)))
-            todo = [m for m in moments(adm.begntime, end, slots, tz) if m[2] not in done]
-            if todo:
-                templates = load_templates(db, adm.psn_no, self.pipeline.model_id).embeddings
-                pictures = self._pictures(bed)
-                for day, slot, at in todo:
-                    row = self.check_one(db, adm, bed, day, slot, at, th, templates, pictures)
-                    rep.checks += 1
-                    rep.by_outcome[row.outcome] += 1
-                db.flush()
+            mine = [m for m in moments(adm.begntime, end, slots, tz) if m[2] not in done]
+            if mine:
+                ctx = (load_templates(db, adm.psn_no, self.pipeline.model_id).embeddings, self._pictures(bed))
+                todo += [(adm, bed, day, slot, at, ctx) for day, slot, at in mine]
+        # camera by camera, moment by moment: the beds one camera sees at one moment share one read of its frames
+        self._last = None
+        for adm, bed, day, slot, at, (templates, pictures) in sorted(todo, key=lambda x: (x[1].camera_id, x[4])):
+            row = self.check_one(db, adm, bed, day, slot, at, th, templates, pictures)
+            rep.checks += 1
+            rep.by_outcome[row.outcome] += 1
+        self._last = self._dets = None
+        db.flush()
+        for adm, bed in stays:
             if rule.applies(adm.begntime):
                 flag = self.judge_stay(db, adm, bed, rule)
                 if flag is not None:
