@@ -23,3 +23,34 @@ MESSAGES = {
     "ward_frame": {"zh": "抽检画面", "en": "Sampled frame"},
     "ward_weekdays": {"zh": "周一,周二,周三,周四,周五,周六,周日", "en": "Mon,Tue,Wed,Thu,Fri,Sat,Sun"},
 }
+
+# the bed editor (api/web/beds_pages.py, static/beds.js)
+MESSAGES.update({
+    "beds_title": {"zh": "床位标注", "en": "Beds"},
+    "beds_link": {"zh": "床位", "en": "Beds"},
+    "beds_help": {"zh": "在病区摄像头的最新画面上标出每张床的范围：床号与入院登记（2401）的床位号一致；每张床取一张日间和一张夜间红外的空床参照图。",
+                  "en": "Outline each bed on the ward camera's latest frame; the bed id is the one admissions (2401) "
+                        "send; give each bed an empty picture by day and one in infrared."},
+    "bed_no": {"zh": "床号", "en": "Bed id"},
+    "bed_dept": {"zh": "科室编码（可空：全院通用）", "en": "Department code (empty: any)"},
+    "bed_draw_hint": {"zh": "在画面上依次点击床位的各个角（至少 3 个点），再点“保存床位”。",
+                      "en": "Click the bed's corners on the frame (at least 3), then save the bed."},
+    "bed_points": {"zh": "已放置 {n} 个顶点", "en": "{n} points placed"},
+    "bed_undo": {"zh": "撤销上一点", "en": "Undo last point"},
+    "bed_save": {"zh": "保存床位", "en": "Save bed"},
+    "bed_saved": {"zh": "已保存", "en": "Saved"},
+    "bed_save_failed": {"zh": "保存失败", "en": "Save failed"},
+    "bed_need_points": {"zh": "请至少放置 3 个顶点并填写床号", "en": "Place at least 3 points and give the bed id"},
+    "bed_delete": {"zh": "删除", "en": "Delete"},
+    "bed_none": {"zh": "尚未标注床位", "en": "No beds yet"},
+    "bed_list": {"zh": "本摄像头的床位", "en": "Beds of this camera"},
+    "bed_ref_day": {"zh": "日间空床图", "en": "Day picture"},
+    "bed_ref_night": {"zh": "夜间空床图", "en": "Night picture"},
+    "bed_ref_yes": {"zh": "已设", "en": "set"},
+    "bed_ref_no": {"zh": "未设", "en": "not set"},
+    "bed_ref_at": {"zh": "空床时刻（录像中床位无人的时间）", "en": "A recorded moment with the bed empty"},
+    "bed_ref_take": {"zh": "取空床参照图", "en": "Take the empty picture"},
+    "bed_ref_taken": {"zh": "已取参照图", "en": "Picture taken"},
+    "bed_ref_failed": {"zh": "取图失败", "en": "Could not take the picture"},
+    "bed_not_ward": {"zh": "该摄像头不是病区摄像头，不能标注床位。", "en": "This is not a ward camera."},
+})

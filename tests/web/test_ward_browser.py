@@ -124,3 +124,40 @@ def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, war
     page.wait_for_function("() => { const i = document.querySelector('.wt-frame img'); return i && i.naturalWidth > 0 }")
     assert not page.locator(".wt-frame").is_hidden()
     ctx.close()
+
+
+def test_an_operator_outlines_a_bed_on_the_ward_frame_and_takes_its_empty_picture(browser, ward_site):
+    url, _ = ward_site
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+    page = ctx.new_page()
+    page.set_default_timeout(20000)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", "ops")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    page.goto(f"{url}/cameras")
+    page.click(f"tr[data-camera='{CAM}'] a.beds-link")
+    page.wait_for_url(f"**/cameras/{CAM}/beds")
+    page.wait_for_function("() => { const i = document.getElementById('bed-still'); return i.complete && i.naturalWidth > 0 }")
+    assert page.locator("#bed-svg polygon.bed").count() == 2  # 02 and 03, set through the API
+    page.fill("#bed-no", "04")
+    box = page.locator("#bed-svg").bounding_box()
+    corners = region("04")
+    for x, y in corners:
+        page.mouse.click(box["x"] + x * box["width"] * 0.999, box["y"] + y * box["height"] * 0.999)
+    assert page.locator("#bed-draft").inner_text() == "已放置 4 个顶点"
+    page.click("#bed-save")
+    page.wait_for_function("() => document.getElementById('bed-svg').hasAttribute('data-saved')")
+    assert "已保存" in page.locator("#bed-status").inner_text()
+    assert page.locator("#bed-svg polygon.bed").count() == 3
+    page.reload()  # saved: drawn again from the server's bed map
+    assert page.locator("#bed-svg polygon.bed[data-bed='04']").count() == 1
+    item = page.locator("#bed-list li[data-bed='04']")
+    assert "日间空床图未设" in item.inner_text()
+    # its empty picture by day, from the empty ward recorded the afternoon before (local time)
+    page.fill("#bed-ref-at", "2026-11-02T15:00:00")
+    item.locator("button.bed-ref-day").click()
+    page.wait_for_function("() => document.getElementById('bed-status').textContent.includes('已取参照图')")
+    assert "日间空床图已设" in page.locator("#bed-list li[data-bed='04']").inner_text()
+    ctx.close()
