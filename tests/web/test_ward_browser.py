@@ -15,6 +15,7 @@ from tests.api.conftest import shared_pipeline  # noqa: F401  (fixture)
 from tests.correlate.test_ward_checks import ABSENT_02, DAYS, PATIENTS, SLOTS, admission, discharge, local, moment
 from tests.web.conftest import PASSWORD, add_users, test_settings
 from tests.web.test_browser import wait_playing, wall_of
+from tests.web.test_wording_zh import COLLECT, _data_tokens, _leftovers
 
 pytestmark = pytest.mark.slow
 ORG, CAM = "CLINIC-A", "CAM-W"
@@ -66,8 +67,14 @@ def ward_site(tmp_path_factory, seaweed, models_dir, shared_pipeline):  # noqa: 
     assert r.status_code == 200 and len(r.json()["flags"]) == 1, r.text
     flag = env.client.get(f"/v1/flags/{r.json()['flags'][0]}", headers=h).json()
     add_users(rt)
+    from storage.models import Organisation
+
+    with session_scope(rt.sessions) as db:  # the institutions' names in Chinese, as the demo's
+        for o, name in (("CLINIC-A", "甲医院"), ("PHARM-B", "乙药店")):
+            db.get(Organisation, o).name = name
+    env.tokens = _data_tokens(rt) | {"M-02", "M-03", "P-02", "P-03", "NK", "CAM-W"}
     with serve(env.client.app) as url:
-        yield url, flag
+        yield url, flag, env.tokens
     env.client.__exit__(None, None, None)
     rt.close()
 
@@ -85,7 +92,7 @@ def browser():
 
 
 def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, ward_site):
-    url, flag = ward_site
+    url, flag, tokens = ward_site
     ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
     page = ctx.new_page()
     page.set_default_timeout(20000)
@@ -123,11 +130,12 @@ def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, war
     # the frame the check kept, as the check saw it
     page.wait_for_function("() => { const i = document.querySelector('.wt-frame img'); return i && i.naturalWidth > 0 }")
     assert not page.locator(".wt-frame").is_hidden()
+    assert _leftovers(page.evaluate(COLLECT), tokens) == []  # no English, no raw codes on the zh-CN page
     ctx.close()
 
 
 def test_an_operator_outlines_a_bed_on_the_ward_frame_and_takes_its_empty_picture(browser, ward_site):
-    url, _ = ward_site
+    url, _, tokens = ward_site
     ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
     page = ctx.new_page()
     page.set_default_timeout(20000)
@@ -160,4 +168,5 @@ def test_an_operator_outlines_a_bed_on_the_ward_frame_and_takes_its_empty_pictur
     item.locator("button.bed-ref-day").click()
     page.wait_for_function("() => document.getElementById('bed-status').textContent.includes('已取参照图')")
     assert "日间空床图已设" in page.locator("#bed-list li[data-bed='04']").inner_text()
+    assert _leftovers(page.evaluate(COLLECT), tokens) == []
     ctx.close()
