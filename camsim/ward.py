@@ -182,30 +182,37 @@ def compose(m: Moment, n: int, testdata: Path, room: np.ndarray) -> np.ndarray:
     return out
 
 
-def _key(m: Moment, testdata: Path) -> str:
-    srcs = sorted({str(ids.get(who, str(testdata)).path) for _, who, _ in m.beds})
-    blob = json.dumps({"v": RENDER_VERSION, "m": m.to_json(), "src": {s: os.path.getsize(s) for s in srcs}},
-                      sort_keys=True)
+def _key(ms: list[Moment], testdata: Path) -> str:
+    srcs = sorted({str(ids.get(who, str(testdata)).path) for m in ms for _, who, _ in m.beds})
+    blob = json.dumps({"v": RENDER_VERSION, "m": [m.to_json() for m in ms] if len(ms) > 1 else ms[0].to_json(),
+                       "src": {s: os.path.getsize(s) for s in srcs}}, sort_keys=True)
     return "ward-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def render_ward(m: Moment, *, cache_dir: str | os.PathLike | None = None,
+def render_ward(m: Moment | list[Moment], *, cache_dir: str | os.PathLike | None = None,
                 testdata: str | os.PathLike | None = None) -> WardFootage:
+    """One moment's clip, or several moments one after another in one clip (a camera serving them in a
+    loop: ``truth["ward"]["moments"]`` gives each one's start second). Same fps and keyframe interval."""
+    ms = list(m) if isinstance(m, (list, tuple)) else [m]
     td = Path(testdata).resolve() if testdata else default_testdata()
     root = Path(cache_dir) if cache_dir else default_cache_dir()
 
     def make(tmp: Path) -> dict:
         room = _room(0)
-        wr = H264Writer(tmp, width=W, height=H, fps=m.fps, bitrate=600_000,
-                        keyint_frames=max(1, int(round(m.keyint_s * m.fps))))
-        for n in range(int(round(m.duration_s * m.fps))):
-            wr.add(compose(m, n, td, room))
+        wr = H264Writer(tmp, width=W, height=H, fps=ms[0].fps, bitrate=600_000,
+                        keyint_frames=max(1, int(round(ms[0].keyint_s * ms[0].fps))))
+        starts, t = [], 0.0
+        for mo in ms:
+            starts.append(t)
+            for n in range(int(round(mo.duration_s * mo.fps))):
+                wr.add(compose(mo, n, td, room))
+            t += mo.duration_s
         facts = wr.close()
         return {"version": RENDER_VERSION, **facts, "events": [],
-                "ward": {"moment": m.to_json(), "beds": [{"bed_no": b.bed_no, "region": [list(p) for p in b.region]}
-                                                         for b in BEDS]}}
+                "ward": {"moment": ms[0].to_json(), "moments": [{"start_s": a, **mo.to_json()} for a, mo in zip(starts, ms)],
+                         "beds": [{"bed_no": b.bed_no, "region": [list(p) for p in b.region]} for b in BEDS]}}
 
-    return WardFootage.load(cached_render(root, _key(m, td), make))
+    return WardFootage.load(cached_render(root, _key(ms, td), make))
 
 
 def region(bed_no: str) -> list[list[float]]:
