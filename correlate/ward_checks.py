@@ -30,13 +30,14 @@ from sqlalchemy.orm import Session
 from correlate import bed_presence, beds, rulebook
 from correlate import footage as footage_mod
 from correlate.check import detect_wide
-from correlate.flags import raise_flag
-from correlate.reasons import Reason
+from correlate.flags import raise_flag, record_event
+from correlate.reasons import Reason, text_and_parts
 from correlate.tracking import box_of
 from facepay.templates import load_templates
 from kernel.timefmt import iso_z
 from storage.clips import segments_in
-from storage.models import BedCheck, ClaimAdmission, ClaimDischarge, WardBed, utcnow
+from storage.holds import place_hold
+from storage.models import BedCheck, ClaimAdmission, ClaimDischarge, Flag, WardBed, utcnow
 from vision.matching import cosine_scores
 
 log = logging.getLogger(__name__)
@@ -246,7 +247,29 @@ class WardChecker:
             occurred_at=run[-1].at, reason=reason, evidence=evidence, model={"detector": self.pipeline.model_id},
             rule_version=rule.tag, dedup_key=f"{RULE}:{adm.org_id}:{adm.mdtrt_id}:{iso_z(first.at)}"[:200],
             holds=[(c.camera_id, c.at - half, c.at + half) for c in held if c.camera_id], legal=self.legal)
+        if not created:
+            self._extend(db, flag, evidence, reason, run, held, half)
         return flag.id
+
+    def _extend(self, db: Session, flag: Flag, evidence: dict, reason: Reason, run: list[BedCheck],
+                held: list[BedCheck], half: timedelta) -> None:
+        """The absence went on since the flag was raised (a later day's run): the flag takes in the new
+        checks, their footage is held too, and its history says so."""
+        old = flag.evidence or {}
+        known = set(old.get("absent_checks") or []) | set(old.get("present_same_days") or [])
+        new = [c for c in held if c.id not in known]
+        if not new:
+            return
+        text, parts = text_and_parts(reason)
+        flag.evidence = {**evidence, **({"reason_parts": parts} if parts else {})}
+        flag.reason, flag.occurred_at, flag.updated_at = text, max(flag.occurred_at, run[-1].at), utcnow()
+        record_event(db, flag, actor="correlate", role="system", action="evidence_added", from_status=flag.status,
+                     note=f"{len(new)} more checks of the bed: {', '.join(iso_z(c.at) for c in new)}"[:2000])
+        for c in new:
+            if c.camera_id:
+                place_hold(db, actor="correlate", reason=f"flag {flag.id}: {flag.type} (level {flag.level})",
+                           camera_id=c.camera_id, start=c.at - half, end=c.at + half, flag_id=flag.id,
+                           legal=self.legal)
 
 
 def timeline_checks(db: Session, org_id: str, mdtrt_id: str) -> list[BedCheck]:

@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import select
 
 from camsim.ward import Moment, region, render_ward
+from correlate.ward_checks import WardChecker
 from ingest.cameras import add_camera
 from storage.db import session_scope
-from storage.models import BedCheck, EvidenceHold, Flag
+from storage.models import BedCheck, EvidenceHold, Flag, FlagEvent
 from tests.correlate.conftest import SETTINGS, make_world
 from tests.replay.segmenter import make_segments
 
@@ -135,10 +136,18 @@ def test_a_patient_absent_for_days_is_flagged_and_one_away_for_a_check_is_not(wa
     msgs += [discharge(m, p) for m, p, _ in PATIENTS.values()] + [discharge("M-05", "P-05"), discharge("M-06", "P-06")]
     wd.claims(msgs)
 
+    # the run of the morning of the third day: bed 02 empty since the day before, 4 checks over 2 days
+    checker = WardChecker(settings=w.settings, store=w.rt.store, pipeline=w.rt.checker.pipeline, legal=w.rt.legal_holds)
+    with session_scope(w.rt.sessions) as db:
+        early = checker.run(db, org_ids=[ORG], now=local("2026-11-05", "10:00"))
+    assert early.checks == 5 * 7 and len(early.flags) == 1
+    with session_scope(w.rt.sessions) as db:
+        assert len(db.scalar(select(Flag)).evidence["absent_checks"]) == 4
+    # and the run after the stay: the same flag takes in the fifth absent check and the present one after it
     r = w.client.post("/v1/ward/check", json={"org_id": ORG}, headers=w.h("admin"))
     assert r.status_code == 200, r.text
     rep = r.json()
-    assert rep["no_bed"] == ["M-06"] and rep["checks"] == 5 * 9 and len(rep["flags"]) == 1
+    assert rep["no_bed"] == ["M-06"] and rep["checks"] == 5 * 2 and rep["flags"] == early.flags
 
     # the absent patient: flagged, with the days and the held frames
     c2 = _checks(w, "M-02")
@@ -150,6 +159,8 @@ def test_a_patient_absent_for_days_is_flagged_and_one_away_for_a_check_is_not(wa
         assert len(flags) == 1
         f = flags[0]
         assert (f.level, f.rule_version, f.status) == (4, "bed_hanging@1", "open")
+        assert [e.action for e in db.scalars(select(FlagEvent).where(FlagEvent.flag_id == f.id))] == [
+            "created", "evidence_added"]
         ev = f.evidence
         assert ev["admission"]["mdtrt_id"] == "M-02" and ev["admission"]["bed"] == "02"
         assert ev["days"] == ["2026-11-04", "2026-11-05"]
