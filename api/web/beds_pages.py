@@ -18,7 +18,8 @@ from storage.models import Camera, Organisation
 router = APIRouter(include_in_schema=False)
 
 JS_WORDS = ("bed_points", "bed_saved", "bed_save_failed", "bed_need_points", "bed_delete", "bed_none",
-            "bed_ref_day", "bed_ref_night", "bed_ref_yes", "bed_ref_no", "bed_ref_taken", "bed_ref_failed")
+            "bed_ref_day", "bed_ref_night", "bed_ref_yes", "bed_ref_no", "bed_ref_taken", "bed_ref_failed",
+            "bed_take_day", "bed_take_night")
 
 
 @router.get("/cameras/{camera_id}/beds")

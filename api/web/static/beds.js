@@ -54,7 +54,7 @@
         ["day", "night"].forEach(function (light) {
           var take = document.createElement("button");
           take.type = "button"; take.className = "link bed-ref-" + light;
-          take.textContent = W["bed_ref_" + light];
+          take.textContent = W["bed_take_" + light];
           take.addEventListener("click", function () {
             var at = document.getElementById("bed-ref-at").value;
             if (!at) { say(W.bed_ref_failed, true); return; }
