@@ -7,7 +7,7 @@ results); a kept frame is a camera picture (can_see_frames) and every view is au
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 
 from api.deps import principal, require, runtime
@@ -29,6 +29,7 @@ from storage.models import BedCheck, ClaimAdmission, Organisation, WardBed
 router = APIRouter(prefix="/v1", tags=["wards"], responses=errors(*AUTHENTICATED))
 
 BED_FIELDS = {"org_id", "bed", "dept_codg", "camera_id", "region"}
+MAX_ROW_ID = 2**31 - 1  # an id the index can hold (a larger one is a 422, never a 500)
 
 
 def _refused(e: beds_mod.BedRefusal) -> ApiError:
@@ -78,7 +79,7 @@ def put_bed(request: Request, body: dict = Body(..., examples=[{
 
 
 @router.delete("/beds/{bed_id}", responses=errors(404))
-def delete_bed(bed_id: int, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+def delete_bed(bed_id: int = Path(..., ge=1, le=MAX_ROW_ID), *, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     with session_scope(rt.sessions) as db:
         bed = _visible_bed(db, who, bed_id)
         editable_camera(db, who, bed.camera_id)
@@ -90,7 +91,7 @@ def delete_bed(bed_id: int, request: Request, rt: Services = Depends(runtime), w
 
 
 @router.put("/beds/{bed_id}/reference", responses=errors(400, 404))
-def put_reference(bed_id: int, request: Request,
+def put_reference(bed_id: int = Path(..., ge=1, le=MAX_ROW_ID), *, request: Request,
                   body: dict = Body(..., examples=[{"at": "2026-12-01T15:00:00+08:00", "light": "day"}]),
                   rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """Take the recorded frame at ``at`` as the bed's empty picture for its light (``day`` or ``night``:
@@ -160,7 +161,7 @@ def admission_timeline(mdtrt_id: str, request: Request, org_id: str = Query(...,
 
 
 @router.get("/ward/checks/{check_id}/frame.jpg", responses=errors(404))
-def check_frame(check_id: int, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+def check_frame(check_id: int = Path(..., ge=1, le=MAX_ROW_ID), *, request: Request, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """The frame kept of one bed check (a camera picture: audited, never cached)."""
     with session_scope(rt.sessions) as db:
         c = db.get(BedCheck, check_id)
