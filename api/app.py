@@ -30,6 +30,7 @@ from api.routes import (
     terminals,
     verify,
 )
+from api.routes.beds import router as beds_router
 from api.routes.cases import router as cases_router
 from api.routes.claims import router as claims_router
 from api.routes.rules import router as rules_router
@@ -102,6 +103,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     app.include_router(orgs.router)
     app.include_router(audit.router)
     app.include_router(terminals.router)
+    app.include_router(beds_router)
     install_web(app, settings)  # the web UI (api/web/): pages, evidence images, session cookies
     # added last, so outermost: its headers reach every response, the 413s of BodySizeLimit included
     app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.api_hsts_max_age_s)

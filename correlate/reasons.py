@@ -57,6 +57,9 @@ ENGLISH = {
                                 "count, {held:g} held)",
     "claims_duplicate_charge_rx": "{item} billed {n} times for prescription {rxno} within {minutes} min",
     "claims_duplicate_charge_visit": "{item} billed {n} times for visit {mdtrt_id} within {minutes} min",
+    # the ward checks (correlate/ward_checks.py, issue 13)
+    "bed_hanging": "bed {bed} of admission {mdtrt_id} empty at {checks} consecutive checks over {days} days "
+                   "({first_day} to {last_day})",
     # the same without scores, for limited evidence (institutions, terminals, ingest keys): see without_scores
     "seen_limited": "the insured person is seen",
     "strangers_limited": "{faces} usable faces of {people} people, none the insured person",

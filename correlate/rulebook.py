@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from correlate import claim_rules, footage_rules, watch_rules
+from correlate import claim_rules, footage_rules, ward_rules, watch_rules
 from correlate.levels import levels
 from correlate.rule_defs import CLASSES, Rule
 from kernel.errors import Refusal
@@ -27,7 +27,7 @@ from storage.models import RuleChange, RuleEntry, utcnow
 
 # every module of checks that declares rules adds its tuple here
 DECLARED: list[tuple[Rule, ...]] = [footage_rules.RULES, claim_rules.RULES]
-DECLARED.append(watch_rules.RULES)  # issue 13: the watch rules (correlate/watch.py)
+DECLARED += [watch_rules.RULES, ward_rules.RULES]  # issue 13: the watch rules (correlate/watch.py), bed-hanging (ward.py)
 NOTE_MAX = 2000
 
 

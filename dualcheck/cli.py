@@ -10,6 +10,7 @@ from rich.progress import Progress
 from sqlalchemy.engine import make_url
 
 from dualcheck.commands.access import keys, orgs, serve, terminals
+from dualcheck.commands.beds import beds, ward
 from dualcheck.commands.calibrate import calibrate
 from dualcheck.commands.cameras import cameras, record
 from dualcheck.commands.claims import claims
@@ -45,6 +46,8 @@ app.add_typer(correlate, name="correlate")
 app.add_typer(users, name="users")
 app.add_typer(staff, name="staff")
 app.add_typer(watch, name="watch")
+app.add_typer(beds, name="beds")
+app.add_typer(ward, name="ward")
 app.command("record")(record)
 app.command("calibrate")(calibrate)
 

@@ -967,3 +967,50 @@ class WatchWarning(Base):
     first_month: Mapped[str] = mapped_column(String(7))  # the first month this subject crossed this rule
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+# --- ward beds (issue 13): bed ids mapped to ward cameras, and the checks of each inpatient day ----------------
+
+
+class WardBed(Base):
+    """A bed as the hospital names it in admissions (``adm_bed`` / ``wardarea_bed``), within its department
+    (``adm_dept_codg``; "" = any department of the organisation), the ward camera that sees it and the bed's
+    region in that camera's picture. ``ref_day`` / ``ref_night``: the bed empty in daylight and in infrared,
+    taken by an operator from a recorded moment ({key, sha256, at, set_by, set_at}; correlate/beds.py)."""
+
+    __tablename__ = "ward_beds"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    dept_codg: Mapped[str] = mapped_column(String(64), default="")
+    bed_no: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id"), index=True)
+    region: Mapped[list] = mapped_column(JSON, default=list)  # [[x, y], ...] as fractions of the frame
+    ref_day: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    ref_night: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "dept_codg", "bed_no", name="uq_ward_beds_bed"),)
+
+
+class BedCheck(Base):
+    """One sampled moment of an admission's bed (correlate/ward_checks.py): present / absent / unknown."""
+
+    __tablename__ = "bed_checks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    mdtrt_id: Mapped[str] = mapped_column(String(64), index=True)
+    psn_no: Mapped[str] = mapped_column(String(64))
+    bed_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    day: Mapped[str] = mapped_column(String(10))  # local date (claims_timezone) of the check
+    slot: Mapped[str] = mapped_column(String(5))  # the check time, HH:MM local
+    at: Mapped[datetime] = mapped_column(index=True)
+    outcome: Mapped[str] = mapped_column(String(8))  # present | absent | unknown
+    why: Mapped[str] = mapped_column(String(32))
+    light: Mapped[str | None] = mapped_column(String(8), nullable=True)  # day | night (infrared)
+    changed: Mapped[float | None] = mapped_column(Float, nullable=True)  # share of the bed region unlike its empty
+    face: Mapped[str] = mapped_column(String(8), default="none")  # insured | other | none
+    face_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    frame_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "mdtrt_id", "at", name="uq_bed_checks_moment"),)

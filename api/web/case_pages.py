@@ -22,6 +22,7 @@ from api.web.common import Ctx, WebError, form_checked, form_day, need_role, org
 from api.web.i18n import FLAG_TYPES
 from api.web.pages import _local_day_start as local_day_start
 from api.web.pages import flag_evidence
+from api.web.ward_timeline import bed_timeline
 from correlate import cases as workflow
 from correlate.flags import view as flag_view
 from kernel.errors import Refusal
@@ -204,7 +205,7 @@ def case_page(case_id: str, ctx: Ctx = Depends(web_ctx), q: str = "", done: str 
         data["events"] = workflow.events(db, c)
         data["case"] = c
         data["findings"] = [{"flag": f, "view": flag_view(f, evidence="full"),
-                             "claim": claim_columns(f.evidence or {}, ctx.t)}
+                             "claim": claim_columns(f.evidence or {}, ctx.t), "ward": bed_timeline(db, f, ctx.t)}
                             for f in fs]
         data["finding_of"] = {f.id: f for f in fs}
         data["faces_cmp"] = case_faces(c, fs)

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from api.web import i18n_cases, words_rules
+from api.web import i18n_cases, i18n_ward, words_rules
 from api.web.words_ops import WORDS as OPS_WORDS
 from api.web.words_watch import WORDS as WATCH_WORDS
 from correlate.reasons import ENGLISH, Reason, scrub_scores
@@ -315,6 +315,7 @@ FLAG_TYPES = {
     "claims_billed_not_dispensed": ("虚记费用：无销售出库", "Billed but never dispensed"),
     "claims_sold_beyond_stock": ("虚记费用：销售超库存", "Sold more than the stock held"),
     "claims_duplicate_charge": ("重复收费", "Duplicate charge"),
+    "bed_hanging": ("挂床住院", "Bed-hanging"),
 }
 ACTIONS = {"created": ("生成预警", "Flag raised"), "evidence_added": ("补充证据", "Evidence added"),
            "inquiry_sent": ("发起质询", "Inquiry sent"), "inquiry_answered": ("机构答复", "Institution replied"),
@@ -369,6 +370,7 @@ REASONS_ZH = {
     "claims_sold_beyond_stock": "{item} 于 {start} 库存降至 {balance:g}（自上次盘存以来销售 {sold:g}，可用库存 {held:g}）",
     "claims_duplicate_charge_rx": "{item} 在 {minutes} 分钟内为处方 {rxno} 收费 {n} 次",
     "claims_duplicate_charge_visit": "{item} 在 {minutes} 分钟内为就诊 {mdtrt_id} 收费 {n} 次",
+    "bed_hanging": "住院 {mdtrt_id} 的 {bed} 床在连续 {checks} 次查房抽检中无人，跨 {days} 天（{first_day} 至 {last_day}）",
     "seen_limited": "录像中见到参保人本人",
     "strangers_limited": "{people} 人中有 {faces} 张可用人脸，均不是参保人本人",
     "payer_not_insured_limited": "付款人不是参保人本人（{faces} 张可用人脸），且该时段未见参保人本人",
@@ -501,6 +503,7 @@ class Translator:
 
 # the case pages' words (api/web/i18n_cases.py) join the tables above
 MESSAGES.update(i18n_cases.MESSAGES)
+MESSAGES.update(i18n_ward.MESSAGES)
 STATUS.update(i18n_cases.STATUS)
 ACTIONS.update(i18n_cases.ACTIONS)
 MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from api.web import (
     audit_pages,
+    beds_pages,
     camera_pages,
     case_pages,
     common,
@@ -30,6 +31,7 @@ def install(app, settings) -> None:
     app.include_router(overview_pages.router)
     app.include_router(staff_pages.router)
     app.include_router(zones_pages.router)
+    app.include_router(beds_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(watch_pages.router)
     app.include_router(rules_pages.router)

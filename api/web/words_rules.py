@@ -104,6 +104,12 @@ THRESHOLDS: dict[str, tuple[str, str]] = {
     "max_days": ("全年最多住院天数", "Most inpatient days in a year"),
     "max_amount": ("自负费用上限（元）", "Out-of-pocket limit (CNY)"),
     "categories": ("适用人群", "Population categories"),
+    "check_times": ("每日抽检时间", "Daily check times"),
+    "min_absent_checks": ("连续不在床次数", "Consecutive absent checks"),
+    "min_days": ("跨越最少天数", "Spanning at least (days)"),
+    "sample_seconds": ("每次抽检录像秒数", "Seconds of footage per check"),
+    "occupied_share": ("床位区域变化占比（判为有人）", "Share of the bed region changed (occupied)"),
+    "dark_limit": ("过暗亮度下限", "Darkness limit (brightness)"),
 }
 
 # rule id -> description in Chinese (the English one is the rule's own, correlate/*_rules.py)
@@ -131,6 +137,7 @@ DESCRIPTIONS_ZH: dict[str, str] = {
     "claims_sold_beyond_stock": "某药品的滚动库存（盘点3501确定，采购3503、采购退货3504、销售3505、销售退货3506及"
                                 "库存变更3502增减）低于负的库存容差：药店卖出了从未有过的库存。没有盘点时期初库存未知，"
                                 "不适用本规则。",
+    "bed_hanging": "住院患者的床位在病区摄像头的每日抽检中连续不在床达到规定次数、跨越规定天数，且附近未见其本人面部。",
     "watch_admissions_month": "特困供养、低保人员在一个自然月内入院（2401）次数超过每月最多住院次数（按入院时间计）。",
     "watch_inpatient_days_year": "特困供养、低保人员自当年1月1日至统计月末的住院天数（入院2401至出院2402，入院当天计、"
                                  "出院当天不计，当天出院计1天，未出院的计至月末，重叠的住院日只计一次）超过全年最多住院天数。",

@@ -16,7 +16,9 @@ SAMPLE = {"org": "CLINIC-A", "counter": "'T1'", "best": 0.21, "thr": 0.363, "cov
           "setl_id": "S-1", "psn_no": "P-1", "hours": 24, "item": "X1", "rxno": "RX1", "cnt": 2.0, "pric": 12.8,
           "prescribed": 2.0, "prescribed_pric": 12.5, "band": 0.1, "billed": 4.0, "days": 45.0, "max_days": 30,
           "mdtrt_id": "MD1", "sold": 0.0, "balance": -1.0, "held": 2.0, "n": 2, "minutes": 30,
-          "seconds": 8.0, "lower": 0.3}
+          "seconds": 8.0, "lower": 0.3,
+          # the ward checks' (correlate/ward_checks.py)
+          "bed": "12", "checks": 5, "first_day": "2026-11-04", "last_day": "2026-11-05"}
 
 
 SHOWN_AROUND = {"org", "settlement"}

@@ -105,5 +105,7 @@
     el.addEventListener("click", function () { cropSeek(el); });
     el.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); cropSeek(el); } });
   });
+  // other parts of the page replay their own windows here (ward.js: a bed check)
+  window.dcPlayer = {load: load};
   if (data.cameras.length) load(data.cameras[0], settled);
 })();

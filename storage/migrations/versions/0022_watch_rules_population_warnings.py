@@ -1,7 +1,7 @@
 """watch rules: population categories, households, monthly warnings; settlements' personal burden
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-02 12:05:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import storage.models
 
 
 revision = '0022'
-down_revision = '0018'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

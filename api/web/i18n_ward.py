@@ -1,0 +1,57 @@
+"""Words of the bed-hanging timeline (api/web/ward_timeline.py), merged into api/web/i18n.py's tables."""
+from __future__ import annotations
+
+MESSAGES = {
+    "ward_timeline": {"zh": "在床核查时间线", "en": "Bed checks, day by day"},
+    "ward_admission": {"zh": "住院号 {mdtrt_id} · {dept} {bed} 床 · 入院 {begin}",
+                       "en": "Admission {mdtrt_id} · {dept} bed {bed} · admitted {begin}"},
+    "ward_day": {"zh": "日期", "en": "Day"},
+    "ward_hint": {"zh": "每格为一次抽检（当地时间）；点击任一格在上方播放器中回放该次抽检的录像。",
+                  "en": "Each cell is one check (local time); click one to replay its footage in the player."},
+    "ward_present": {"zh": "在床", "en": "Present"},
+    "ward_absent": {"zh": "不在床", "en": "Absent"},
+    "ward_unknown": {"zh": "无法判断", "en": "Unknown"},
+    "ward_not_checked": {"zh": "未抽检", "en": "Not checked"},
+    "ward_why_occupied": {"zh": "床位有人", "en": "bed occupied"},
+    "ward_why_face_seen": {"zh": "见到参保人本人", "en": "the patient's face seen"},
+    "ward_why_bed_empty": {"zh": "床位无人", "en": "bed empty"},
+    "ward_why_no_footage": {"zh": "无录像", "en": "no footage"},
+    "ward_why_too_dark": {"zh": "画面过暗", "en": "too dark"},
+    "ward_why_no_reference": {"zh": "缺少空床参照图", "en": "no empty-bed picture"},
+    "ward_light_day": {"zh": "日间", "en": "day"},
+    "ward_light_night": {"zh": "夜间红外", "en": "infrared"},
+    "ward_frame": {"zh": "抽检画面", "en": "Sampled frame"},
+    "ward_weekdays": {"zh": "周一,周二,周三,周四,周五,周六,周日", "en": "Mon,Tue,Wed,Thu,Fri,Sat,Sun"},
+}
+
+# the bed editor (api/web/beds_pages.py, static/beds.js)
+MESSAGES.update({
+    "beds_title": {"zh": "床位标注", "en": "Beds"},
+    "beds_link": {"zh": "床位", "en": "Beds"},
+    "beds_help": {"zh": "在病区摄像头的最新画面上标出每张床的范围：床号与入院登记（2401）的床位号一致；每张床取一张日间和一张夜间红外的空床参照图。",
+                  "en": "Outline each bed on the ward camera's latest frame; the bed id is the one admissions (2401) "
+                        "send; give each bed an empty picture by day and one in infrared."},
+    "bed_no": {"zh": "床号", "en": "Bed id"},
+    "bed_dept": {"zh": "科室编码（可空：全院通用）", "en": "Department code (empty: any)"},
+    "bed_draw_hint": {"zh": "在画面上依次点击床位的各个角（至少 3 个点），再点“保存床位”。",
+                      "en": "Click the bed's corners on the frame (at least 3), then save the bed."},
+    "bed_points": {"zh": "已放置 {n} 个顶点", "en": "{n} points placed"},
+    "bed_undo": {"zh": "撤销上一点", "en": "Undo last point"},
+    "bed_save": {"zh": "保存床位", "en": "Save bed"},
+    "bed_saved": {"zh": "已保存", "en": "Saved"},
+    "bed_save_failed": {"zh": "保存失败", "en": "Save failed"},
+    "bed_need_points": {"zh": "请至少放置 3 个顶点并填写床号", "en": "Place at least 3 points and give the bed id"},
+    "bed_delete": {"zh": "删除", "en": "Delete"},
+    "bed_none": {"zh": "尚未标注床位", "en": "No beds yet"},
+    "bed_list": {"zh": "本摄像头的床位", "en": "Beds of this camera"},
+    "bed_ref_day": {"zh": "日间空床图", "en": "Day picture"},
+    "bed_ref_night": {"zh": "夜间空床图", "en": "Night picture"},
+    "bed_ref_yes": {"zh": "已设", "en": "set"},
+    "bed_ref_no": {"zh": "未设", "en": "not set"},
+    "bed_ref_at": {"zh": "空床时刻（录像中床位无人的时间）", "en": "A recorded moment with the bed empty"},
+    "bed_take_day": {"zh": "取日间空床图", "en": "Take the day picture"},
+    "bed_take_night": {"zh": "取夜间空床图", "en": "Take the night picture"},
+    "bed_ref_taken": {"zh": "已取参照图", "en": "Picture taken"},
+    "bed_ref_failed": {"zh": "取图失败", "en": "Could not take the picture"},
+    "bed_not_ward": {"zh": "该摄像头不是病区摄像头，不能标注床位。", "en": "This is not a ward camera."},
+})

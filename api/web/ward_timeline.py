@@ -1,0 +1,57 @@
+"""The bed-hanging finding's day-by-day strip on the case page: days x check times, each cell a check
+(在床 / 不在床 / 无法判断) that replays its own footage in the case's player (api/web/static/ward.js)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+
+from correlate.ward_checks import RULE, timeline, timeline_checks
+from kernel.timefmt import iso_z
+from storage.models import Camera, Flag
+
+
+def _dt(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def bed_timeline(db: Session, flag: Flag, t) -> dict | None:
+    """The strip of a 挂床住院 finding, or None for any other finding."""
+    ev = flag.evidence or {}
+    adm = ev.get("admission") or {}
+    if flag.type != RULE or not adm.get("mdtrt_id"):
+        return None
+    th = ev.get("thresholds") or {}
+    half = timedelta(seconds=float(th.get("sample_seconds") or 6) / 2)
+    tl = timeline(timeline_checks(db, flag.org_id, adm["mdtrt_id"]), list(th.get("check_times") or []))
+    flagged = set(ev.get("absent_checks") or [])
+    names: dict[str, str] = {}
+    weekdays = t("ward_weekdays").split(",")
+    days = []
+    for d in tl["days"]:
+        day = date.fromisoformat(d["day"])
+        label = f"{day.month}月{day.day}日 {weekdays[day.weekday()]}" if t.lang == "zh" else f"{day:%Y-%m-%d} " \
+            f"{weekdays[day.weekday()]}"
+        cells = []
+        for slot, c in zip(tl["slots"], d["cells"]):
+            if c is None:
+                cells.append({"slot": slot, "outcome": None})
+                continue
+            at = _dt(c["at"])
+            cam = c["camera_id"]
+            if cam and cam not in names:
+                row = db.get(Camera, cam)
+                names[cam] = row.name if row else cam
+            q = urlencode({"start": iso_z(at - half), "end": iso_z(at + half)})
+            cells.append({**c, "when": t.dt(at), "flagged": c["id"] in flagged,
+                          "label": t("ward_" + c["outcome"]), "why_label": t("ward_why_" + c["why"]),
+                          "light_label": t("ward_light_" + c["light"]) if c.get("light") else "",
+                          "camera_name": names.get(cam, cam), "start": iso_z(at - half), "end": iso_z(at + half),
+                          "clip": f"/v1/cameras/{cam}/clip?{q}", "info": f"/v1/cameras/{cam}/clip.json?{q}",
+                          "frame": f"/v1/ward/checks/{c['id']}/frame.jpg"})
+        days.append({"day": d["day"], "label": label, "cells": cells})
+    begin = _dt(adm["begntime"]) if adm.get("begntime") else None
+    return {"slots": tl["slots"], "days": days,
+            "title": t("ward_admission", mdtrt_id=adm["mdtrt_id"], dept=adm.get("dept") or "", bed=adm.get("bed") or "",
+                       begin=t.dt(begin))}
