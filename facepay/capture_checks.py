@@ -47,6 +47,8 @@ from vision import phash as ph
 
 LIVENESS_FAILED, LIVENESS_UNVERIFIED = "liveness_failed", "liveness_unverified"
 T = TypeVar("T")
+# one Core statement, built once: no ORM flush, and SQLAlchemy's statement cache key is computed once
+INSERT_ATTEMPT = insert(CaptureAttempt.__table__)
 
 
 @dataclass
@@ -100,7 +102,7 @@ class Gate:
         raced: replay.Replay | None = None
         try:
             with session_scope(sessions) as db:
-                db.execute(insert(CaptureAttempt).values(self._accepted(verification_id)))  # Core: no ORM flush
+                db.execute(INSERT_ATTEMPT, self._accepted(verification_id))
                 if s.verify_replay_window_s > 0:
                     replay.serialize(db, self.insured_id)
                     seen = {f.verification_id for f in self.prints}
@@ -225,7 +227,7 @@ class TerminalChecks:
         if replay is not None:
             kw.update(replay_of=replay.verification_id, replay=replay.to_dict())
         with session_scope(self.sessions) as db:
-            db.execute(insert(CaptureAttempt).values(gate._row(e.code, **kw)))
+            db.execute(INSERT_ATTEMPT, gate._row(e.code, **kw))
         return e
 
 

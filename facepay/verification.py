@@ -35,6 +35,7 @@ from vision.pipeline import AnalyzedFace, FacePipeline
 from vision.workers import CaptureFaces, CaptureLimits, InProcessFaces
 
 log = logging.getLogger("dualcheck.facepay")
+_INSERT_VERIFICATION = insert(Verification.__table__)  # built once (SQLAlchemy's cache key with it)
 _PICTURE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG: what decode_image may accept
 
 
@@ -178,7 +179,7 @@ class Verifier:
         latency_ms = (time.perf_counter() - t0) * 1000
         with gate.recording(self.sessions, vid, undo=lambda: self.store.delete_many(s.bucket_biometrics, [stored.key])) \
                 as db:  # the attempt row too; a copy of this capture accepted meanwhile is a replay
-            db.execute(insert(Verification).values(
+            db.execute(_INSERT_VERIFICATION, dict(
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=outcome.decision,
                 score=score, threshold=threshold, model=pipeline.model_id,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from kernel.timefmt import iso_z
 from storage.models import AuditEvent, FaceEvidence, Flag, Settlement, Verification, utcnow
 
+_INSERT_EVENT = insert(AuditEvent.__table__)  # audit_insert: one statement, its cache key computed once
 # the one action value that is not an action: every refused request (its action is "METHOD path")
 REFUSED = "refused"
 
@@ -73,7 +74,7 @@ def audit_insert(
     """The same event as :func:`audit`, written at once by one Core insert (no ORM object, no flush): for the
     transactions of hot paths (a face-pay verification)."""
     detail = detail or {}
-    session.execute(insert(AuditEvent).values(
+    session.execute(_INSERT_EVENT, dict(
         at=utcnow(), actor=actor, action=action, outcome=outcome, org_id=org_id, subject=subject,
         request_id=request_id, detail=detail, note=note, **_refs(session, subject, detail)))
 
