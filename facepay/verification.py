@@ -142,8 +142,8 @@ class Verifier:
         try:
             self.store.delete_many(self.settings.bucket_biometrics, [stored.key])
         except Exception:
-            log.warning("could not remove the capture of a refused verification; the retention sweep of orphans "
-                        "finds it", exc_info=True)
+            # left in the store without a row, as a crash between the store write and the commit leaves one
+            log.warning("could not remove the capture of a verification that got no decision", exc_info=True)
 
     def close(self) -> None:
         self._uploads.shutdown(wait=True)
