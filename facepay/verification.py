@@ -96,7 +96,7 @@ class Verifier:
         with admission.slot() if admission is not None else self.inference_slots:
             # the capture goes to the store while the model process analyses it (the answer waits for both);
             # only bytes that look like a picture, and only once the analysis surely runs
-            put = self._put_early(caller, vid, image)
+            put = self._put_early(caller, vid, image, gate.sha256)
             try:
                 faces = self.faces.analyze_capture(image)
             except BaseException:
@@ -125,11 +125,12 @@ class Verifier:
         ext, ctype = image_kind(image)
         return f"captures/{caller.org_id}/{utcnow():%Y/%m/%d}/{vid}{ext}", ctype
 
-    def _put_early(self, caller: Caller, vid: str, image: bytes) -> Future | None:
+    def _put_early(self, caller: Caller, vid: str, image: bytes, sha256: str) -> Future | None:
         if not image.startswith(_PICTURE_MAGIC):
             return None  # the decoder will refuse it: it never reaches the store
         key, ctype = self._capture_key(caller, vid, image)
-        return self._uploads.submit(self.store.put_bytes, self.settings.bucket_biometrics, key, image, ctype)
+        return self._uploads.submit(self.store.put_bytes, self.settings.bucket_biometrics, key, image, ctype,
+                                    sha256=sha256)
 
     def _discard(self, put: Future | None) -> None:
         """Remove a capture stored early for a verification that got no decision (refused, overloaded, failed)."""
@@ -172,7 +173,7 @@ class Verifier:
         quality = outcome.subject.quality.to_dict() if outcome.subject is not None else None
         if put is None:
             key, ctype = self._capture_key(caller, vid, image)
-            stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype)
+            stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype, sha256=gate.sha256)
         else:
             stored = put.result()
         now = utcnow()
