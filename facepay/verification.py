@@ -77,7 +77,7 @@ class Verifier:
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
                admission: Ticket | None = None, claims: Claims | None = None) -> dict:
-        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored, Overloaded when
+        """Decide and record. Raises ImageRejected / InvalidInsuredId with nothing kept, Overloaded when
         ``admission`` (the API's ticket) runs out of its latency budget before the analysis, WorkerLost when a
         model process died during it, and CaptureRefused (recorded, no capture stored) for what the terminal
         said about the capture (``claims``: liveness, attestation) or a replayed capture
@@ -133,7 +133,7 @@ class Verifier:
                                     sha256=sha256)
 
     def _discard(self, put: Future | None) -> None:
-        """Remove a capture stored early for a verification that got no decision (refused, overloaded, failed)."""
+        """Remove a capture stored during the analysis of a verification that got no decision (refused, failed)."""
         if put is None:
             return
         try:
