@@ -6,10 +6,10 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 
 from api import errors
-from api.access import request_context
+from api.access import RequestContext
 from api.admission import FaceAdmission
 from api.keys import KeyCache
 from api.limits import BodySizeLimit
@@ -81,9 +81,7 @@ def build_app(rt: Services, *, preload_models: bool = True) -> FastAPI:
     # face work is admitted or refused (503 overloaded) before its upload is read: api/admission.py
     app.add_middleware(FaceAdmission, services=rt)
 
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next):  # request id, access log line, HTTP metrics
-        return await request_context(request, call_next)
+    app.add_middleware(RequestContext)  # request id, access log line, HTTP metrics (api/access.py)
 
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -16,7 +16,8 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer dck_<i
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def runtime(request: Request) -> Services:
+async def runtime(request: Request) -> Services:
+    # async: a sync dependency costs a hop to the thread pool and back on every request
     return request.app.state.runtime
 
 
@@ -52,7 +53,7 @@ def principal(
 
 
 def require(*roles: str):
-    def check(who: Principal = Depends(principal)) -> Principal:
+    async def check(who: Principal = Depends(principal)) -> Principal:  # async: no thread hop
         if who.role not in roles:
             raise ApiError(403, "forbidden", f"a {who.role} key may not call this endpoint")
         return who

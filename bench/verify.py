@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -242,19 +243,23 @@ def main() -> None:
         me = os.getpid()
         spy = None
         if args.profile:
-            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", args.profile,
+            spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record",
+                                    "-o", args.profile,
                                     "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
                                     "--pid", str(server.pid), "--subprocesses", "--duration", str(int(args.seconds)), "--nonblocking"])
         for c in args.concurrency:
-            before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False)]
+            before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
+                      cpu_seconds(server.pid, tree=False)]
             r = api_load(url, [key] * c, caps, args.seconds)
-            after = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False)]
+            after = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
+                     cpu_seconds(server.pid, tree=False)]
             used = [a - b for a, b in zip(after, before)]
             per_req = [1e3 * u / max(r["n"], 1) for u in used]
             print(f"API, {c:2d} terminals      : {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
                   f"  errors {r['errors']}  wrong {r['wrong']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
                   f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x")
-            print(f"    CPU ms per request: API {per_req[0]:5.1f} (with its model processes), SeaweedFS {per_req[1]:5.1f}, "
+            print(f"    CPU ms per request: API {per_req[0]:5.1f} (with its model processes; the API process alone "
+                  f"{per_req[3]:4.1f}), SeaweedFS {per_req[1]:5.1f}, "
                   f"load generator {per_req[2]:5.1f}; API+store / raw CPU per capture ({cores} threads) "
                   f"{(per_req[0] + per_req[1]) / rawn['cpu_ms']:4.2f}x; throughput {100 * r['rps'] / rawn['rps']:5.1f} % "
                   f"of raw {cores} threads; p50 - raw 1-thread p50 {r['p50_ms'] - raw1['p50_ms']:+5.1f} ms")

@@ -16,13 +16,16 @@ Decisions added to the face decision (docs/verification.md):
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import select
+from cachetools import TTLCache
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from facepay import replay
@@ -39,10 +42,13 @@ from facepay.attestation import (
 )
 from kernel.settings import Settings
 from storage.db import session_scope
-from storage.models import CaptureAttempt, utcnow
+from storage.models import CaptureAttempt, new_id, utcnow
 from vision import phash as ph
 
 LIVENESS_FAILED, LIVENESS_UNVERIFIED = "liveness_failed", "liveness_unverified"
+T = TypeVar("T")
+# one Core statement, built once: no ORM flush, and SQLAlchemy's statement cache key is computed once
+INSERT_ATTEMPT = insert(CaptureAttempt.__table__)
 
 
 @dataclass
@@ -96,7 +102,7 @@ class Gate:
         raced: replay.Replay | None = None
         try:
             with session_scope(sessions) as db:
-                db.add(self._accepted(verification_id))
+                db.execute(INSERT_ATTEMPT, self._accepted(verification_id))
                 if s.verify_replay_window_s > 0:
                     replay.serialize(db, self.insured_id)
                     seen = {f.verification_id for f in self.prints}
@@ -112,7 +118,7 @@ class Gate:
             undo()
             raise self.checks.refuse(self, replayed(raced), replay=raced) from None
 
-    def _accepted(self, verification_id: str) -> CaptureAttempt:
+    def _accepted(self, verification_id: str) -> dict:
         window = self.checks.settings.verify_replay_window_s
         return self._row("accepted", verification_id=verification_id, phash=ph.to_hex(self.phash)
                          if self.phash is not None else None, model=self.model,
@@ -129,15 +135,15 @@ class Gate:
                 "attestation": {"status": a.status, "required": self.required, "key_id": a.key_id,
                                 "signed_at": a.signed_at.isoformat() if a.signed_at else None}}
 
-    def _row(self, outcome: str, **kw) -> CaptureAttempt:
+    def _row(self, outcome: str, **kw) -> dict:
+        """The values of this capture's attempt row."""
         lv, a = self.liveness, self.attestation
-        return CaptureAttempt(created_at=self.now, org_id=self.org_id, terminal_id=self.terminal_id,
-                              insured_id=self.insured_id, settlement_ref=self.settlement_ref, outcome=outcome,
-                              capture_sha256=self.sha256, liveness_method=lv.method if lv else None,
-                              liveness_passed=lv.passed if lv else None, liveness_score=lv.score if lv else None,
-                              attestation=kw.pop("attestation", a.status),
-                              device_key_id=kw.pop("device_key_id", a.key_id),
-                              signed_at=a.signed_at, **kw)
+        return dict(id=new_id(), created_at=self.now, org_id=self.org_id, terminal_id=self.terminal_id,
+                    insured_id=self.insured_id, settlement_ref=self.settlement_ref, outcome=outcome,
+                    capture_sha256=self.sha256, liveness_method=lv.method if lv else None,
+                    liveness_passed=lv.passed if lv else None, liveness_score=lv.score if lv else None,
+                    attestation=kw.pop("attestation", a.status), device_key_id=kw.pop("device_key_id", a.key_id),
+                    signed_at=a.signed_at, **kw)
 
 
 class _Raced(Exception):
@@ -151,13 +157,45 @@ def replayed(r: replay.Replay) -> CaptureRefused:
                           "person: a replay is not a live capture")
 
 
+class AttestationRules:
+    """Whether a terminal requires attestation (its own rule, else its organisation's), kept ``ttl_s`` seconds
+    per terminal: a capture then costs no index read for it. A change through this process clears it at once
+    (:meth:`forget`); a change elsewhere acts within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float, max_terminals: int = 100_000):
+        self._cache = TTLCache(max_terminals, ttl_s) if ttl_s > 0 else None
+        self._lock = threading.Lock()  # TTLCache is not thread-safe; verifications run in threads
+
+    def required(self, db: Session | None, terminal_id: str) -> bool | None:
+        """The rule; None when it is not cached and ``db`` is None (the caller reads it with a session)."""
+        if self._cache is not None:
+            with self._lock:
+                hit = self._cache.get(terminal_id)
+            if hit is not None:
+                return hit
+        if db is None:
+            return None
+        rule = attestation_required(db, terminal_id)
+        if self._cache is not None:
+            with self._lock:
+                self._cache[terminal_id] = rule
+        return rule
+
+    def forget(self) -> None:
+        if self._cache is not None:
+            with self._lock:
+                self._cache.clear()
+
+
 class TerminalChecks:
     def __init__(self, *, settings: Settings, sessions: sessionmaker[Session]):
         self.settings, self.sessions = settings, sessions
+        self.rules = AttestationRules(settings.verify_attestation_rule_cache_s)
 
     def admit(self, *, org_id: str, terminal_id: str, insured_id: str, settlement_ref: str | None, image: bytes,
-              claims: Claims | None) -> Gate:
-        """Before the face work. One database round trip; raises CaptureRefused (recorded)."""
+              claims: Claims | None, read: Callable[[Session], T]) -> tuple[Gate, T]:
+        """Before the face work; raises CaptureRefused (recorded). ``read(db)`` runs in the same read transaction
+        (the verifier's templates): one index round trip for both, none for the rule while it is cached."""
         s = self.settings
         claims = claims or Claims()
         gate = Gate(self, org_id, terminal_id, insured_id, settlement_ref, hashlib.sha256(image).hexdigest(),
@@ -165,11 +203,12 @@ class TerminalChecks:
         try:
             gate.liveness = parse_liveness(claims)
             with session_scope(self.sessions) as db:
-                gate.required = attestation_required(db, terminal_id)
+                gate.required = self.rules.required(db, terminal_id)
                 if attestation_given(claims):
                     gate.attestation = check_signature(db, claims, terminal_id=terminal_id, capture_sha256=gate.sha256,
                                                        now=gate.now, max_age_s=s.verify_attestation_max_age_s)
                 gate.prints = replay.recent(db, insured_id, gate.now, s.verify_replay_window_s)
+                got = read(db)
         except CaptureRefused as e:
             claimed = claims.attestation_key_id
             raise self.refuse(gate, e, attestation=e.code if e.code != "invalid_liveness" else "absent",
@@ -177,7 +216,7 @@ class TerminalChecks:
         r = replay.exact(gate.prints, gate.sha256)
         if r is not None:
             raise self.refuse(gate, replayed(r), replay=r)
-        return gate
+        return gate, got
 
     def refuse(self, gate: Gate, e: CaptureRefused, *, replay: replay.Replay | None = None,
                attestation: str | None = None, device_key_id: str | None = None) -> CaptureRefused:
@@ -188,7 +227,7 @@ class TerminalChecks:
         if replay is not None:
             kw.update(replay_of=replay.verification_id, replay=replay.to_dict())
         with session_scope(self.sessions) as db:
-            db.add(gate._row(e.code, **kw))
+            db.execute(INSERT_ATTEMPT, gate._row(e.code, **kw))
         return e
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from storage.models import FaceTemplate, StaffMember, StaffTemplate
+
+# built once: every verification reads templates, and SQLAlchemy then computes this statement's cache key once
+_TEMPLATES = select(FaceTemplate.id, FaceTemplate.embedding, FaceTemplate.dim, FaceTemplate.photo_sha256,
+                    FaceTemplate.source).where(FaceTemplate.insured_id == bindparam("insured_id"),
+                                               FaceTemplate.model == bindparam("model"))
 
 
 @dataclass
@@ -22,9 +27,7 @@ class Templates:
 
 def load_templates(db: Session, insured_id: str, model: str) -> Templates:
     """Only templates of ``model`` (``FacePipeline.model_id``): embeddings of other models do not compare."""
-    rows = db.execute(select(FaceTemplate.id, FaceTemplate.embedding, FaceTemplate.dim, FaceTemplate.photo_sha256,
-                             FaceTemplate.source)
-                      .where(FaceTemplate.insured_id == insured_id, FaceTemplate.model == model)).all()
+    rows = db.execute(_TEMPLATES, {"insured_id": insured_id, "model": model}).all()
     if not rows:
         return Templates(np.zeros((0, 0), np.float32), [])
     embs = np.stack([np.frombuffer(e, dtype=np.float32, count=d) for _, e, d, _, _ in rows])

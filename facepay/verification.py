@@ -5,8 +5,10 @@ retention: later cross-checks of settlements read both as evidence.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -23,8 +25,7 @@ from facepay.templates import load_templates
 from kernel.admission import Ticket
 from kernel.ids import check_insured_id
 from kernel.settings import Settings
-from storage.audit import audit
-from storage.db import session_scope
+from storage.audit import audit_insert
 from storage.models import Verification, new_id, utcnow
 from storage.objects import ObjectStore
 from vision.decision import Thresholds, Verdict
@@ -32,6 +33,10 @@ from vision.image import image_kind
 from vision.matching import decide_verification
 from vision.pipeline import AnalyzedFace, FacePipeline
 from vision.workers import CaptureFaces, CaptureLimits, InProcessFaces
+
+log = logging.getLogger("dualcheck.facepay")
+_INSERT_VERIFICATION = insert(Verification.__table__)  # built once (SQLAlchemy's cache key with it)
+_PICTURE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG: what decode_image may accept
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,12 @@ class Verifier:
         self.inference_slots = inference_slots or nullcontext()
         self.faces = faces or InProcessFaces(pipeline, CaptureLimits.from_settings(settings))
         self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions)  # attestation, replays
+        # captures on their way to the store during their analysis (at most one per analysis running)
+        self._uploads = ThreadPoolExecutor(8, thread_name_prefix="capture-put")
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
                admission: Ticket | None = None, claims: Claims | None = None) -> dict:
-        """Decide and record. Raises ImageRejected / InvalidInsuredId before anything is stored, Overloaded when
+        """Decide and record. Raises ImageRejected / InvalidInsuredId with nothing kept, Overloaded when
         ``admission`` (the API's ticket) runs out of its latency budget before the analysis, WorkerLost when a
         model process died during it, and CaptureRefused (recorded, no capture stored) for what the terminal
         said about the capture (``claims``: liveness, attestation) or a replayed capture
@@ -80,20 +87,31 @@ class Verifier:
         ``decide``): request checks -> templates -> face work -> decision -> evidence and record."""
         t0 = time.perf_counter()
         check_insured_id(insured_id)  # request checks: nothing below runs for a refused request
-        gate = self.terminal_checks.admit(org_id=caller.org_id, terminal_id=caller.terminal_id, insured_id=insured_id,
-                                          settlement_ref=settlement_ref, image=image, claims=claims)
         mid = self.pipeline.model_id
-        with session_scope(self.sessions) as db:
-            tpl = load_templates(db, insured_id, mid)
-            templates = tpl.embeddings
+        gate, tpl = self.terminal_checks.admit(org_id=caller.org_id, terminal_id=caller.terminal_id,
+                                               insured_id=insured_id, settlement_ref=settlement_ref, image=image,
+                                               claims=claims, read=lambda db: load_templates(db, insured_id, mid))
+        templates = tpl.embeddings
+        vid = new_id()
         with admission.slot() if admission is not None else self.inference_slots:
-            faces = self.faces.analyze_capture(image)
-        outcome = self.decide(faces, templates)
-        subject = outcome.subject
-        decision, reason = gate.judge(faces.phash, subject.embedding if subject is not None else None, mid,
-                                      outcome.decision, outcome.reason)
-        outcome = replace(outcome, decision=decision, reason=reason)
-        answer = self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate)
+            # the capture goes to the store while the model process analyses it (the answer waits for both);
+            # only bytes that look like a picture, and only once the analysis surely runs
+            put = self._put_early(caller, vid, image, gate.sha256)
+            try:
+                faces = self.faces.analyze_capture(image)
+            except BaseException:
+                self._discard(put)
+                raise
+        try:
+            outcome = self.decide(faces, templates)
+            subject = outcome.subject
+            decision, reason = gate.judge(faces.phash, subject.embedding if subject is not None else None, mid,
+                                          outcome.decision, outcome.reason)
+            outcome = replace(outcome, decision=decision, reason=reason)
+        except BaseException:  # a near replay (refused, recorded without its capture)
+            self._discard(put)
+            raise
+        answer = self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate, vid, put)
         v = outcome.verdict
         if v is not None and outcome.decision == "match":  # several photos per person (policy there)
             keep_capture(settings=self.settings, sessions=self.sessions, store=self.store, insured_id=insured_id,
@@ -102,6 +120,34 @@ class Verifier:
                          ext=image_kind(image)[0], content_type=image_kind(image)[1],
                          verification_id=answer["verification_id"], actor=caller.actor)
         return answer
+
+    def _capture_key(self, caller: Caller, vid: str, image: bytes) -> tuple[str, str]:
+        ext, ctype = image_kind(image)
+        return f"captures/{caller.org_id}/{utcnow():%Y/%m/%d}/{vid}{ext}", ctype
+
+    def _put_early(self, caller: Caller, vid: str, image: bytes, sha256: str) -> Future | None:
+        if not image.startswith(_PICTURE_MAGIC):
+            return None  # the decoder will refuse it: it never reaches the store
+        key, ctype = self._capture_key(caller, vid, image)
+        return self._uploads.submit(self.store.put_bytes, self.settings.bucket_biometrics, key, image, ctype,
+                                    sha256=sha256)
+
+    def _discard(self, put: Future | None) -> None:
+        """Remove a capture stored during the analysis of a verification that got no decision (refused, failed)."""
+        if put is None:
+            return
+        try:
+            stored = put.result()
+        except Exception:  # never stored
+            return
+        try:
+            self.store.delete_many(self.settings.bucket_biometrics, [stored.key])
+        except Exception:
+            # left in the store without a row, as a crash between the store write and the commit leaves one
+            log.warning("could not remove the capture of a verification that got no decision", exc_info=True)
+
+    def close(self) -> None:
+        self._uploads.shutdown(wait=True)
 
     def decide(self, faces: list[AnalyzedFace], templates: np.ndarray) -> Outcome:
         """The decision from the analysed faces and the person's templates of the current model."""
@@ -116,33 +162,35 @@ class Verifier:
         return Outcome(v.decision, d.score, v.reason, d.face, v)
 
     def record(self, caller: Caller, insured_id: str, settlement_ref: str | None, image: bytes,
-               faces: list[AnalyzedFace], outcome: Outcome, t0: float, gate: Gate) -> dict:
-        """The capture to the store, then the verification and its audit line in one transaction: nothing is
-        answered before both are durable."""
+               faces: list[AnalyzedFace], outcome: Outcome, t0: float, gate: Gate, vid: str,
+               put: Future | None = None) -> dict:
+        """The capture in the store (``put``: stored already or on its way), then the verification, its attempt and
+        its audit line in one transaction: nothing is answered before both are durable."""
         s, pipeline = self.settings, self.pipeline
         v = outcome.verdict
         threshold = float(v.upper if v is not None else pipeline.threshold)
         score = None if outcome.score is None else float(outcome.score)
         quality = outcome.subject.quality.to_dict() if outcome.subject is not None else None
-        vid = new_id()
+        if put is None:
+            key, ctype = self._capture_key(caller, vid, image)
+            stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype, sha256=gate.sha256)
+        else:
+            stored = put.result()
         now = utcnow()
-        ext, ctype = image_kind(image)
-        key = f"captures/{caller.org_id}/{now:%Y/%m/%d}/{vid}{ext}"
-        stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype)
         latency_ms = (time.perf_counter() - t0) * 1000
         with gate.recording(self.sessions, vid, undo=lambda: self.store.delete_many(s.bucket_biometrics, [stored.key])) \
                 as db:  # the attempt row too; a copy of this capture accepted meanwhile is a replay
-            db.execute(insert(Verification).values(
+            db.execute(_INSERT_VERIFICATION, dict(
                 id=vid, created_at=now, org_id=caller.org_id, terminal_id=caller.terminal_id,
                 insured_id=insured_id, settlement_ref=settlement_ref, decision=outcome.decision,
                 score=score, threshold=threshold, model=pipeline.model_id,
                 band=v.band if v else None, threshold_lower=v.lower if v else None,
                 quality=quality, faces_found=len(faces), capture_key=stored.key, capture_sha256=stored.sha256,
                 capture_expires_at=now + timedelta(days=s.capture_retention_days), latency_ms=latency_ms))
-            audit(db, actor=caller.actor, action="verify", outcome=outcome.decision, org_id=caller.org_id,
-                  subject=f"verification:{vid}", request_id=caller.request_id,
-                  detail={"terminal_id": caller.terminal_id, "insured_id": insured_id,
-                          "settlement_ref": settlement_ref})
+            audit_insert(db, actor=caller.actor, action="verify", outcome=outcome.decision, org_id=caller.org_id,
+                         subject=f"verification:{vid}", request_id=caller.request_id,
+                         detail={"terminal_id": caller.terminal_id, "insured_id": insured_id,
+                                 "settlement_ref": settlement_ref})
         return {
             "verification_id": vid,
             "decision": outcome.decision,

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     verify_attestation_max_age_s: float = Field(
         120.0, gt=0, description="A terminal's signed attestation_signed_at may differ from the server's clock by at "
         "most this (either way); older or later: 403 `signature_stale` (docs/verification.md).")
+    verify_attestation_rule_cache_s: float = Field(
+        2.0, ge=0, le=60, description="How long an API process keeps a terminal's attestation rule (its own or its "
+        "organisation's require_attestation) without asking the index again: a change made through this process "
+        "acts at once, one made elsewhere (the CLI, another API process) within this many seconds. 0: every "
+        "capture reads the rule.")
     verify_replay_window_s: float = Field(
         7 * 86400.0, ge=0, description="A capture repeating one accepted for the same insured person within this "
         "many seconds (same bytes, or the same picture and face: verify_replay_max_phash_distance and "

@@ -94,9 +94,10 @@ class ObjectStore:
     # --- writes ------------------------------------------------------------------------
     def put_bytes(
         self, bucket: str, key: str, data: bytes, content_type: str = "application/octet-stream",
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None, sha256: str | None = None,
     ) -> StoredObject:
-        sha = hashlib.sha256(data).hexdigest()
+        """``sha256``: the bytes' hash when the caller has it already (a verification hashed its capture)."""
+        sha = sha256 or hashlib.sha256(data).hexdigest()
         meta = {SHA_META: sha, **(metadata or {})}
         self.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=meta)
         return StoredObject(bucket, key, sha, len(data))

@@ -85,6 +85,7 @@ def put_terminal_rule(terminal_id: str, body: TerminalRuleIn, request: Request, 
         set_terminal_requirement(db, terminal_id, body.required)
         audit(db, actor=who.actor, action="terminal.attestation", outcome="ok", subject=f"terminal:{terminal_id}",
               request_id=request.state.request_id, detail={"required": body.required})
+    rt.verifier.terminal_checks.rules.forget()  # this process acts on the new rule at once (others within seconds)
     return {"terminal_id": terminal_id, "require_attestation": body.required}
 
 
@@ -97,4 +98,5 @@ def put_org_rule(org_id: str, body: OrgRuleIn, request: Request, rt: Services = 
         set_org_requirement(db, org_id, body.required)
         audit(db, actor=who.actor, action="org.attestation", outcome="ok", org_id=org_id,
               request_id=request.state.request_id, detail={"required": body.required})
+    rt.verifier.terminal_checks.rules.forget()
     return {"org_id": org_id, "require_attestation": body.required}

@@ -76,6 +76,8 @@ def test_a_refused_upload_is_refused_by_the_model_processes_and_stores_nothing(e
     assert r.status_code == 400 and r.json()["error"]["code"] == "not_an_image"
     with session_scope(procs.rt.sessions) as db:
         assert db.scalar(select(func.count()).select_from(Verification)) == 0
+    # it looked like a JPEG, so it went to the store during the analysis: removed again with the refusal
+    assert list(procs.rt.store.list_keys(procs.settings.bucket_biometrics, "captures/")) == []
 
 
 def test_a_model_process_killed_between_requests_is_replaced(envs):
