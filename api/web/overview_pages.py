@@ -83,10 +83,12 @@ def overview(ctx: Ctx = Depends(web_ctx), weeks: str = "8"):
 
         per_org.append({"org": o, "svg": charts.stacked_weeks(series, [t.date(_day_start(ctx, w)) for w in week_starts],
                                                               t, link=week_link)})
-    by_type: dict[str, dict[int, int]] = {}
+    # cases with a finding of each type and level: what the queue lists behind each bar (a case with two
+    # findings of one type counts once, as it is one row of the queue)
+    cases_by_type: dict[str, dict[int, set]] = {}
     for r in rows:
-        by_type.setdefault(r.type, {}).setdefault(r.level, 0)
-        by_type[r.type][r.level] += 1
+        cases_by_type.setdefault(r.type, {}).setdefault(r.level, set()).add(r.case_id or id(r))
+    by_type = {typ: {lvl: len(c) for lvl, c in per.items()} for typ, per in cases_by_type.items()}
     rates: dict[str, dict[str, int]] = {}
     for rule, status, n in decided:
         rates.setdefault(rule, {}).setdefault(status, 0)
