@@ -280,7 +280,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit_act_user.add": {"zh": "添加用户", "en": "User added"},
     "audit_act_user.disable": {"zh": "停用用户", "en": "User disabled"},
     "audit_act_user.enable": {"zh": "启用用户", "en": "User enabled"},
-    "audit_act_org.add": {"zh": "添加机构", "en": "Institution added"},
     "audit_act_terminal.add": {"zh": "添加终端", "en": "Terminal added"},
     "audit_act_terminal.rotate": {"zh": "更换终端密钥", "en": "Terminal key rotated"},
     "audit_act_terminal.revoke": {"zh": "吊销终端", "en": "Terminal revoked"},
@@ -290,7 +289,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit_act_device_key.revoke": {"zh": "吊销终端设备密钥", "en": "Device key revoked"},
     "audit_act_key.add": {"zh": "创建密钥", "en": "Key created"},
     "audit_act_key.revoke": {"zh": "吊销密钥", "en": "Key revoked"},
-    "audit_act_audit.read": {"zh": "查看审计日志", "en": "Audit trail read"},
     "audit_act_audit.export": {"zh": "导出审计日志", "en": "Audit trail exported"},
 }
 
@@ -501,11 +499,27 @@ class Translator:
         return f"{m} min" if m else f"{s} s"
 
 
-# the case pages' words (api/web/i18n_cases.py) join the tables above
-MESSAGES.update(i18n_cases.MESSAGES)
-MESSAGES.update(i18n_ward.MESSAGES)
+# Every page area keeps its words in a table of its own; they are registered here, in one place. A key
+# defined by two tables would silently take one of its meanings, so that is refused at import.
+AREAS: dict[str, dict[str, dict[str, str]]] = {
+    "cases": i18n_cases.MESSAGES,  # api/web/i18n_cases.py
+    "ward": i18n_ward.MESSAGES,  # api/web/i18n_ward.py
+    "operations": OPS_WORDS,  # api/web/words_ops.py
+    "watch": WATCH_WORDS,  # api/web/words_watch.py
+    "rules": words_rules.WORDS,  # api/web/words_rules.py
+}
+
+
+def _register(areas: dict[str, dict]) -> None:
+    owner = dict.fromkeys(MESSAGES, "i18n")
+    for area, words in areas.items():
+        taken = sorted(k for k in words if k in owner)
+        if taken:
+            raise RuntimeError(f"words of {area} already defined by {owner[taken[0]]}: {', '.join(taken[:5])}")
+        owner.update(dict.fromkeys(words, area))
+        MESSAGES.update(words)
+
+
+_register(AREAS)
 STATUS.update(i18n_cases.STATUS)
 ACTIONS.update(i18n_cases.ACTIONS)
-MESSAGES.update(OPS_WORDS)  # the operations pages' words (api/web/words_ops.py)
-MESSAGES.update(WATCH_WORDS)  # the watch-rule pages' words (api/web/words_watch.py)
-MESSAGES.update(words_rules.WORDS)  # the rule library's pages (api/web/words_rules.py)
