@@ -10,11 +10,10 @@ from correlate import beds as beds_mod
 from correlate.check import detect_wide
 from correlate.tracking import box_of
 from correlate.ward_checks import WardChecker
-from dualcheck.runtime import Runtime
-from kernel.settings import get_settings
+from dualcheck.commands.common import fail, migrated_runtime
 from kernel.timefmt import TimeInvalid, parse_instant
 from storage.audit import audit
-from storage.db import migrate, session_scope
+from storage.db import session_scope
 from storage.models import Organisation
 
 beds = typer.Typer(help="Ward beds: bed ids as admissions name them, mapped to a ward camera and a region of "
@@ -24,24 +23,15 @@ ward = typer.Typer(help="Bed-hanging (挂床住院): the ward cameras' daily che
 ACTOR = "cli"
 
 
-def _runtime() -> Runtime:
-    s = get_settings()
-    migrate(s.effective_database_url)
-    return Runtime(s)
-
-
-def _fail(msg: str) -> None:
-    typer.secho(msg, fg="red", err=True)
-    raise typer.Exit(2)
 
 
 def _run(fn):
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         with session_scope(rt.sessions) as db:
             return fn(rt, db)
     except beds_mod.BedRefusal as e:
-        _fail(f"{e.code}: {e.reason}")
+        fail(f"{e.code}: {e.reason}")
     finally:
         rt.close()
 
@@ -109,7 +99,7 @@ def reference_cmd(org: str = typer.Argument(...), bed: str = typer.Argument(...)
     try:
         when = parse_instant(at, "--at")
     except TimeInvalid as e:
-        _fail(e.reason)
+        fail(e.reason)
 
     def go(rt, db):
         row = _bed(db, org, bed, dept)

@@ -10,21 +10,15 @@ import typer
 from correlate.claim_checks import run_checks
 from correlate.claims_files import FileInvalid, import_claims_file
 from correlate.claims_import import INTERFACES, audit_claims
+from dualcheck.commands.common import migrated_runtime
 from dualcheck.commands.rules import list_rules
-from dualcheck.runtime import Runtime
-from kernel.settings import get_settings
 from kernel.timefmt import TimeInvalid, iso_z, parse_instant
 from storage.audit import audit
-from storage.db import migrate, session_scope
+from storage.db import session_scope
 
 claims = typer.Typer(help="Visits, prescriptions, fee details, stock and settlements in the national platform's "
                           "field names (定点医药机构接口规范), and the data checks over them.", no_args_is_help=True)
 
-
-def _runtime() -> Runtime:
-    s = get_settings()
-    migrate(s.effective_database_url)
-    return Runtime(s)
 
 
 @claims.command("import")
@@ -43,7 +37,7 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
     if infno is not None and infno not in INTERFACES:
         typer.secho(f"--infno must be one of {', '.join(INTERFACES)}", fg="red", err=True)
         raise typer.Exit(2)
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         result = import_claims_file(rt.sessions, rt.settings, file, actor="cli", infno=infno, org=org, batch=batch)
     except FileInvalid as e:
@@ -81,7 +75,7 @@ def check_cmd(org: str = typer.Option(..., "--org", help="The organisation (fixm
     except TimeInvalid as e:
         typer.secho(e.reason, fg="red", err=True)
         raise typer.Exit(2)
-    rt = _runtime()
+    rt = migrated_runtime()
     if b <= a or (b - a).days > rt.settings.claims_check_max_days:
         rt.close()
         typer.secho(f"the period must end after it starts and last at most {rt.settings.claims_check_max_days} days",

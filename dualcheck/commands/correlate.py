@@ -12,22 +12,15 @@ from correlate.jobs import run_pending
 from correlate.rowfiles import FileInvalid, count_lines
 from correlate.settlements import audit_import, import_file
 from correlate.stats import flag_stats
-from dualcheck.runtime import Runtime
+from dualcheck.commands.common import migrated_runtime
 from kernel import metrics
-from kernel.settings import get_settings
 from storage.audit import audit
-from storage.db import migrate, session_scope
+from storage.db import session_scope
 from storage.db_metrics import DbCollector
 
 settlements = typer.Typer(help="Settlement records (结算记录) from the insurance data exchange.", no_args_is_help=True)
 correlate = typer.Typer(help="Cross-check settlements against footage and face-pay records.", no_args_is_help=True)
 
-
-def _runtime():
-
-    s = get_settings()
-    migrate(s.effective_database_url)
-    return Runtime(s)
 
 
 @settlements.command("import")
@@ -40,7 +33,7 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
     the file as a whole cannot be read (not UTF-8: nothing imported)."""
 
 
-    rt = _runtime()
+    rt = migrated_runtime()
     total = max(1, count_lines(file))
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), transient=True,
                   disable=as_json) as bar:
@@ -87,7 +80,7 @@ def worker_cmd(concurrency: int = typer.Option(1, help="Checks run at once (Post
 
 
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    rt = _runtime()
+    rt = migrated_runtime()
     # /metrics: this process's checks and flags, plus the queue depth/age and open flags from the DB
     server = metrics.serve(rt.settings.metrics_port, rt.settings.metrics_addr, DbCollector(rt.sessions))
     try:
@@ -103,7 +96,7 @@ def run_pending_cmd(limit: int = typer.Option(None, help="Check at most this man
                     as_json: bool = typer.Option(False, "--json")) -> None:
     """Check every settlement that is due now, in this process, then exit."""
 
-    rt = _runtime()
+    rt = migrated_runtime()
     counts = run_pending(rt.checker, limit)
     rt.close()
     typer.echo(json.dumps(counts) if as_json else ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
@@ -114,7 +107,7 @@ def run_pending_cmd(limit: int = typer.Option(None, help="Check at most this man
 def stats_cmd(org: str = typer.Option(None, "--org"), as_json: bool = typer.Option(False, "--json")) -> None:
     """Flags per rule and organisation: flagged, confirmed, dismissed, confirmation rate."""
 
-    rt = _runtime()
+    rt = migrated_runtime()
     with session_scope(rt.sessions) as db:
         rows = flag_stats(db, org_ids=None if org is None else {org})
     rt.close()

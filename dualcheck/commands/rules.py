@@ -10,10 +10,9 @@ import typer
 from correlate import rule_reference, rulebook
 from correlate.rule_defs import CLASSES
 from correlate.rule_precision import precision
-from dualcheck.runtime import Runtime
-from kernel.settings import get_settings
+from dualcheck.commands.common import fail, migrated_runtime
 from kernel.timefmt import TimeInvalid, iso_z, parse_instant
-from storage.db import migrate, session_scope
+from storage.db import session_scope
 
 rules = typer.Typer(help="The rule library (规则库): every check's rule with its class, level, switch, thresholds, "
                          "effective dates, version and history; edits need a note.", no_args_is_help=True)
@@ -22,19 +21,10 @@ reference = typer.Typer(help="A rule's reference data (知识库) from CSV: days
 rules.add_typer(reference, name="reference")
 
 
-def _runtime() -> Runtime:
-    s = get_settings()
-    migrate(s.effective_database_url)
-    return Runtime(s)
-
-
-def _fail(msg: str) -> None:
-    typer.secho(msg, fg="red", err=True)
-    raise typer.Exit(2)
 
 
 def list_rules(as_json: bool) -> None:
-    rt = _runtime()
+    rt = migrated_runtime()
     with session_scope(rt.sessions) as db:
         book = rulebook.load(db, rt.settings)
         stats = {s["rule"]: s for s in precision(db)}
@@ -61,7 +51,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json")) -> None:
 def show_cmd(rule_id: str = typer.Argument(..., help="The rule's id (dualcheck rules list)."),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """One rule, its reference data counts and its history (who, when, note, before -> after)."""
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         with session_scope(rt.sessions) as db:
             r = rulebook.current(db, rule_id, rt.settings)
@@ -70,7 +60,7 @@ def show_cmd(rule_id: str = typer.Argument(..., help="The rule's id (dualcheck r
             out = {**r.view(), "reference": rule_reference.counts(db, rule_id), "history": hist}
     except rulebook.RuleChangeInvalid as e:
         rt.close()
-        _fail(e.reason)
+        fail(e.reason)
     rt.close()
     if as_json:
         typer.echo(json.dumps(out, indent=1, ensure_ascii=False))
@@ -106,12 +96,12 @@ def set_cmd(rule_id: str = typer.Argument(...),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """The next version of a rule. Exit code 2 with the reason when the change is refused."""
     if enable and disable:
-        _fail("--enable and --disable together")
+        fail("--enable and --disable together")
     th = {}
     for item in threshold:
         key, eq, val = item.partition("=")
         if not eq or not key.strip():
-            _fail(f"--threshold {item!r}: write KEY=VALUE")
+            fail(f"--threshold {item!r}: write KEY=VALUE")
         th[key.strip()] = _value(val.strip())
 
     def when(text, name):
@@ -122,10 +112,10 @@ def set_cmd(rule_id: str = typer.Argument(...),
         try:
             return parse_instant(text, name)
         except TimeInvalid as e:
-            _fail(e.reason)
+            fail(e.reason)
 
     a, b = when(effective_from, "--from"), when(effective_to, "--to")
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         with session_scope(rt.sessions) as db:
             r = rulebook.change(db, rule_id, actor="cli", note=note, level=level,
@@ -134,7 +124,7 @@ def set_cmd(rule_id: str = typer.Argument(...),
             out = r.view()
     except rulebook.RuleChangeInvalid as e:
         rt.close()
-        _fail(e.reason)
+        fail(e.reason)
     rt.close()
     typer.echo(json.dumps(out, indent=1, ensure_ascii=False) if as_json else f"{out['tag']}: saved")
 
@@ -149,7 +139,7 @@ def reference_import(file: Path = typer.Argument(..., exists=True, dir_okay=Fals
     """Import reference data (idempotent by drug / group). Good rows are kept, every refused row is listed
     with its line number and reason; anything changed makes the rule's next version. Exit code 0 when all
     rows were accepted, 3 when some were refused, 2 when the file or the arguments are refused whole."""
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         with session_scope(rt.sessions) as db:
             res = rule_reference.import_csv(db, rule_id, kind, file.read_bytes(), actor="cli", note=note,
@@ -157,7 +147,7 @@ def reference_import(file: Path = typer.Argument(..., exists=True, dir_okay=Fals
             out = res.summary()
     except rulebook.RuleChangeInvalid as e:
         rt.close()
-        _fail(f"{file.name}: {e.reason}")
+        fail(f"{file.name}: {e.reason}")
     rt.close()
     if as_json:
         typer.echo(json.dumps(out, indent=1, ensure_ascii=False))

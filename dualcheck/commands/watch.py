@@ -9,26 +9,14 @@ import typer
 from correlate.population import FileInvalid, audit_population, import_population_file
 from correlate.watch import WatchInvalid, latest_month, run_month, view, warnings_of
 from correlate.watch_export import to_csv, to_xlsx
-from dualcheck.runtime import Runtime
-from kernel.settings import get_settings
+from dualcheck.commands.common import fail, migrated_runtime
 from storage.audit import audit
-from storage.db import migrate, session_scope
+from storage.db import session_scope
 
 watch = typer.Typer(help="Watch rules (特困/低保 admissions, 因病返贫 out-of-pocket): population lists, monthly "
                          "runs, warning lists per responsible unit.", no_args_is_help=True)
 
 
-def _runtime() -> Runtime:
-    s = get_settings()
-    migrate(s.effective_database_url)
-    return Runtime(s)
-
-
-def _fail(msg: str, rt: Runtime | None = None) -> None:
-    if rt is not None:
-        rt.close()
-    typer.secho(msg, fg="red", err=True)
-    raise typer.Exit(2)
 
 
 @watch.command("import")
@@ -39,11 +27,11 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
                as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Import population categories and households (idempotent; a changed record is updated). Exit code 0
     when all were accepted, 3 when some were refused, 2 when the file cannot be read."""
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         result = import_population_file(rt.sessions, rt.settings, file, actor="cli")
     except FileInvalid as e:
-        _fail(f"{file.name}: {e}", rt)
+        fail(f"{file.name}: {e}", rt)
     with session_scope(rt.sessions) as db:
         audit_population(db, result, actor="cli", source=f"file:{file.name}")
     rt.close()
@@ -62,13 +50,13 @@ def import_cmd(file: Path = typer.Argument(..., exists=True, dir_okay=False, rea
 def run_cmd(month: str = typer.Option(..., "--month", help="The calendar month to run, YYYY-MM (ended)."),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Run every watch rule for a past month; the month's warnings are replaced."""
-    rt = _runtime()
+    rt = migrated_runtime()
     try:
         with session_scope(rt.sessions) as db:
             run, rows = run_month(db, rt.settings, month, actor="cli")
             summary = dict(run.summary)
     except WatchInvalid as e:
-        _fail(e.reason, rt)
+        fail(e.reason, rt)
     rt.close()
     if as_json:
         typer.echo(json.dumps(summary, indent=1, ensure_ascii=False))
@@ -81,11 +69,11 @@ def run_cmd(month: str = typer.Option(..., "--month", help="The calendar month t
 def list_cmd(month: str = typer.Option(None, "--month", help="YYYY-MM; the latest run's month by default."),
              unit: str = typer.Option(None, "--unit", help="Only this responsible unit.")) -> None:
     """The month's warnings as JSON."""
-    rt = _runtime()
+    rt = migrated_runtime()
     with session_scope(rt.sessions) as db:
         m = month or latest_month(db)
         if m is None:
-            _fail("the watch rules have not run yet: dualcheck watch run --month YYYY-MM", rt)
+            fail("the watch rules have not run yet: dualcheck watch run --month YYYY-MM", rt)
         rows = [view(w) for w in warnings_of(db, m, unit=unit)]
         audit(db, actor="cli", action="watch.warnings_view", outcome="ok", subject=f"watch:{m}",
               detail={"format": "json", "unit": unit, "count": len(rows)})
@@ -99,12 +87,12 @@ def export_cmd(out: Path = typer.Argument(..., dir_okay=False, help="The file to
                unit: str = typer.Option(None, "--unit", help="Only this responsible unit.")) -> None:
     """Write the month's warning list per responsible unit as Excel (one sheet per unit) or CSV."""
     if out.suffix.lower() not in (".xlsx", ".csv"):
-        _fail("the file must end in .xlsx or .csv")
-    rt = _runtime()
+        fail("the file must end in .xlsx or .csv")
+    rt = migrated_runtime()
     with session_scope(rt.sessions) as db:
         m = month or latest_month(db)
         if m is None:
-            _fail("the watch rules have not run yet: dualcheck watch run --month YYYY-MM", rt)
+            fail("the watch rules have not run yet: dualcheck watch run --month YYYY-MM", rt)
         rows = warnings_of(db, m, unit=unit)
         data = to_xlsx(m, rows) if out.suffix.lower() == ".xlsx" else to_csv(rows)
         audit(db, actor="cli", action="watch.warnings_view", outcome="ok", subject=f"watch:{m}",
