@@ -290,7 +290,7 @@ def still(camera_id: str, request: Request, rt: Services = Depends(runtime), who
         cam = visible_camera(db, who, camera_id, health_only=True)
         if not can_see_frames(who, cam.org_id):
             raise ApiError(403, "forbidden", "an institution sees its cameras' health, not their pictures")
-        segs = list(db.scalars(select(Segment).where(Segment.camera_id == cam.id)
+        segs = list(db.scalars(select(Segment).where(Segment.camera_id == cam.id, Segment.stream == "main")
                                .order_by(Segment.start_at.desc()).limit(STILL_SEGMENTS_TRIED)))
         org_id = cam.org_id
     if not segs:
@@ -498,7 +498,7 @@ def _hls_segment(rt: Services, who: Principal, camera_id: str, segment_id: int) 
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id)
         seg = db.get(Segment, segment_id)
-        if seg is None or seg.camera_id != cam.id:
+        if seg is None or seg.camera_id != cam.id or seg.stream != "main":  # replay is of the main stream
             raise ApiError(404, "not_found", f"no segment {segment_id} of camera {cam.id}")
         return cam, seg
 

@@ -149,7 +149,8 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role
         cams = list(db.scalars(select(Camera).where(Camera.org_id.in_(list(names)), Camera.removed_at.is_(None))
                                .order_by(Camera.org_id, Camera.id)))
         first = dict(db.execute(select(Segment.camera_id, func.min(Segment.start_at))
-                                .where(Segment.camera_id.in_([c.id for c in cams])).group_by(Segment.camera_id)).all())
+                                .where(Segment.camera_id.in_([c.id for c in cams]), Segment.stream == "main")
+                                .group_by(Segment.camera_id)).all())
         for c in cams:
             h = camera_health(db, c.id, a, b, offline_after_s=s.camera_offline_after_s, now=now)
             f = first.get(c.id)
