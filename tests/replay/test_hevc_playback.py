@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import av
 import pytest
@@ -155,9 +156,12 @@ MSE_HLS = """async ([playlist, mime]) => {
   });
   let t = 0;
   for (const it of items) {
-    sb.timestampOffset = t;
-    await append(await (await fetch(new URL(it.map, base))).arrayBuffer());
-    await append(await (await fetch(new URL(it.uri, base))).arrayBuffer());
+    for (const uri of [it.map, it.uri]) {
+      const r = await fetch(new URL(uri, base));
+      if (!r.ok) return `${uri}: HTTP ${r.status}`;
+      sb.timestampOffset = t;
+      await append(await r.arrayBuffer());
+    }
     t += it.dur;
   }
   ms.endOfStream();
@@ -207,7 +211,9 @@ def test_an_hls_range_of_an_h265_camera_plays_in_chromium_as_h264(hevc_replay):
         # a range not asked for before: the segments are transcoded as the browser fetches them
         fresh = f"{base}/v1/cameras/CAM-H/hls.m3u8?start={q(at(21))}&end={q(at(39))}" + ("" if can_hevc else "&hevc=0")
         mime = HVC1 if can_hevc else 'video/mp4; codecs="avc1.4d401e"'
-        assert page.evaluate(MSE_HLS, [fresh, mime]) == 2
+        loaded = page.evaluate(f"Promise.race([({MSE_HLS})({json.dumps([fresh, mime])}), "
+                               "new Promise(r => setTimeout(() => r('timed out'), 90000))])")
+        assert loaded == 2, (loaded, page.evaluate("document.getElementById('v').error?.message"))
         page.wait_for_function("document.getElementById('v').currentTime > 12", timeout=60000)  # into the 2nd
         assert page.evaluate("document.getElementById('v').error") is None
         browser.close()
