@@ -239,9 +239,9 @@ def _form_error(e: Exception) -> str:
                         ("never reused", "cam_err_taken"), ("camera name", "cam_err_name"),
                         ("segment length", "cam_err_segment"), ("cover", "cam_err_covers"),
                         ("covers", "cam_err_covers"), ("role must", "cam_err_role"),
-                        ("unknown organisation", "cam_err_org"), ("sub-stream URL", "cam_err_sub_url"),
-                        ("record_streams", "cam_err_streams"), ("analyse_stream", "cam_err_streams"),
-                        ("both streams", "cam_err_streams"), ("read the sub-stream", "cam_err_streams")):
+                        ("unknown organisation", "cam_err_org"), ("both streams", "cam_err_streams"),
+                        ("read the sub-stream", "cam_err_streams"), ("record_streams", "cam_err_streams"),
+                        ("analyse_stream", "cam_err_streams"), ("sub-stream URL", "cam_err_sub_url")):
         if needle in msg:
             return key
     return "cam_invalid"

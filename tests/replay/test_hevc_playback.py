@@ -205,8 +205,11 @@ def test_an_hls_range_of_an_h265_camera_plays_in_chromium_as_h264(hevc_replay):
         browser = pw.chromium.launch(**CHROMIUM)
         ctx = browser.new_context(extra_http_headers={"Authorization": f"Bearer {r.env.keys['admin']}"})
         page = ctx.new_page()
-        page.goto(f"{base}/healthz")
-        page.set_content('<video id="v" muted></video>')
+        # a page of the API's origin without its Content-Security-Policy (which allows no blob: media),
+        # as a player page that allows Media Source playback would be
+        page.route(f"{base}/mse-player", lambda route: route.fulfill(
+            status=200, content_type="text/html", body='<!doctype html><video id="v" muted></video>'))
+        page.goto(f"{base}/mse-player")
         can_hevc = page.evaluate(f"MediaSource.isTypeSupported('{HVC1}')")
         # a range not asked for before: the segments are transcoded as the browser fetches them
         fresh = f"{base}/v1/cameras/CAM-H/hls.m3u8?start={q(at(21))}&end={q(at(39))}" + ("" if can_hevc else "&hevc=0")
