@@ -81,6 +81,10 @@ def readiness(db: Session, settings, camera_id: str, start: datetime, end: datet
         covered, _reach = covered_seconds(segs, start, end)
         if segs and covered >= rd.covered_s - TOLERANCE_S:
             return Readiness(True, rd.reason, covered, rd.span_s, segs, "sub")
+        if (now - end).total_seconds() < settings.correlate_footage_grace_s:
+            # the sub-stream's own connection cuts its segments at other moments than the main one's:
+            # its last segment of the window may still be on its way
+            return Readiness(False, "waiting for the sub-stream's segments", covered, rd.span_s, segs, "sub")
     return rd
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.keys import add_service_key
 from storage.db import session_scope
-from storage.models import AuditEvent, Organisation
+from storage.models import AuditEvent, Camera, Organisation
 from storage.retention import org_cutoffs
 from tests.cli.conftest import make_cli
 from tests.ingest.conftest import (  # noqa: F401  (fixtures)
@@ -199,8 +199,9 @@ def test_main_and_sub_stream_settings_through_the_api_and_the_camera_page(web):
     assert "录制两路码流需要子码流地址" in r.text
     r = c.post("/cameras/A-DUAL/edit", data={**form, "sub_url": sub}, follow_redirects=True)
     assert "已保存" in r.text
-    got = c.get("/v1/cameras/A-DUAL").json()
-    assert (got["record_streams"], got["analyse_stream"]) == ("both", "sub")
+    with session_scope(web.rt.sessions) as db:
+        cam = db.get(Camera, "A-DUAL")
+        assert (cam.rtsp_sub_url, cam.record_streams, cam.analyse_stream) == (sub, "both", "sub")
     with session_scope(web.rt.sessions) as db:
         ev = list(db.scalars(select(AuditEvent).where(AuditEvent.action == "camera.update",
                                                       AuditEvent.subject == "camera:A-DUAL")))
