@@ -113,7 +113,7 @@ def gather(rt: Services, who: Principal, case_id: str) -> dict:
         for f in fs:
             for cam in (f.evidence or {}).get("cameras") or []:
                 if cam.get("camera_id") and cam["camera_id"] not in [x[0] for x in cams]:
-                    seg = db.scalar(select(Segment).where(Segment.camera_id == cam["camera_id"],
+                    seg = db.scalar(select(Segment).where(Segment.camera_id == cam["camera_id"], Segment.stream == "main",
                                                           Segment.start_at <= at, Segment.end_at > at))
                     cams.append((cam["camera_id"], seg.object_key if seg else None, seg.start_at if seg else None))
         data = {"case": c, "findings": fs, "settlement": s, "org": org, "events": evs, "names": names,

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/transcode.py [--width 1280 --height 720 --bitrate 1000000 --clip 30 --reps 3]
 
-Starts its own SeaweedFS and SQLite index, records 3 minutes of H.265 simulator footage as 60 s
-segments (PyAV remux, as the recorder does), serves the API with uvicorn on localhost and measures,
+Set-up shared with bench/replay.py (bench/replay_setup.py): its own SeaweedFS and SQLite index, 3
+minutes of H.265 simulator footage as 60 s segments, the API under uvicorn on localhost. Measures,
 for a clip of ``--clip`` seconds:
 
 * the clip as recorded (remux, H.265): time to first byte and total;
@@ -13,25 +13,26 @@ for a clip of ``--clip`` seconds:
 * the baseline in the same run: ``ffmpeg -c:v libx264 -preset veryfast -crf 26`` of the same segments
   read from the same store (presigned URLs), fragmented MP4 to a pipe: time to first byte and total.
 Each cold run asks for a different clip (start moved by 2 s), so nothing is cached.
+
+and for an HLS range (``hls.m3u8?hevc=0``: a media segment per recorded segment, each transcoded when
+first asked for): a media segment as recorded, its H.264 copy the first time (init + media: what a
+player needs before the first picture) and cached, beside the same ffmpeg baseline on that segment.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.replay import timed_get  # noqa: E402
+from bench.replay_setup import T0, ffmpeg_to_pipe, q, replay_bench, timed_get, timedelta  # noqa: E402
+
+X264 = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4"]
 
 
 def main() -> None:
@@ -43,58 +44,19 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
 
-    import uvicorn
-    from sqlalchemy import select
-
-    from api.keys import add_organisation, add_service_key
     from camsim.footage import render, scenario_short
-    from dualcheck.app import create_app
-    from ingest.cameras import add_camera
-    from kernel.settings import Settings
-    from storage.db import migrate, session_scope
-    from storage.models import Segment
-    from storage.seaweed import LocalSeaweed
-    from tests.conftest import _port_base, free_port
-    from tests.replay.segmenter import make_segments
 
-    tmp = Path(tempfile.mkdtemp(prefix="dualcheck-bench-"))
-    base = _port_base()
-    sw = LocalSeaweed(data_dir=tmp / "sw", s3_port=base, master_port=base + 1, volume_port=base + 2,
-                      filer_port=base + 3, access_key="bench" + secrets.token_hex(4), secret_key=secrets.token_urlsafe(24))
-    sw.up()
-    try:
-        s = Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'bench.db'}", s3_endpoint=sw.endpoint,
-                     s3_access_key=sw.access_key, s3_secret_key=sw.secret_key, bucket_footage="bench-footage",
-                     bucket_biometrics="bench-bio", rate_limit_user="")
-        migrate(s.effective_database_url)
-        app = create_app(s, preload_models=False)
-        rt = app.state.runtime
-        rt.store.ensure_bucket(s.bucket_footage)
-        footage = render(scenario_short(), width=args.width, height=args.height, fps=25, bitrate=args.bitrate,
-                         keyint_s=2.0, codec="h265")
-        t0 = datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc)
-        with session_scope(rt.sessions) as db:
-            add_organisation(db, "ORG", "Org")
-            db.flush()
-            key = add_service_key(db, "admin", "bench")
-            add_camera(db, camera_id="CAM", org_id="ORG", name="c", role="settlement_counter", url="rtsp://h/s")
-            db.flush()
-            make_segments(db, rt.store, s.bucket_footage, footage, org_id="ORG", camera_id="CAM", start=t0,
-                          total_s=180, segment_s=60, workdir=tmp)
-        hdr = {"Authorization": f"Bearer {key}"}
+    footage = render(scenario_short(), width=args.width, height=args.height, fps=25, bitrate=args.bitrate,
+                     keyint_s=2.0, codec="h265")
+    segment_s = 60
+    with replay_bench(footage, total_s=segment_s * max(3, args.reps + 1), segment_s=segment_s) as rb:
+        port, hdr = rb.port, rb.headers
 
-        def clip_path(offset: float) -> tuple[str, datetime, datetime]:
-            a = t0 + timedelta(seconds=30 + offset)
+        def clip_path(offset: float):
+            a = T0 + timedelta(seconds=30 + offset)
             b = a + timedelta(seconds=args.clip)
-            return (f"/v1/cameras/CAM/clip?start={a.isoformat().replace('+', '%2B')}"
-                    f"&end={b.isoformat().replace('+', '%2B')}", a, b)
+            return f"/v1/cameras/CAM/clip?start={q(a)}&end={q(b)}", a, b
 
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-        th = threading.Thread(target=server.run, daemon=True)
-        th.start()
-        while not server.started:
-            time.sleep(0.05)
         path, a, b = clip_path(0)
         timed_get(port, path, hdr)  # warm-up
         original = [timed_get(port, path, hdr) for _ in range(args.reps)]
@@ -105,28 +67,27 @@ def main() -> None:
             cold.append(timed_get(port, p + "&hevc=0", hdr))
             cpu.append(sum(os.times()[:2]) - c0)
         cached = [timed_get(port, clip_path(2.0)[0] + "&hevc=0", hdr) for _ in range(args.reps)]
-        with session_scope(rt.sessions) as db:
-            segs = list(db.scalars(select(Segment).where(Segment.camera_id == "CAM", Segment.start_at < b,
-                                                         Segment.end_at > a).order_by(Segment.start_at)))
-        lst = tmp / "list.txt"
-        lst.write_text("".join(f"file '{rt.store.presigned_get(s.bucket_footage, x.object_key)}'\n" for x in segs))
-        base_runs = []
-        for _ in range(args.reps):
-            t = time.perf_counter()
-            p = subprocess.Popen(["ffmpeg", "-v", "error", "-f", "concat", "-safe", "0", "-protocol_whitelist",
-                                  "file,http,tcp", "-i", str(lst), "-t", str(args.clip), "-c:v", "libx264",
-                                  "-preset", "veryfast", "-crf", "26", "-movflags",
-                                  "frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1"],
-                                 stdout=subprocess.PIPE)
-            p.stdout.read(1)
-            ttfb = time.perf_counter() - t
-            p.stdout.read()
-            p.wait()
-            base_runs.append((ttfb, time.perf_counter() - t))
-        server.should_exit = True
-        th.join(10)
-    finally:
-        sw.down()
+        lst = rb.concat_list(a, b)
+        base_runs = [ffmpeg_to_pipe(["-f", "concat", "-safe", "0", "-protocol_whitelist", "file,http,tcp", "-i",
+                                     str(lst), "-t", str(args.clip), *X264]) for _ in range(args.reps)]
+
+        # HLS: one media segment per recorded segment; each rep a segment not asked for before
+        segs = rb.segments(T0, T0 + timedelta(seconds=segment_s * (args.reps + 1)))
+        hls = f"/v1/cameras/CAM/hls.m3u8?start={q(T0)}&end={q(segs[-1].end_at)}"
+        timed_get(port, hls + "&hevc=0", hdr)
+        hls_orig, hls_cold, hls_cached, hls_cpu, hls_base = [], [], [], [], []
+        for seg in segs[:args.reps]:
+            media = f"/v1/cameras/CAM/hls/{seg.id}/media.m4s"
+            init = f"/v1/cameras/CAM/hls/{seg.id}/init.mp4"
+            hls_orig.append(timed_get(port, media, hdr))
+            c0 = sum(os.times()[:2])
+            i_ttfb, i_total, _ = timed_get(port, init + "?hevc=0", hdr)  # starts the transcode
+            m_ttfb, m_total, _ = timed_get(port, media + "?hevc=0", hdr)  # follows it
+            hls_cold.append((i_ttfb, i_total + m_ttfb, i_total + m_total))
+            hls_cpu.append(sum(os.times()[:2]) - c0)
+            hls_cached.append(timed_get(port, media + "?hevc=0", hdr))
+            url = rb.rt.store.presigned_get(rb.settings.bucket_footage, seg.object_key)
+            hls_base.append(ffmpeg_to_pipe(["-i", url, *X264]))
 
     med = statistics.median
     print(f"footage: H.265 {args.width}x{args.height} 25 fps, keyframe every 2 s; clip {args.clip:g} s; "
@@ -139,6 +100,20 @@ def main() -> None:
     print(f"| baseline: ffmpeg libx264 veryfast to a pipe | {med(x[0] for x in base_runs):.2f} | "
           f"{med(x[1] for x in base_runs):.2f} |")
     print(f"transcode CPU: {med(cpu):.2f} s per clip ({med(cpu) / args.clip:.3f} core-s per clip second)")
+    print()
+    print(f"HLS, {segment_s} s media segments:")
+    print("| request | TTFB median s | first media byte median s | total median s |")
+    print("|---|---|---|---|")
+    print(f"| media segment as recorded (H.265) | {med(x[0] for x in hls_orig):.3f} | {med(x[0] for x in hls_orig):.3f} | "
+          f"{med(x[1] for x in hls_orig):.3f} |")
+    print(f"| hevc=0 init + media, first time | {med(x[0] for x in hls_cold):.2f} | {med(x[1] for x in hls_cold):.2f} | "
+          f"{med(x[2] for x in hls_cold):.2f} |")
+    print(f"| hevc=0 media, cached | {med(x[0] for x in hls_cached):.3f} | {med(x[0] for x in hls_cached):.3f} | "
+          f"{med(x[1] for x in hls_cached):.3f} |")
+    print(f"| baseline: ffmpeg libx264 veryfast of the segment | {med(x[0] for x in hls_base):.2f} | "
+          f"{med(x[0] for x in hls_base):.2f} | {med(x[1] for x in hls_base):.2f} |")
+    print(f"HLS transcode CPU: {med(hls_cpu):.2f} s per {segment_s} s segment "
+          f"({med(hls_cpu) / segment_s:.3f} core-s per second of footage)")
 
 
 if __name__ == "__main__":

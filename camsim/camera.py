@@ -72,8 +72,17 @@ class SimulatedCamera:
         wait_readable: bool = True,
         log_path: str | os.PathLike | None = None,
         clock_jumps: list[tuple[float, float]] | None = None,
+        sub_footage: Footage | str | os.PathLike | None = None,
+        sub_mount: str = "/sub",
     ):
         self.footage = footage if isinstance(footage, Footage) else Footage.load(footage)
+        # the sub-stream: the same scene at a lower resolution, same frames, served on ``sub_mount``
+        self.sub_footage = (sub_footage if isinstance(sub_footage, Footage) or sub_footage is None
+                            else Footage.load(sub_footage))
+        if self.sub_footage is not None and (self.sub_footage.n_frames, self.sub_footage.fps) != (
+                self.footage.n_frames, self.footage.fps):
+            raise CameraError("the sub-stream's footage must have the main footage's frames and frame rate")
+        self.sub_mount = sub_mount if sub_mount.startswith("/") else "/" + sub_mount
         self.host = host
         self.port = port
         self.mount = mount if mount.startswith("/") else "/" + mount
@@ -102,6 +111,11 @@ class SimulatedCamera:
         return f"rtsp://{self._hostport}{self.mount}"
 
     @property
+    def sub_url(self) -> str | None:
+        """The sub-stream's RTSP URL (without credentials: a camera's are given once), if it has one."""
+        return f"rtsp://{self._hostport}{self.sub_mount}" if self.sub_footage is not None else None
+
+    @property
     def _hostport(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"{host}:{self.port}"
@@ -126,6 +140,8 @@ class SimulatedCamera:
                "--host", self.host, "--mount", self.mount, "--status-file", str(self.status_file)]
         if self.epoch is not None:
             cmd += ["--epoch", repr(self.epoch)]
+        if self.sub_footage is not None:
+            cmd += ["--sub-footage", str(self.sub_footage.directory), "--sub-mount", self.sub_mount]
         if self.clock_jumps:
             cmd += ["--clock-jumps", ",".join(f"{at}:{by:+}" for at, by in self.clock_jumps)]
         env = dict(os.environ)

@@ -31,6 +31,9 @@ How it works
   then times out), like a hung camera.
 * ``--clock-jumps AT:BY,...``: the camera's clock jumps (as at an NTP sync): from AT seconds after
   start on, every timestamp (RTP, and so the RTCP sender reports' mapping) moves by BY seconds.
+* ``--sub-footage DIR --sub-mount /sub``: the camera's sub-stream, the same scene rendered at a lower
+  resolution (same frame count and rate), played on the same timeline (same epoch, same clock jumps)
+  and served on a second mount, as a real camera serves its main and sub stream.
 * SIGTERM/SIGINT: the main loop quits, the status file is removed, exit code 0.
 
 Status file (JSON, written atomically once the server listens): ``epoch`` (wall-clock UTC epoch
@@ -233,10 +236,26 @@ def _shift_rtp(pad, info, sink):
     return Gst.PadProbeReturn.DROP
 
 
-def build_server(args, footage: Footage, producer: Producer):
+def build_server(args, streams: list[tuple[str, Footage, Producer]]):
+    """One server; a mount per stream (``(mount, footage, producer)``): main, and the sub-stream."""
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
+    auth = None
+    if args.user:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, args.user)
+        password = args.password if args.password is not None else os.environ.get("DUALCHECK_SIM_PASSWORD", "")
+        basic = GstRtspServer.RTSPAuth.make_basic(args.user, password)
+        auth.add_basic(basic, token)
+        server.set_auth(auth)
+    for mount, footage, producer in streams:
+        server.get_mount_points().add_factory(mount, _factory(args, footage, producer))
+    return server
+
+
+def _factory(args, footage: Footage, producer: Producer):
     factory = GstRtspServer.RTSPMediaFactory()
     fps_num = int(round(footage.fps))
     h = "h265" if footage.codec == "h265" else "h264"
@@ -263,20 +282,11 @@ def build_server(args, footage: Footage, producer: Producer):
     factory.connect("media-configure", on_configure)
 
     if args.user:
-        auth = GstRtspServer.RTSPAuth()
-        token = GstRtspServer.RTSPToken()
-        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, args.user)
-        password = args.password if args.password is not None else os.environ.get("DUALCHECK_SIM_PASSWORD", "")
-        basic = GstRtspServer.RTSPAuth.make_basic(args.user, password)
-        auth.add_basic(basic, token)
-        server.set_auth(auth)
         perms = GstRtspServer.RTSPPermissions()
         perms.add_permission_for_role(args.user, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
         perms.add_permission_for_role(args.user, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
         factory.set_permissions(perms)
-
-    server.get_mount_points().add_factory(args.mount, factory)
-    return server
+    return factory
 
 
 def write_status(path: str, status: dict) -> None:
@@ -296,6 +306,8 @@ def main(argv=None) -> int:
     ap.add_argument("--password", help="or set DUALCHECK_SIM_PASSWORD (keeps it out of ps)")
     ap.add_argument("--status-file")
     ap.add_argument("--epoch", type=float, help="wall-clock epoch of footage time 0 (default: now)")
+    ap.add_argument("--sub-footage", help="the sub-stream's footage directory (same scene, lower resolution)")
+    ap.add_argument("--sub-mount", default="/sub")
     ap.add_argument("--clock-jumps", default="",
                     help="AT:BY,... the camera's clock jumps BY seconds (+/-) AT seconds after start")
     args = ap.parse_args(argv)
@@ -307,12 +319,18 @@ def main(argv=None) -> int:
     epoch = args.epoch if args.epoch is not None else time.time()
     jumps = [tuple(float(x) for x in j.split(":")) for j in args.clock_jumps.split(",") if j.strip()]
     producer = Producer(footage, epoch, jumps)
-    server = build_server(args, footage, producer)
+    streams = [(args.mount, footage, producer)]
+    if args.sub_footage:
+        sub = Footage(args.sub_footage)
+        streams.append((args.sub_mount if args.sub_mount.startswith("/") else "/" + args.sub_mount, sub,
+                        Producer(sub, epoch, jumps)))
+    server = build_server(args, streams)
     loop = GLib.MainLoop()
     if server.attach(None) == 0:
         log(f"cannot listen on {args.host}:{args.port}")
         return 2
-    producer.start()
+    for _mount, _f, p in streams:
+        p.start()
 
     def quit_(*_a):
         loop.quit()
@@ -337,7 +355,8 @@ def main(argv=None) -> int:
     try:
         loop.run()
     finally:
-        producer.stop_evt.set()
+        for _mount, _f, p in streams:
+            p.stop_evt.set()
         if args.status_file:
             try:
                 os.unlink(args.status_file)

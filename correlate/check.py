@@ -130,6 +130,7 @@ class CameraResult:
     reference: str | None = None  # the counter-empty picture: "used", "light_differs" or None (none set)
     staff: dict[int, tuple[str, float]] = field(default_factory=dict)  # track id -> (member id, similarity)
     best_staff: dict[int, tuple[str | None, float | None]] = field(default_factory=dict)  # every compared track
+    stream: str = "main"  # the recording read: the camera's main stream or its sub-stream
 
     def zone(self, d: Detection) -> str | None:
         return zones_mod.zone_of(d.box, self.zones, *self.size)
@@ -147,7 +148,7 @@ class CameraResult:
                 "frames_with_faces": self.face_frames, "people_tracked": len(self.tracks),
                 "staff_tracked": len(self.staff), "frames_with_customers": self.customer_frames,
                 "zones": len(self.zones), "faceless_at_settlement": self.faceless_at_settlement,
-                "footage": self.ready_reason}
+                "footage": self.ready_reason, "stream": self.stream}
 
 
 @dataclass
@@ -233,7 +234,8 @@ class Checker:
                 capture: np.ndarray | None, settled_at: datetime, thr: float, first_track: int,
                 zones: list | None = None, staff: StaffGallery | None = None,
                 picture: np.ndarray | None = None) -> CameraResult:
-        res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason, zones=zones or [])
+        res = CameraResult(cw, rd.covered_s, rd.span_s, ready_reason=rd.reason, zones=zones or [],
+                           stream=rd.stream)
         frames = footage_mod.sample_frames(self.store, self.s.bucket_footage, cw.camera_id, rd.segments,
                                            cw.start, cw.end, self.s.correlate_sample_interval_s)
         res.frames = len(frames)
@@ -384,7 +386,8 @@ class Checker:
             wins = windows(db, s, st)
             ready = {}
             for w in wins:
-                rd = footage_mod.readiness(db, s, w.camera_id, w.start, w.end, now)
+                stream = getattr(db.get(Camera, w.camera_id), "analyse_stream", None) or "main"
+                rd = footage_mod.readiness(db, s, w.camera_id, w.start, w.end, now, stream)
                 if not rd.ready:
                     return Waiting(settlement_id, now + timedelta(seconds=s.correlate_recheck_s), rd.reason)
                 ready[w.camera_id] = rd

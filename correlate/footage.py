@@ -7,6 +7,11 @@ frame every ``correlate_sample_interval_s`` (2 s) is plenty: keyframes are used 
 keyframe interval is at most 1.5x that; keyframes closer than 0.75x are thinned out. A camera with
 sparse keyframes (long GOP) is decoded in full and sampled at the interval.
 
+A camera whose sub-stream is recorded beside the main one (``record_streams`` "both") and set to be
+analysed on it (``analyse_stream`` "sub") is checked on the sub-stream's segments whenever they cover
+the window as well as the main ones: fewer pixels to decode per frame (measured, docs/benchmarks.md).
+Otherwise, and for replay and export always, the main stream.
+
 Frames that are black (a stalled camera writes none, but a lens cap or a dead sensor does) count as
 not covered.
 """
@@ -44,6 +49,7 @@ class Readiness:
     covered_s: float
     span_s: float
     segments: list[Segment]
+    stream: str = "main"  # whose segments: the main stream's, or the sub-stream's
 
     @property
     def coverage(self) -> float:
@@ -66,7 +72,24 @@ def covered_seconds(segs: list[Segment], start: datetime, end: datetime) -> tupl
 
 
 def readiness(db: Session, settings, camera_id: str, start: datetime, end: datetime,
-              now: datetime) -> Readiness:
+              now: datetime, stream: str = "main") -> Readiness:
+    """:func:`main_readiness`; with ``stream`` "sub", the sub-stream's segments instead of the main
+    ones when the main footage is ready and the sub-stream covers the window as much (else main)."""
+    rd = main_readiness(db, settings, camera_id, start, end, now)
+    if rd.ready and stream == "sub":
+        segs = segments_in(db, camera_id, start, end, "sub")
+        covered, _reach = covered_seconds(segs, start, end)
+        if segs and covered >= rd.covered_s - TOLERANCE_S:
+            return Readiness(True, rd.reason, covered, rd.span_s, segs, "sub")
+        if (now - end).total_seconds() < settings.correlate_footage_grace_s:
+            # the sub-stream's own connection cuts its segments at other moments than the main one's:
+            # its last segment of the window may still be on its way
+            return Readiness(False, "waiting for the sub-stream's segments", covered, rd.span_s, segs, "sub")
+    return rd
+
+
+def main_readiness(db: Session, settings, camera_id: str, start: datetime, end: datetime,
+                   now: datetime) -> Readiness:
     """Should the check of this window run now, or wait for footage still on its way?
 
     Ready when the segments reach the window end; otherwise wait while (a) the window ended less than
@@ -81,7 +104,8 @@ def readiness(db: Session, settings, camera_id: str, start: datetime, end: datet
     if last_end is not None and (end - last_end).total_seconds() <= TOLERANCE_S:
         return Readiness(True, "footage reaches the window end", covered, span, segs)
     # a later segment means the recorder has moved past the window: what is missing is a gap
-    later = db.query(Segment.id).filter(Segment.camera_id == camera_id, Segment.start_at >= end).first()
+    later = db.query(Segment.id).filter(Segment.camera_id == camera_id, Segment.stream == "main",
+                                        Segment.start_at >= end).first()
     if later is not None:
         return Readiness(True, "the recording continues after the window; missing parts are gaps", covered, span,
                          segs)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ingest.credentials import CredentialBox
 from kernel.ids import is_camera_id, is_counter
-from storage.models import CAMERA_ROLES, Camera, Organisation, utcnow
+from storage.models import ANALYSE_STREAMS, CAMERA_ROLES, RECORD_STREAMS, Camera, Organisation, utcnow
 
 # Credentials some cameras take in the query string instead of user:password@ (Dahua:
 # realmonitor?channel=1&user=admin&password=...). Stored like userinfo credentials (user name apart, the
@@ -100,10 +100,11 @@ def split_credentials(url: str) -> RtspTarget:
 def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str, url: str,
                covers: list[str] | None = None, segment_seconds: int | None = None,
                username: str | None = None, password: str | None = None,
-               box: CredentialBox | None = None, sub_url: str | None = None) -> Camera:
+               box: CredentialBox | None = None, sub_url: str | None = None,
+               record_streams: str = "main", analyse_stream: str = "main") -> Camera:
     """Register (or re-register) a camera. A password, in the URL or given apart, is stored sealed
     with ``box`` (ingest/credentials.py). ``sub_url``: its sub-stream, reached with the same
-    credentials (none in that URL)."""
+    credentials (none in that URL); ``record_streams``/``analyse_stream``: see :func:`check_streams`."""
     if not is_camera_id(camera_id):
         raise CameraError("camera id must be 1-64 letters, digits, '.', '_' or '-'")
     if role not in CAMERA_ROLES:
@@ -130,8 +131,10 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
     sub = split_credentials(sub_url) if sub_url else None
     if sub is not None and (sub.username or sub.password):
         raise CameraError("give the camera's credentials once, not in its sub-stream URL")
+    check_streams(sub.url if sub else None, record_streams, analyse_stream)
     cam = existing or Camera(id=camera_id)
     cam.org_id, cam.name, cam.role = org_id, name, role
+    cam.record_streams, cam.analyse_stream = record_streams, analyse_stream
     cam.rtsp_url = target.url
     cam.rtsp_sub_url = sub.url if sub else None
     cam.rtsp_username = user
@@ -141,6 +144,41 @@ def add_camera(db: Session, *, camera_id: str, org_id: str, name: str, role: str
     cam.enabled, cam.removed_at = True, None
     if existing is None:
         db.add(cam)
+    return cam
+
+
+def check_streams(sub_url: str | None, record_streams: str, analyse_stream: str) -> None:
+    """``record_streams``: "main" records the main stream only, "both" the sub-stream too (as segments
+    of stream "sub"); ``analyse_stream``: "sub" has the checks read the sub-stream's recording where it
+    covers the window, else the main one. Both need a sub-stream URL, and "sub" needs it recorded."""
+    if record_streams not in RECORD_STREAMS:
+        raise CameraError(f"record_streams must be one of {', '.join(RECORD_STREAMS)}, not {str(record_streams)[:20]!r}")
+    if analyse_stream not in ANALYSE_STREAMS:
+        raise CameraError(f"analyse_stream must be one of {', '.join(ANALYSE_STREAMS)}, not {str(analyse_stream)[:20]!r}")
+    if record_streams == "both" and not sub_url:
+        raise CameraError("recording both streams needs the camera's sub-stream URL")
+    if analyse_stream == "sub" and record_streams != "both":
+        raise CameraError("the checks can read the sub-stream only where it is recorded: set record_streams to both")
+
+
+KEEP = object()  # set_streams: leave the sub-stream URL as it is
+
+
+def set_streams(db: Session, camera_id: str, *, sub_url: str | None | object = KEEP,
+                record_streams: str | None = None, analyse_stream: str | None = None) -> Camera:
+    """Change a camera's sub-stream URL (None removes it) and which streams are recorded and analysed;
+    the recorder restarts the camera on its next round."""
+    cam = _live(db, camera_id)
+    url = cam.rtsp_sub_url
+    if sub_url is not KEEP:
+        sub = split_credentials(sub_url) if sub_url else None
+        if sub is not None and (sub.username or sub.password):
+            raise CameraError("give the camera's credentials once, not in its sub-stream URL")
+        url = sub.url if sub else None
+    rec = record_streams if record_streams is not None else cam.record_streams
+    ana = analyse_stream if analyse_stream is not None else cam.analyse_stream
+    check_streams(url, rec, ana)
+    cam.rtsp_sub_url, cam.record_streams, cam.analyse_stream = url, rec, ana
     return cam
 
 
@@ -260,7 +298,8 @@ def public_view(cam: Camera) -> dict:
     """What the API may show: never the credentials."""
     return {
         "id": cam.id, "org_id": cam.org_id, "name": cam.name, "role": cam.role, "rtsp_url": cam.rtsp_url,
-        "rtsp_sub_url": cam.rtsp_sub_url,
+        "rtsp_sub_url": cam.rtsp_sub_url, "record_streams": cam.record_streams or "main",
+        "analyse_stream": cam.analyse_stream or "main",
         "has_credentials": bool(cam.rtsp_username), "covers": cam.covers, "zones": cam.zones or [],
         "segment_seconds": cam.segment_seconds, "enabled": cam.enabled,
         "created_at": cam.created_at.isoformat() if cam.created_at else None,

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from kernel.settings import get_settings
 from storage.gaps import hole_reason, recorded_reasons, uncovered
-from storage.models import CameraStatus, Segment
+from storage.models import Camera, CameraStatus, Segment
 
 
 def _utc(dt: datetime) -> datetime:
@@ -23,11 +23,12 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
 
     Returns ``{"camera_id", "online", "state", "status_age_s", "last_packet_at", "last_segment_end",
     "reconnects", "recorder_id", "spool_bytes", "spool_limit_bytes", "alert", "clock_offset_s", "clock_jumps", "clock_alert",
-    "recorded_s", "coverage", "gaps": [...]}``
+    "recorded_s", "coverage", "gaps": [...], "sub": None | {"recorded_s", "coverage", "gaps"}}``
     where each gap is ``{"start", "end", "duration_s", "reason"}`` (ISO 8601 UTC; ``end`` None if it
     lasts). Gaps are the holes of the segment index over the range; each takes the reason of the
     ``recording_gaps`` rows that overlap it (``camera_offline``, ``camera_stalled``, ``spool_full`` ...)
-    or ``not_recorded`` when the recorder left no reason (e.g. it was down itself).
+    or ``not_recorded`` when the recorder left no reason (e.g. it was down itself). All of that is the
+    main stream's; ``sub`` is the same for the sub-stream's recording of a camera that records both.
 
     ``online`` needs a status row written by a recorder within ``offline_after_s`` (default the
     ``camera_offline_after_s`` setting) that says online and a packet within that time.
@@ -49,28 +50,18 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     else:
         state = st.state if (st.state != "online" or packet_fresh) else "offline"
 
-    segs = db.execute(
-        select(Segment.start_at, Segment.end_at)
-        .where(Segment.camera_id == camera_id, Segment.end_at > start, Segment.start_at < end)
-        .order_by(Segment.start_at)
-    ).all()
-    last_seg = db.scalar(select(Segment.end_at).where(Segment.camera_id == camera_id)
+    last_seg = db.scalar(select(Segment.end_at).where(Segment.camera_id == camera_id, Segment.stream == "main")
                          .order_by(Segment.end_at.desc()).limit(1))
-    reasons = recorded_reasons(db, camera_id, start, end)
-
     # holes of the index, clipped to the range; "now" bounds a range that reaches into the future
     horizon = min(end, now)
-    holes, recorded = uncovered(segs, start, horizon)
-
-    gaps = []
-    for hs, he in holes:
-        lasting = he == horizon and horizon == now and not online
-        gaps.append({
-            "start": hs.isoformat(), "end": None if lasting else he.isoformat(),
-            "duration_s": round((he - hs).total_seconds(), 3),
-            "reason": hole_reason(reasons, hs, he),
-        })
     span = (horizon - start).total_seconds()
+    recorded, gaps = _recording(db, camera_id, "main", start, horizon, now, online)
+    cam = db.get(Camera, camera_id)
+    sub = None
+    if cam is not None and (cam.record_streams == "both" or cam.analyse_stream == "sub"):
+        sub_s, sub_gaps = _recording(db, camera_id, "sub", start, horizon, now, online)
+        sub = {"recorded_s": round(sub_s, 3), "coverage": round(sub_s / span, 4) if span > 0 else None,
+               "gaps": sub_gaps}
     alert = None
     if st and st.spool_limit_bytes and st.spool_bytes >= st.spool_limit_bytes * _alert_ratio():
         alert = f"spool {100 * st.spool_bytes / st.spool_limit_bytes:.0f}% full"
@@ -98,7 +89,30 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
         "recorded_s": round(recorded, 3),
         "coverage": round(recorded / span, 4) if span > 0 else None,
         "gaps": gaps,
+        "sub": sub,
     }
+
+
+def _recording(db: Session, camera_id: str, stream: str, start: datetime, horizon: datetime, now: datetime,
+               online: bool) -> tuple[float, list[dict]]:
+    """Seconds of ``stream`` recorded over [start, horizon), and its holes with their reasons."""
+    segs = db.execute(
+        select(Segment.start_at, Segment.end_at)
+        .where(Segment.camera_id == camera_id, Segment.stream == stream, Segment.end_at > start,
+               Segment.start_at < horizon)
+        .order_by(Segment.start_at)
+    ).all()
+    reasons = recorded_reasons(db, camera_id, start, horizon, stream)
+    holes, recorded = uncovered(segs, start, horizon)
+    gaps = []
+    for hs, he in holes:
+        lasting = he == horizon and horizon == now and not online
+        gaps.append({
+            "start": hs.isoformat(), "end": None if lasting else he.isoformat(),
+            "duration_s": round((he - hs).total_seconds(), 3),
+            "reason": hole_reason(reasons, hs, he),
+        })
+    return recorded, gaps
 
 
 def _alert_ratio() -> float:

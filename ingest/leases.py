@@ -160,7 +160,7 @@ def claim(db: Session, camera_id: str, recorder_id: str, ttl_s: float) -> Claim 
 def _last_footage_end(db: Session, camera_id: str) -> datetime | None:
     """End of the camera's last footage: indexed, or reported by the recorder that had it (its last
     segments may still wait in that recorder's spool)."""
-    seg = db.scalar(select(func.max(Segment.end_at)).where(Segment.camera_id == camera_id))
+    seg = db.scalar(select(func.max(Segment.end_at)).where(Segment.camera_id == camera_id, Segment.stream == "main"))
     st = db.scalar(select(CameraStatus.last_segment_end).where(CameraStatus.camera_id == camera_id))
     if isinstance(seg, str):  # SQLite aggregates lose the column type
         seg = UTCDateTime().process_result_value(datetime.fromisoformat(seg), None)

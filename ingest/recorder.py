@@ -33,7 +33,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from urllib.parse import quote
 
@@ -99,6 +99,12 @@ class CameraConfig:
     password: str | None = field(default=None, repr=False)
     segment_seconds: int = 60
     problem: str | None = None  # why the camera cannot be opened at all (e.g. its password cannot be unsealed)
+    stream: str = "main"  # which of the camera's streams this records: "main" or "sub"
+    sub_url: str | None = None  # main only: the sub-stream recorded beside it (record_streams "both")
+
+    def sub(self) -> "CameraConfig | None":
+        """The config of the sub-stream's recording, with the same credentials; None if not recorded."""
+        return replace(self, url=self.sub_url, stream="sub", sub_url=None) if self.sub_url else None
 
     def open_url(self) -> str:
 
@@ -107,7 +113,7 @@ class CameraConfig:
 
 class CameraRecorder(threading.Thread):
     def __init__(self, rec: "Recorder", cfg: CameraConfig, takeover: leases.Claim | None = None):
-        super().__init__(name=f"cam-{cfg.id}", daemon=True)
+        super().__init__(name=f"cam-{cfg.id}" + ("" if cfg.stream == "main" else f"-{cfg.stream}"), daemon=True)
         self.rec, self.cfg, self.s = rec, cfg, rec.settings
         self.takeover = takeover  # the lease claim that gave us the camera (its gap, its previous holder)
         self.status = CameraState()
@@ -117,6 +123,15 @@ class CameraRecorder(threading.Thread):
         self.gap_refine: tuple[int, str] | None = None  # gap whose end follows a provisional segment start
         self.last_end_us: int | None = None  # end of the last finished segment
         self.segments = 0
+        # the camera's sub-stream, recorded by a thread of its own beside this one (same lease): its
+        # own connection, continuity, gaps and segments (stream "sub"), started and stopped with this
+        sub_cfg = cfg.sub()
+        self.sub = CameraRecorder(rec, sub_cfg, takeover) if sub_cfg is not None else None
+
+    def start(self) -> None:
+        super().start()
+        if self.sub is not None:
+            self.sub.start()
 
     # --- helpers ---------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
@@ -130,7 +145,8 @@ class CameraRecorder(threading.Thread):
             self.rec.status_dirty.set()
 
     def _gap(self, start_us: int, end_us: int | None, reason: str, detail: str | None = None) -> None:
-        self.rec.uploader.submit(self.rec.spool.add_gap_op(GapOp(self.cfg.id, start_us, end_us, reason, detail)))
+        self.rec.uploader.submit(self.rec.spool.add_gap_op(GapOp(self.cfg.id, start_us, end_us, reason, detail,
+                                                                 self.cfg.stream)))
 
     def _begin_gap(self, start_us: int, reason: str, detail: str | None) -> None:
         if self.open_gap is None:
@@ -308,7 +324,8 @@ class CameraRecorder(threading.Thread):
                 start_us = chained_start if chained_start is not None else clock.wall_us(pts)
                 provisional = chained_start is None
                 self._end_gap(start_us, provisional)
-                self.seg = SegmentWriter(spool, self.cfg.id, self.cfg.org_id, st, pts, start_us, provisional)
+                self.seg = SegmentWriter(spool, self.cfg.id, self.cfg.org_id, st, pts, start_us, provisional,
+                                         self.cfg.stream)
                 chained_start = None
             self.seg.write(pkt, pts, dts, duration)
             self.status.clock_source = clock.source
@@ -439,6 +456,7 @@ class Recorder:
         return us_to_dt(cam.last_end_us) if cam.last_end_us else None
 
     def _stop_cameras(self, cams: list[CameraRecorder]) -> None:
+        cams = cams + [c.sub for c in cams if c.sub is not None]
         for cam in cams:
             cam.stop_evt.set()
         for cam in cams:
@@ -465,8 +483,9 @@ class Recorder:
                 password, problem = self.credentials.open(c.rtsp_password), None
             except CredentialKeyError as e:  # this camera only: the others are recorded as usual
                 password, problem = None, str(e)
+            sub_url = c.rtsp_sub_url if c.record_streams == "both" else None
             out[c.id] = CameraConfig(c.id, c.org_id, c.rtsp_url, c.rtsp_username, password,
-                                     c.segment_seconds or self.settings.segment_seconds, problem)
+                                     c.segment_seconds or self.settings.segment_seconds, problem, sub_url=sub_url)
         return out
 
     def _seal_clear_passwords(self, db) -> None:

@@ -12,7 +12,16 @@ from fractions import Fraction
 import av
 
 from ingest.clock import ticks_to_us
-from ingest.spool import FMP4_OPTIONS, SegmentMeta, Spool, SpoolItem, object_key, remux_stream, write_part_sidecar
+from ingest.spool import (
+    FMP4_OPTIONS,
+    SegmentMeta,
+    Spool,
+    SpoolItem,
+    object_key,
+    remux_stream,
+    spool_name,
+    write_part_sidecar,
+)
 from storage.objects import file_sha256
 
 log = logging.getLogger(__name__)
@@ -22,17 +31,17 @@ class SegmentWriter:
     """One ``.part`` file being written."""
 
     def __init__(self, spool: Spool, camera_id: str, org_id: str, in_stream, first_pts: int, start_us: int,
-                 provisional: bool):
+                 provisional: bool, stream: str = "main"):
         self.spool = spool
-        self.camera_id, self.org_id = camera_id, org_id
+        self.camera_id, self.org_id, self.stream = camera_id, org_id, stream
         self.tb = Fraction(in_stream.time_base)
         self.first_pts = first_pts
         self.start_us = start_us
         # provisional: the first segment of a connection, whose start is refined while the clock
         # estimate settles (RTCP sender report, smallest receive latency); chained segments are fixed.
         self.provisional = provisional
-        self.path = spool.new_part(camera_id)
-        write_part_sidecar(self.path, camera_id, org_id, start_us)
+        self.path = spool.new_part(spool_name(camera_id, stream))
+        write_part_sidecar(self.path, camera_id, org_id, start_us, stream)
         self.out = av.open(str(self.path), "w", format="mp4", options=FMP4_OPTIONS)
         self.ost = remux_stream(self.out, in_stream)  # H.264 avc1, H.265 hvc1
         self.counted = 0  # bytes added to the spool account so far
@@ -52,7 +61,7 @@ class SegmentWriter:
     def refine_start(self, start_us: int) -> None:
         if self.provisional and abs(start_us - self.start_us) > 20_000:
             self.start_us = start_us
-            write_part_sidecar(self.path, self.camera_id, self.org_id, start_us)
+            write_part_sidecar(self.path, self.camera_id, self.org_id, start_us, self.stream)
 
     def end_us_at(self, pts: int) -> int:
         return self.start_us + ticks_to_us(pts - self.first_pts, self.tb)
@@ -71,7 +80,7 @@ class SegmentWriter:
             return None
         end_us = self.end_us_at(self.end_ticks if end_pts is None else end_pts)
         meta = SegmentMeta(self.camera_id, self.org_id, self.start_us, end_us, size, file_sha256(self.path),
-                           object_key(self.org_id, self.camera_id, self.start_us))
+                           object_key(self.org_id, self.camera_id, self.start_us, self.stream), stream=self.stream)
         return self.spool.finish(self.path, meta), meta
 
     def abort(self) -> None:

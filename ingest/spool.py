@@ -67,10 +67,17 @@ def dt_to_us(dt: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def object_key(org_id: str, camera_id: str, start_us: int) -> str:
-    """``<org>/<camera>/YYYY/MM/DD/HH/<start as 20261122T054712.345Z>.mp4``."""
+def object_key(org_id: str, camera_id: str, start_us: int, stream: str = "main") -> str:
+    """``<org>/<camera>/YYYY/MM/DD/HH/<start as 20261122T054712.345Z>.mp4`` (``...Z.sub.mp4`` for the
+    camera's sub-stream)."""
     t = us_to_dt(start_us)
-    return f"{org_id}/{camera_id}/{t:%Y/%m/%d/%H}/{t:%Y%m%dT%H%M%S}.{t.microsecond // 1000:03d}Z.mp4"
+    tail = "" if stream == "main" else f".{stream}"
+    return f"{org_id}/{camera_id}/{t:%Y/%m/%d/%H}/{t:%Y%m%dT%H%M%S}.{t.microsecond // 1000:03d}Z{tail}.mp4"
+
+
+def spool_name(camera_id: str, stream: str = "main") -> str:
+    """A camera's spool directory: its id, ``<id>@sub`` for its sub-stream (never a camera id: no '@')."""
+    return camera_id if stream == "main" else f"{camera_id}@{stream}"
 
 
 @dataclass
@@ -83,6 +90,7 @@ class SegmentMeta:
     sha256: str
     key: str
     salvaged: bool = False
+    stream: str = "main"
 
     @property
     def duration_s(self) -> float:
@@ -98,6 +106,7 @@ class GapOp:
     end_us: int | None
     reason: str
     detail: str | None = None
+    stream: str = "main"
 
 
 @dataclass
@@ -193,9 +202,10 @@ class Spool:
         return self.camera_dir(camera_id) / f"{self.new_name()}.part"
 
     def add_gap_op(self, op: GapOp) -> SpoolItem:
-        path = self.camera_dir(op.camera_id) / f"{self.new_name()}.gap.json"
+        name = spool_name(op.camera_id, op.stream)
+        path = self.camera_dir(name) / f"{self.new_name()}.gap.json"
         write_json_atomic(path, asdict(op))
-        return SpoolItem(path, op.camera_id)
+        return SpoolItem(path, name)
 
     def finish(self, part: Path, meta: SegmentMeta) -> SpoolItem:
         """Turn a closed ``.part`` into a queued segment: index row first, then the rename (a crash in
@@ -204,7 +214,7 @@ class Spool:
         write_json_atomic(meta_path, asdict(meta))
         os.replace(part, part.with_suffix(".mp4"))
         part.with_name(part.name + ".json").unlink(missing_ok=True)
-        return SpoolItem(meta_path, meta.camera_id)
+        return SpoolItem(meta_path, spool_name(meta.camera_id, meta.stream))
 
     def remove(self, item: SpoolItem) -> None:
         freed = 0
@@ -263,9 +273,9 @@ class Spool:
         return items
 
 
-def write_part_sidecar(part: Path, camera_id: str, org_id: str, start_us: int) -> None:
+def write_part_sidecar(part: Path, camera_id: str, org_id: str, start_us: int, stream: str = "main") -> None:
     write_json_atomic(part.with_name(part.name + ".json"),
-                      {"camera_id": camera_id, "org_id": org_id, "start_us": start_us})
+                      {"camera_id": camera_id, "org_id": org_id, "start_us": start_us, "stream": stream})
 
 
 def salvage(part: Path) -> SegmentMeta | None:
@@ -307,5 +317,7 @@ def salvage(part: Path) -> SegmentMeta | None:
     os.replace(tmp, part)
     start_us = int(info["start_us"])
     end_us = start_us + ticks_to_us(end_ticks, Fraction(tb))
+    stream = info.get("stream", "main")
     return SegmentMeta(info["camera_id"], info["org_id"], start_us, end_us, part.stat().st_size,
-                       file_sha256(part), object_key(info["org_id"], info["camera_id"], start_us), salvaged=True)
+                       file_sha256(part), object_key(info["org_id"], info["camera_id"], start_us, stream),
+                       salvaged=True, stream=stream)

@@ -22,6 +22,7 @@ from itertools import islice
 log = logging.getLogger(__name__)
 
 JUMP_EARLY_S = 1.0  # frames arriving this much "earlier" than ever: the camera's clock jumped ahead
+JUMP_MIN_S = 0.8  # a step back longer than this is the clock jumping (B-frames reorder only a few frames)
 OFFSET_WINDOW_S = 60.0  # the lower bound follows a camera clock running a little fast over this
 REORDER_FRAMES = 4  # B-frames shown at most this many frames before the frame sent ahead of them
 MAX_HELD = 16  # a stream that never sends a DTS: after this many packets PTS stands in, as before
@@ -96,9 +97,10 @@ class ClockHealer:
 
     A camera whose clock jumps while it streams moves its RTP timestamps by the jump, though the
     frames keep coming at their pace. Recorded as such, that is a false gap (forward) or overlapping
-    footage (backward). A jump is a PTS step of more than ``stall_ticks`` back, or ahead with the
-    frames arriving earlier than physically possible against their timestamps (a step ahead without
-    that is the camera stalling: passed on as it is, the recorder records the gap). The
+    footage (backward). A jump is a PTS step of more than ``JUMP_MIN_S`` back, or ahead with the
+    frames arriving at least ``JUMP_EARLY_S`` earlier than physically possible against their
+    timestamps (a step ahead without that is the camera pausing or stalling: passed on as it is, the
+    recorder records the gap when it is longer than ``stall_ticks``). The
     frames after it are shifted so that the first of them (by PTS, over ``lookahead`` packets: with
     B-frames the packet at the jump may be shown before the ones around it) takes the first free
     frame slot. Ahead or a stall: see :meth:`heal`. FFmpeg derives DTS from recent PTS, which a jump upsets: after one, DTS follow the
@@ -107,6 +109,7 @@ class ClockHealer:
 
     def __init__(self, stall_ticks: int, tb: float, lookahead: int = 8):
         self.stall_ticks, self.tb, self.lookahead = stall_ticks, tb, lookahead
+        self.min_jump_ticks = min(stall_ticks, int(JUMP_MIN_S / tb))
         self.shift = 0  # ticks added to the camera's timestamps
         self.jumps = 0
         self._max_pts: int | None = None
@@ -126,9 +129,13 @@ class ClockHealer:
                 # before, relative to their timestamps); a jump ahead makes them arrive "before they
                 # were filmed". Judged on the receive clock's lower bound, which a recorder running
                 # behind (a backlog) only raises, never lowers.
+                # Jumps of a few seconds count too (an NTP sync often moves a clock by 1-3 s): shorter
+                # than a stall, they stretched or folded the footage inside a segment and the next one
+                # re-anchored onto the receive clock, over the last one or leaving a hole.
                 early = self._early_s(sp)
-                stalled = step > self.stall_ticks and early < JUMP_EARLY_S
-                if not stalled and abs(step) > self.stall_ticks:
+                ahead = step > self.min_jump_ticks and early >= JUMP_EARLY_S
+                back = step < -self.min_jump_ticks
+                if ahead or back:
                     held = [sp] + list(islice(it, self.lookahead - 1))
                     delta = self._free_slot() - (min(h.pts for h in held) + self.shift)
                     self.shift += delta

@@ -33,16 +33,17 @@ def index_segment(db, meta: SegmentMeta, recorder_id: str | None) -> bool:
         return False
     db.add(Segment(camera_id=meta.camera_id, org_id=meta.org_id, start_at=us_to_dt(meta.start_us),
                    end_at=us_to_dt(meta.end_us), duration_s=meta.duration_s, bytes=meta.bytes,
-                   sha256=meta.sha256, object_key=meta.key, recorder_id=recorder_id))
+                   sha256=meta.sha256, object_key=meta.key, recorder_id=recorder_id, stream=meta.stream))
     return True
 
 
 def apply_gap(db, op: GapOp) -> None:
     start = us_to_dt(op.start_us)
     row = db.scalar(select(RecordingGap).where(RecordingGap.camera_id == op.camera_id,
-                                               RecordingGap.start_at == start, RecordingGap.reason == op.reason))
+                                               RecordingGap.start_at == start, RecordingGap.reason == op.reason,
+                                               RecordingGap.stream == op.stream))
     if row is None:
-        row = RecordingGap(camera_id=op.camera_id, start_at=start, reason=op.reason)
+        row = RecordingGap(camera_id=op.camera_id, start_at=start, reason=op.reason, stream=op.stream)
         db.add(row)
     if op.end_us is not None:
         row.end_at = us_to_dt(max(op.end_us, op.start_us))

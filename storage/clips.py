@@ -62,9 +62,11 @@ class BoxError(ClipError):
 
 
 
-def segments_in(db: Session, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
-    """The camera's segments overlapping [start, end), in time order."""
-    q = (select(Segment).where(Segment.camera_id == camera_id, Segment.start_at < end, Segment.end_at > start)
+def segments_in(db: Session, camera_id: str, start: datetime, end: datetime, stream: str = "main") -> list[Segment]:
+    """The camera's segments of ``stream`` (main: the footage replayed and exported) overlapping
+    [start, end), in time order."""
+    q = (select(Segment).where(Segment.camera_id == camera_id, Segment.stream == stream, Segment.start_at < end,
+                               Segment.end_at > start)
          .order_by(Segment.start_at, Segment.id))
     return list(db.scalars(q))
 

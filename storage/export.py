@@ -93,8 +93,9 @@ def build_package(db: Session, store, bucket: str, camera: Camera, start: dateti
             return files[seg.object_key].read_bytes()
 
         # every segment is read once from the store and checked against the index
-        segs = list(db.scalars(select(Segment).where(Segment.camera_id == camera.id, Segment.start_at < end,
-                                                     Segment.end_at > start).order_by(Segment.start_at)))
+        segs = list(db.scalars(select(Segment).where(Segment.camera_id == camera.id, Segment.stream == "main",
+                                                     Segment.start_at < end, Segment.end_at > start)
+                               .order_by(Segment.start_at)))
         for seg in segs:
             p = tmp / f"seg-{seg.id}.mp4"
             with p.open("wb") as fh:

@@ -36,10 +36,12 @@ def uncovered(spans: Iterable[tuple[datetime, datetime]], start: datetime, end: 
     return holes, covered
 
 
-def recorded_reasons(db: Session, camera_id: str, start: datetime, end: datetime) -> list[RecordingGap]:
-    """The recorder's gap records (camera_offline, camera_stalled, spool_full...) overlapping [start, end)."""
+def recorded_reasons(db: Session, camera_id: str, start: datetime, end: datetime,
+                     stream: str = "main") -> list[RecordingGap]:
+    """The recorder's gap records (camera_offline, camera_stalled, spool_full...) of ``stream``
+    overlapping [start, end)."""
     return list(db.scalars(select(RecordingGap).where(
-        RecordingGap.camera_id == camera_id, RecordingGap.start_at < end,
+        RecordingGap.camera_id == camera_id, RecordingGap.stream == stream, RecordingGap.start_at < end,
         (RecordingGap.end_at.is_(None)) | (RecordingGap.end_at > start)).order_by(RecordingGap.start_at)))
 
 

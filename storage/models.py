@@ -304,6 +304,9 @@ class AuditEvent(Base):
 # --- recording (cameras, segments, gaps, holds) ------------------------------------------------
 
 CAMERA_ROLES = ("settlement_counter", "pharmacy_counter", "consulting_room", "ward", "entrance")
+RECORD_STREAMS = ("main", "both")  # what the recorder records of a camera: its main stream, or main and sub
+ANALYSE_STREAMS = ("main", "sub")  # which recording the correlation checks read (sub: where it is there)
+STREAMS = ("main", "sub")  # the stream a segment or a recording gap belongs to
 
 
 class Camera(Base):
@@ -320,6 +323,10 @@ class Camera(Base):
     rtsp_password: Mapped[str | None] = mapped_column(String(500), nullable=True)  # sealed: ingest/credentials.py
     # the camera's lower-resolution sub-stream (same credentials), where it has one; rtsp_url is the main
     rtsp_sub_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # "both": the sub-stream is recorded too, as segments of stream "sub" (replay and export stay on main)
+    record_streams: Mapped[str] = mapped_column(String(8), default="main", server_default="main")
+    # "sub": the checks read the sub-stream's recording where it covers the window (less to decode)
+    analyse_stream: Mapped[str] = mapped_column(String(8), default="main", server_default="main")
     covers: Mapped[list] = mapped_column(JSON, default=list)  # terminal ids / counter names it sees
     # where people stand in its picture: [{"kind": "customer"|"staff"|"ignore", "points": [[x, y], ...],
     # "label": str}], x and y as fractions of the frame's width and height; [] = the whole frame counts
@@ -347,6 +354,8 @@ class Segment(Base):
     object_key: Mapped[str] = mapped_column(String(300), unique=True)  # a segment is indexed once
     recorder_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "main" (replayed, exported) or "sub" (the camera's lower-resolution stream, for the checks)
+    stream: Mapped[str] = mapped_column(String(8), default="main", server_default="main")
 
     __table_args__ = (
         Index("ix_segments_camera_start", "camera_id", "start_at"),
@@ -364,6 +373,7 @@ class RecordingGap(Base):
     end_at: Mapped[datetime | None] = mapped_column(nullable=True)  # None while it lasts
     reason: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stream: Mapped[str] = mapped_column(String(8), default="main", server_default="main")  # as Segment.stream
 
 
 class CameraStatus(Base):

@@ -11,6 +11,11 @@ says it cannot play HEVC gets, for the clip it asks for, a copy transcoded to H.
   oldest used first out;
 * timestamps kept: the copy's frames sit at the same clip times as the original's (recording gaps
   stay jumps of the clock), so the clip headers describe both.
+
+HLS (``hls.m3u8?hevc=0``) gets the same per recorded segment: each media segment of the playlist is
+one recorded segment, so its copy is keyed by that segment's hash and cut with :func:`split_init` into
+the ``EXT-X-MAP`` init (ftyp + moov, written first by the fragmented muxer) and the fragments; both
+are sent as soon as they are written, and a seek to a segment transcodes that segment only.
 """
 from __future__ import annotations
 
@@ -41,6 +46,45 @@ class _Job:
         self.path = path  # where the finished copy goes; it is written to path + ".part" first
         self.done = threading.Event()
         self.error: Exception | None = None
+
+
+def split_init(chunks: Iterable[bytes]) -> tuple[bytes, Iterator[bytes]]:
+    """A fragmented MP4's init (its boxes up to and including ``moov``) and an iterator of the bytes
+    after it, reading ``chunks`` only as far as needed for the init."""
+    it = iter(chunks)
+    buf = b""
+    pos = 0
+    while True:
+        while len(buf) - pos < 8:
+            chunk = next(it, None)
+            if chunk is None:
+                raise ValueError("no moov box: not a fragmented MP4")
+            buf += chunk
+        size = int.from_bytes(buf[pos:pos + 4], "big")
+        kind = buf[pos + 4:pos + 8]
+        if size < 8:
+            raise ValueError("bad MP4 box size")
+        while len(buf) < pos + size:
+            chunk = next(it, None)
+            if chunk is None:
+                raise ValueError("truncated MP4 init")
+            buf += chunk
+        pos += size
+        if kind == b"moov":
+            break
+
+    def rest() -> Iterator[bytes]:
+        if len(buf) > pos:
+            yield buf[pos:]
+        yield from it
+
+    return buf[:pos], rest()
+
+
+def file_chunks(path: Path, chunk: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while data := f.read(chunk):
+            yield data
 
 
 def is_hevc(init: bytes) -> bool:

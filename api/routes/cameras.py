@@ -12,6 +12,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
@@ -36,6 +37,7 @@ from ingest.cameras import (
     add_camera,
     public_view,
     remove_camera,
+    set_streams,
     set_zones,
     update_camera,
 )
@@ -47,7 +49,7 @@ from storage.audit import audit
 from storage.clips import ClipError, index_gaps, plan_clip, segment_layout, segments_in, store_reader
 from storage.db import session_scope
 from storage.models import Camera, Segment
-from storage.playable import PlayableCopies, TranscodeBusy, is_hevc
+from storage.playable import PlayableCopies, TranscodeBusy, file_chunks, is_hevc, split_init
 
 router = APIRouter(prefix="/v1", tags=["cameras"], responses=errors(*AUTHENTICATED, 409, 416, 503))
 
@@ -107,6 +109,12 @@ class CameraIn(BaseModel):
     segment_seconds: int | None = None
     username: str | None = None
     password: str | None = None
+    sub_url: str | None = Field(None, max_length=500, description="The camera's sub-stream (lower resolution), "
+                                "reached with the same credentials: rtsp://host[:port]/path")
+    record_streams: str = Field("main", description="main: record the main stream; both: the sub-stream too "
+                                "(segments of stream 'sub')")
+    analyse_stream: str = Field("main", description="main or sub: the recording the correlation checks read "
+                                "(sub needs record_streams both; replay and export stay on main)")
 
 
 @router.get("/cameras")
@@ -127,7 +135,9 @@ def create_camera(body: CameraIn, request: Request, rt: Services = Depends(runti
         try:
             cam = add_camera(db, camera_id=body.id, org_id=body.org_id, name=body.name, role=body.role,
                              url=body.url, covers=body.covers, segment_seconds=body.segment_seconds,
-                             username=body.username, password=body.password, box=rt.credentials)
+                             username=body.username, password=body.password, box=rt.credentials,
+                             sub_url=body.sub_url, record_streams=body.record_streams,
+                             analyse_stream=body.analyse_stream)
         except CameraError as e:
             raise ApiError(409 if isinstance(e, CameraIdTaken) else 400, "invalid_camera", str(e)) from None
         except CredentialKeyError as e:  # the service is set up without the region's sealing key
@@ -216,22 +226,31 @@ def test_stream(camera_id: str, request: Request, rt: Services = Depends(runtime
 class CameraPatch(BaseModel):
     name: str | None = Field(None, max_length=200)
     covers: list[str] | None = Field(None, description="Replaces the counters / terminal ids the camera sees.")
+    sub_url: str | None = Field(None, max_length=500, description="The sub-stream's URL; null removes it.")
+    record_streams: str | None = Field(None, description="main or both")
+    analyse_stream: str | None = Field(None, description="main or sub")
 
 
 @router.patch("/cameras/{camera_id}")
 def patch_camera(camera_id: str, body: CameraPatch, request: Request, rt: Services = Depends(runtime),
                  who: Principal = Depends(principal)):
-    """Rename a camera or replace its ``covers`` without removing it (recording goes on)."""
+    """Rename a camera, replace its ``covers``, or change its sub-stream and which streams are recorded
+    and analysed, without removing it (recording goes on; the recorder restarts it for a stream change)."""
     with session_scope(rt.sessions) as db:
         cam = editable_camera(db, who, camera_id)
-        before = {"name": cam.name, "covers": list(cam.covers or [])}
+        streams = ("rtsp_sub_url", "record_streams", "analyse_stream")
+        before = {"name": cam.name, "covers": list(cam.covers or []), **{k: getattr(cam, k) for k in streams}}
         try:
             update_camera(db, cam.id, name=body.name, covers=body.covers)
+            if {"sub_url", "record_streams", "analyse_stream"} & body.model_fields_set:
+                kw = {"sub_url": body.sub_url} if "sub_url" in body.model_fields_set else {}
+                set_streams(db, cam.id, record_streams=body.record_streams, analyse_stream=body.analyse_stream, **kw)
         except CameraError as e:
             raise ApiError(400, "invalid_camera", str(e)) from None
         audit(db, actor=who.actor, action="camera.update", outcome="ok", org_id=cam.org_id,
               subject=f"camera:{cam.id}", request_id=request.state.request_id,
-              detail={"before": before, "after": {"name": cam.name, "covers": cam.covers}})
+              detail={"before": before, "after": {"name": cam.name, "covers": cam.covers,
+                                                  **{k: getattr(cam, k) for k in streams}}})
         return public_view(cam)
 
 
@@ -290,7 +309,7 @@ def still(camera_id: str, request: Request, rt: Services = Depends(runtime), who
         cam = visible_camera(db, who, camera_id, health_only=True)
         if not can_see_frames(who, cam.org_id):
             raise ApiError(403, "forbidden", "an institution sees its cameras' health, not their pictures")
-        segs = list(db.scalars(select(Segment).where(Segment.camera_id == cam.id)
+        segs = list(db.scalars(select(Segment).where(Segment.camera_id == cam.id, Segment.stream == "main")
                                .order_by(Segment.start_at.desc()).limit(STILL_SEGMENTS_TRIED)))
         org_id = cam.org_id
     if not segs:
@@ -456,15 +475,21 @@ def clip_info(camera_id: str, start: str | None = None, end: str | None = None, 
 # --- replay: HLS -------------------------------------------------------------------------------------
 
 
+HEVC_QUERY = Query(None, description="0: this client cannot decode H.265 (HEVC): the media segments of "
+                   "H.265 footage are then H.264 copies transcoded on demand, per segment (cached)")
+
+
 @router.get("/cameras/{camera_id}/hls.m3u8")
 def hls_playlist(camera_id: str, request: Request, start: str | None = None, end: str | None = None,
+                 hevc: Literal["0", "1"] | None = HEVC_QUERY,
                  rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     """A VOD HLS playlist over the camera's segments in [start, end) for in-browser seeking.
 
     Each recorded segment is one HLS media segment (fMP4): its own init (``EXT-X-MAP``: the segment's
     ftyp+moov) and its fragments; each starts its timestamps at 0, so every segment follows an
     ``EXT-X-DISCONTINUITY`` and carries ``EXT-X-PROGRAM-DATE-TIME`` (wall time). Gaps show as jumps of
-    the program date-time."""
+    the program date-time. With ``hevc=0`` and H.265 footage the init and media URIs ask for H.264
+    copies (storage/playable.py)."""
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id)
         a, b = time_range(start, end, rt.settings.hls_max_seconds)
@@ -477,6 +502,9 @@ def hls_playlist(camera_id: str, request: Request, start: str | None = None, end
               request_id=request.state.request_id,
               detail={"camera_id": cam.id, "start": iso_z(a), "end": iso_z(b), "segments": len(segs)})
     target = max(math.ceil(s.duration_s) for s in segs)
+    derived = ""
+    if hevc == "0" and is_hevc(segment_layout(footage_store(rt), rt.settings.bucket_footage, segs[0])[0].data):
+        derived = "?hevc=0"
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-PLAYLIST-TYPE:VOD",
              "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-DISCONTINUITY-SEQUENCE:0"]
     offset = (a - segs[0].start_at).total_seconds()
@@ -486,9 +514,9 @@ def hls_playlist(camera_id: str, request: Request, start: str | None = None, end
         if i:
             lines.append("#EXT-X-DISCONTINUITY")
         lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{s.start_at.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}")
-        lines.append(f'#EXT-X-MAP:URI="hls/{s.id}/init.mp4"')
+        lines.append(f'#EXT-X-MAP:URI="hls/{s.id}/init.mp4{derived}"')
         lines.append(f"#EXTINF:{s.duration_s:.3f},")
-        lines.append(f"hls/{s.id}/media.m4s")
+        lines.append(f"hls/{s.id}/media.m4s{derived}")
     lines.append("#EXT-X-ENDLIST")
     return Response("\n".join(lines) + "\n", media_type="application/vnd.apple.mpegurl",
                     headers={"Cache-Control": "private, no-store"})
@@ -498,23 +526,59 @@ def _hls_segment(rt: Services, who: Principal, camera_id: str, segment_id: int) 
     with session_scope(rt.sessions) as db:
         cam = visible_camera(db, who, camera_id)
         seg = db.get(Segment, segment_id)
-        if seg is None or seg.camera_id != cam.id:
+        if seg is None or seg.camera_id != cam.id or seg.stream != "main":  # replay is of the main stream
             raise ApiError(404, "not_found", f"no segment {segment_id} of camera {cam.id}")
         return cam, seg
 
 
+def _hls_copy(rt: Services, seg: Segment) -> tuple[bytes, Iterator[bytes]]:
+    """The H.264 copy of an H.265 segment: its init and its fragments (as they are made, or cached)."""
+    key = PlayableCopies.key(["hls", seg.sha256])
+    try:
+        path, making = rt.playable.open(key, footage_store(rt).stream(rt.settings.bucket_footage, seg.object_key))
+    except TranscodeBusy:
+        raise ApiError(503, "busy", "every transcode slot is busy: try again shortly",
+                       headers={"Retry-After": "5"}) from None
+    try:
+        return split_init(making if making is not None else file_chunks(path))
+    except (ValueError, RuntimeError) as e:  # the transcode failed: the next request tries again
+        raise ApiError(502, "transcode_failed", f"the H.264 copy of segment {seg.id} could not be made: {e}") from None
+
+
+def _hevc_segment(rt: Services, seg: Segment, hevc: str | None):
+    """(init, fragments end) of the segment as stored, and whether the client gets an H.264 copy."""
+    init, frag_end = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
+    return init, frag_end, hevc == "0" and is_hevc(init.data)
+
+
 @router.get("/cameras/{camera_id}/hls/{segment_id}/init.mp4")
-def hls_init(camera_id: str, segment_id: int = SEGMENT_ID, rt: Services = Depends(runtime), who: Principal = Depends(principal)):
+def hls_init(camera_id: str, segment_id: int = SEGMENT_ID, hevc: Literal["0", "1"] | None = HEVC_QUERY,
+             rt: Services = Depends(runtime), who: Principal = Depends(principal)):
     _, seg = _hls_segment(rt, who, camera_id, segment_id)
-    init, _ = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
+    init, _, derive = _hevc_segment(rt, seg, hevc)
+    if derive:
+        data, rest = _hls_copy(rt, seg)
+        rest.close()  # the transcode goes on for the media request
+        return Response(data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600",
+                                                               "X-Dualcheck-Derived": "h264"})
     return Response(init.data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/cameras/{camera_id}/hls/{segment_id}/media.m4s")
-def hls_media(camera_id: str, request: Request, segment_id: int = SEGMENT_ID, rt: Services = Depends(runtime),
+def hls_media(camera_id: str, request: Request, segment_id: int = SEGMENT_ID,
+              hevc: Literal["0", "1"] | None = HEVC_QUERY, rt: Services = Depends(runtime),
               who: Principal = Depends(principal)):
     cam, seg = _hls_segment(rt, who, camera_id, segment_id)
-    init, frag_end = segment_layout(footage_store(rt), rt.settings.bucket_footage, seg)
+    init, frag_end, derive = _hevc_segment(rt, seg, hevc)
+    if derive:
+        with session_scope(rt.sessions) as db:
+            audit(db, actor=who.actor, action="hls.segment", outcome="ok", org_id=cam.org_id,
+                  subject=f"camera:{cam.id}", request_id=request.state.request_id,
+                  detail={"camera_id": cam.id, "segment_id": seg.id, "start": iso_z(seg.start_at),
+                          "end": iso_z(seg.end_at), "derived": "h264"})
+        _, rest = _hls_copy(rt, seg)
+        return StreamingResponse(rest, media_type="video/iso.segment",
+                                 headers={"Cache-Control": "private, max-age=3600", "X-Dualcheck-Derived": "h264"})
     with session_scope(rt.sessions) as db:
         audit(db, actor=who.actor, action="hls.segment", outcome="ok", org_id=cam.org_id,
               subject=f"camera:{cam.id}", request_id=request.state.request_id,

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from api.scope import can_manage_cameras, can_see_frames
 from api.web.common import Ctx, WebError, camera_health_orgs, form_checked, form_day, render, web_ctx
-from ingest.cameras import CameraError, CameraIdTaken, add_camera, remove_camera, update_camera
+from ingest.cameras import CameraError, CameraIdTaken, add_camera, remove_camera, set_streams, update_camera
 from ingest.credentials import CredentialKeyError
 from ingest.health import camera_health
 from ingest.probe import probe_stream
@@ -149,7 +149,8 @@ def cameras_page(ctx: Ctx = Depends(web_ctx), day: str = "", org: str = "", role
         cams = list(db.scalars(select(Camera).where(Camera.org_id.in_(list(names)), Camera.removed_at.is_(None))
                                .order_by(Camera.org_id, Camera.id)))
         first = dict(db.execute(select(Segment.camera_id, func.min(Segment.start_at))
-                                .where(Segment.camera_id.in_([c.id for c in cams])).group_by(Segment.camera_id)).all())
+                                .where(Segment.camera_id.in_([c.id for c in cams]), Segment.stream == "main")
+                                .group_by(Segment.camera_id)).all())
         for c in cams:
             h = camera_health(db, c.id, a, b, offline_after_s=s.camera_offline_after_s, now=now)
             f = first.get(c.id)
@@ -238,7 +239,9 @@ def _form_error(e: Exception) -> str:
                         ("never reused", "cam_err_taken"), ("camera name", "cam_err_name"),
                         ("segment length", "cam_err_segment"), ("cover", "cam_err_covers"),
                         ("covers", "cam_err_covers"), ("role must", "cam_err_role"),
-                        ("unknown organisation", "cam_err_org")):
+                        ("unknown organisation", "cam_err_org"), ("both streams", "cam_err_streams"),
+                        ("read the sub-stream", "cam_err_streams"), ("record_streams", "cam_err_streams"),
+                        ("analyse_stream", "cam_err_streams"), ("sub-stream URL", "cam_err_sub_url")):
         if needle in msg:
             return key
     return "cam_invalid"
@@ -260,6 +263,7 @@ async def camera_create(ctx: Ctx = Depends(web_ctx)):
     form = {k: str(v) for k, v in (await form_checked(ctx)).items() if k != "csrf_token"}
     camera_id, url = form.get("id", "").strip(), form.get("url", "").strip()
     seg = form.get("segment_seconds", "").strip()
+    sub_url = form.get("sub_url", "").strip()
 
     def go():
         with session_scope(ctx.rt.sessions) as db:
@@ -273,13 +277,17 @@ async def camera_create(ctx: Ctx = Depends(web_ctx)):
                 error = "cam_err_url"
             elif seg and not seg.isdigit():
                 error = "cam_err_segment"
+            elif sub_url and not sub_url.lower().startswith(("rtsp://", "rtsps://")):
+                error = "cam_err_sub_url"
             if error is None:
                 try:
                     cam = add_camera(db, camera_id=camera_id, org_id=form["org_id"], name=form.get("name", "").strip()
                                      or camera_id, role=form.get("role", ""), url=url, covers=_covers(form.get("covers", "")),
                                      segment_seconds=int(seg) if seg else None,
                                      username=form.get("username", "").strip() or None,
-                                     password=form.get("password") or None, box=ctx.rt.credentials)
+                                     password=form.get("password") or None, box=ctx.rt.credentials,
+                                     sub_url=sub_url or None, record_streams=form.get("record_streams") or "main",
+                                     analyse_stream=form.get("analyse_stream") or "main")
                     db.flush()
                     audit(db, actor=ctx.who.actor, action="camera.add", outcome="ok", org_id=cam.org_id,
                           subject=f"camera:{cam.id}", request_id=ctx.request.state.request_id, detail={"view": "web"})
@@ -316,15 +324,23 @@ async def camera_save(camera_id: str, ctx: Ctx = Depends(web_ctx)):
     def go():
         with session_scope(ctx.rt.sessions) as db:
             cam = _managed_camera(db, ctx, camera_id)
-            before = {"name": cam.name, "covers": list(cam.covers or [])}
+            streams = ("rtsp_sub_url", "record_streams", "analyse_stream")
+            before = {"name": cam.name, "covers": list(cam.covers or []), **{k: getattr(cam, k) for k in streams}}
+            sub_url = str(form.get("sub_url") or "").strip()
+            if sub_url and not sub_url.lower().startswith(("rtsp://", "rtsps://")):
+                return "cam_err_sub_url"
             try:
                 update_camera(db, cam.id, name=str(form.get("name") or ""), covers=_covers(str(form.get("covers") or "")))
+                if "record_streams" in form:  # the stream fields are on the form
+                    set_streams(db, cam.id, sub_url=sub_url or None, record_streams=str(form.get("record_streams")),
+                                analyse_stream=str(form.get("analyse_stream") or "main"))
             except CameraError as e:
                 db.rollback()
                 return _form_error(e)
             audit(db, actor=ctx.who.actor, action="camera.update", outcome="ok", org_id=cam.org_id,
                   subject=f"camera:{cam.id}", request_id=ctx.request.state.request_id,
-                  detail={"before": before, "after": {"name": cam.name, "covers": cam.covers}, "view": "web"})
+                  detail={"before": before, "after": {"name": cam.name, "covers": cam.covers,
+                                                      **{k: getattr(cam, k) for k in streams}}, "view": "web"})
             return None
 
     error = await run_in_threadpool(go)

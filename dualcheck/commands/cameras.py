@@ -18,6 +18,7 @@ from ingest.cameras import (
     public_view,
     remove_camera,
     seal_credentials,
+    set_streams,
     set_zones,
     update_camera,
 )
@@ -77,11 +78,19 @@ def cameras_add(
     user: str = typer.Option(None, "--user", help="The camera's user name (with --vendor)."),
     password: str = typer.Option(None, "--password", envvar="DUALCHECK_CAMERA_PASSWORD",
                                  help="The camera's password, sealed at once (or DUALCHECK_CAMERA_PASSWORD)."),
+    sub_url: str = typer.Option(None, "--sub-url", help="The camera's sub-stream (lower resolution), same "
+                                                        "credentials: rtsp://host[:port]/path (with --url)."),
+    record_streams: str = typer.Option("main", "--record", help="main: record the main stream; both: the "
+                                                                "sub-stream too."),
+    analyse_stream: str = typer.Option("main", "--analyse", help="main or sub: the recording the checks read "
+                                                                 "(sub needs --record both)."),
 ) -> None:
     """Register a camera. Credentials in the URL are stored apart (the password sealed) and never shown again."""
 
     box = _box()
-    sub_url = None
+    if sub_url is not None and vendor is not None:
+        typer.secho("--sub-url goes with --url; with --vendor the sub-stream's URL is built", fg="red", err=True)
+        raise typer.Exit(2)
     if (url is None) == (vendor is None):
         typer.secho("give either --url or --vendor with --host", fg="red", err=True)
         raise typer.Exit(2)
@@ -99,7 +108,8 @@ def cameras_add(
     def go(db):
         cam = add_camera(db, camera_id=camera_id, org_id=org, name=name or camera_id, role=role, url=url,
                          covers=covers, segment_seconds=segment_seconds, box=box, username=user,
-                         password=password, sub_url=sub_url)
+                         password=password, sub_url=sub_url, record_streams=record_streams,
+                         analyse_stream=analyse_stream)
         audit(db, actor="cli", action="camera.add", outcome="ok", org_id=org, subject=f"camera:{camera_id}")
         return cam.rtsp_url
 
@@ -218,6 +228,33 @@ def cameras_zones(
         return cam.zones
 
     _print_zones(camera_id, _run(go), as_json)
+
+
+@cameras.command("streams")
+def cameras_streams(camera_id: str,
+                    sub_url: str = typer.Option(None, "--sub-url", help="The sub-stream's URL ('' removes it)."),
+                    record_streams: str = typer.Option(None, "--record", help="main or both."),
+                    analyse_stream: str = typer.Option(None, "--analyse", help="main or sub."),
+                    as_json: bool = typer.Option(False, "--json")) -> None:
+    """Change a camera's sub-stream and which streams are recorded (main | both) and read by the checks
+    (main | sub); the recorder picks the change up on its next round."""
+
+    def go(db):
+        cam = db.get(Camera, camera_id)
+        keys = ("rtsp_sub_url", "record_streams", "analyse_stream")
+        before = {k: getattr(cam, k) for k in keys} if cam is not None else {}
+        kw = {} if sub_url is None else {"sub_url": sub_url or None}
+        cam = set_streams(db, camera_id, record_streams=record_streams, analyse_stream=analyse_stream, **kw)
+        audit(db, actor="cli", action="camera.update", outcome="ok", org_id=cam.org_id, subject=f"camera:{camera_id}",
+              detail={"before": before, "after": {k: getattr(cam, k) for k in keys}})
+        return public_view(cam)
+
+    view = _run(go)
+    if as_json:
+        typer.echo(json.dumps(view))
+    else:
+        typer.echo(f"camera {camera_id}: records {view['record_streams']}, checks read {view['analyse_stream']}"
+                   + (f" (sub-stream {view['rtsp_sub_url']})" if view["rtsp_sub_url"] else ""))
 
 
 @cameras.command("covers")

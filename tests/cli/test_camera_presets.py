@@ -88,3 +88,32 @@ def test_a_camera_at_the_vendors_path_is_reached_through_the_preset(cli, camera_
     password = CredentialBox.from_settings(cli.settings).open(row.rtsp_password)
     assert probe(RtspTarget(row.rtsp_url, row.rtsp_username, password).with_credentials())
     assert not probe(row.rtsp_url)  # the credentials are needed, and were sealed, not dropped
+
+
+def test_main_and_sub_stream_recording_and_analysis_are_set_per_camera(cli):
+    cli("orgs", "add", "CLINIC-1", "--region", "east")
+    base = ("cameras", "add", "CAM-S", "--org", "CLINIC-1", "--role", "pharmacy_counter",
+            "--url", "rtsp://admin:pw@10.1.2.3/Streaming/Channels/101")
+    for extra, why in (
+            (("--record", "both"), "needs the camera's sub-stream URL"),
+            (("--sub-url", "rtsp://10.1.2.3/Streaming/Channels/102", "--analyse", "sub"), "set record_streams to both"),
+            (("--sub-url", "rtsp://10.1.2.3/Streaming/Channels/102", "--record", "all"), "record_streams must be one of"),
+            (("--sub-url", "rtsp://admin:pw@10.1.2.3/Streaming/Channels/102"), "not in its sub-stream URL")):
+        p = cli(*base, *extra, ok=False)
+        assert p.returncode == 2 and why in p.stderr, (extra, p.stderr)
+    out = cli(*base, "--sub-url", "rtsp://10.1.2.3/Streaming/Channels/102", "--record", "both",
+              "--analyse", "sub").stdout
+    assert "Channels/102" in out and "pw" not in out
+    cam = _cam(cli, "CAM-S")
+    assert (cam.rtsp_sub_url, cam.record_streams, cam.analyse_stream) == (
+        "rtsp://10.1.2.3/Streaming/Channels/102", "both", "sub")
+    # back to the main stream for the checks, then recording it alone; a sub-only check cannot stay
+    p = cli("cameras", "streams", "CAM-S", "--record", "main", ok=False)
+    assert p.returncode == 2 and "set record_streams to both" in p.stderr
+    out = cli("cameras", "streams", "CAM-S", "--analyse", "main", "--record", "main").stdout
+    assert "records main, checks read main" in out
+    cam = _cam(cli, "CAM-S")
+    assert (cam.rtsp_sub_url, cam.record_streams, cam.analyse_stream) == (
+        "rtsp://10.1.2.3/Streaming/Channels/102", "main", "main")
+    cli("cameras", "streams", "CAM-S", "--sub-url", "")
+    assert _cam(cli, "CAM-S").rtsp_sub_url is None

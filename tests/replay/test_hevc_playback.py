@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import av
 import pytest
@@ -129,3 +130,93 @@ def test_an_export_keeps_the_original_bytes_and_may_add_a_derived_copy(hevc_repl
         assert hashlib.sha256(r.rt.store.get_bytes(seg["bucket"], seg["key"])).hexdigest() == seg["sha256"]
     assert "derived" not in json.loads(zipfile.ZipFile(io.BytesIO(
         c.get(plain.json()["download"], headers=h).content)).read("manifest.json"))
+
+
+MSE_HLS = """async ([playlist, mime]) => {
+  // what an HLS player (hls.js) does with a VOD fMP4 playlist: each media segment after its EXT-X-MAP
+  // init, at the playlist's running time (every recorded segment starts its own clock at 0)
+  const text = await (await fetch(playlist)).text();
+  const base = new URL(playlist, location.href);
+  const items = [];
+  let map = null, dur = 0;
+  for (const line of text.split("\\n")) {
+    if (line.startsWith("#EXT-X-MAP:URI=")) map = line.split('"')[1];
+    else if (line.startsWith("#EXTINF:")) dur = parseFloat(line.slice(8));
+    else if (line && !line.startsWith("#")) items.push({map, uri: line, dur});
+  }
+  const v = document.getElementById("v");
+  const ms = new MediaSource();
+  v.src = URL.createObjectURL(ms);
+  await new Promise(r => ms.addEventListener("sourceopen", r, {once: true}));
+  const sb = ms.addSourceBuffer(mime);
+  const append = buf => new Promise((ok, bad) => {
+    sb.addEventListener("updateend", ok, {once: true});
+    sb.addEventListener("error", bad, {once: true});
+    sb.appendBuffer(buf);
+  });
+  let t = 0;
+  for (const it of items) {
+    for (const uri of [it.map, it.uri]) {
+      const r = await fetch(new URL(uri, base));
+      if (!r.ok) return `${uri}: HTTP ${r.status}`;
+      sb.timestampOffset = t;
+      await append(await r.arrayBuffer());
+    }
+    t += it.dur;
+  }
+  ms.endOfStream();
+  v.play();
+  return items.length;
+}"""
+
+
+def test_an_hls_range_of_an_h265_camera_plays_in_chromium_as_h264(hevc_replay):
+    from playwright.sync_api import sync_playwright
+
+    r = hevc_replay
+    path = f"/v1/cameras/CAM-H/hls.m3u8?start={q(at(1))}&end={q(at(25))}"
+    plain = r.client.get(path, headers=r.h("admin")).text
+    assert "hevc=0" not in plain  # a browser that plays HEVC gets the segments as recorded
+    seg = r.client.get("/v1/cameras/CAM-H/" + next(x for x in plain.split("\n") if x.endswith("media.m4s")),
+                       headers=r.h("admin"))
+    init = r.client.get("/v1/cameras/CAM-H/" + next(x.split('"')[1] for x in plain.split("\n") if "MAP" in x),
+                        headers=r.h("admin"))
+    with av.open(io.BytesIO(init.content + seg.content)) as c:
+        assert c.streams.video[0].codec_context.codec_tag == "hvc1"
+    derived = r.client.get(path + "&hevc=0", headers=r.h("admin")).text
+    uris = [x for x in derived.split("\n") if x and not x.startswith("#")]
+    maps = [x.split('"')[1] for x in derived.split("\n") if x.startswith("#EXT-X-MAP")]
+    assert len(uris) == 3 and all(u.endswith("media.m4s?hevc=0") for u in uris)  # the range's three segments
+    assert all(m.endswith("init.mp4?hevc=0") for m in maps)
+    # the first request transcodes as it sends; the media request follows the same transcode
+    got = []
+    for m, u in zip(maps, uris):
+        i = r.client.get("/v1/cameras/CAM-H/" + m, headers=r.h("admin"))
+        s = r.client.get("/v1/cameras/CAM-H/" + u, headers=r.h("admin"))
+        assert i.status_code == s.status_code == 200 and s.headers["X-Dualcheck-Derived"] == "h264"
+        with av.open(io.BytesIO(i.content + s.content)) as c:
+            st = c.streams.video[0]
+            assert st.codec_context.name == "h264"
+            got.append(sum(1 for _ in c.decode(st)))
+    assert got == [250, 250, 250]  # every frame of each 10 s segment (25 fps)
+    again = r.client.get("/v1/cameras/CAM-H/" + uris[0], headers=r.h("admin"))  # cached: the same bytes
+    assert again.content == r.client.get("/v1/cameras/CAM-H/" + uris[0], headers=r.h("admin")).content
+    with serve(r.client.app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(**CHROMIUM)
+        ctx = browser.new_context(extra_http_headers={"Authorization": f"Bearer {r.env.keys['admin']}"})
+        page = ctx.new_page()
+        # a page of the API's origin without its Content-Security-Policy (which allows no blob: media),
+        # as a player page that allows Media Source playback would be
+        page.route(f"{base}/mse-player", lambda route: route.fulfill(
+            status=200, content_type="text/html", body='<!doctype html><video id="v" muted></video>'))
+        page.goto(f"{base}/mse-player")
+        can_hevc = page.evaluate(f"MediaSource.isTypeSupported('{HVC1}')")
+        # a range not asked for before: the segments are transcoded as the browser fetches them
+        fresh = f"{base}/v1/cameras/CAM-H/hls.m3u8?start={q(at(21))}&end={q(at(39))}" + ("" if can_hevc else "&hevc=0")
+        mime = HVC1 if can_hevc else 'video/mp4; codecs="avc1.4d401e"'
+        loaded = page.evaluate(f"Promise.race([({MSE_HLS})({json.dumps([fresh, mime])}), "
+                               "new Promise(r => setTimeout(() => r('timed out'), 90000))])")
+        assert loaded == 2, (loaded, page.evaluate("document.getElementById('v').error?.message"))
+        page.wait_for_function("document.getElementById('v').currentTime > 12", timeout=60000)  # into the 2nd
+        assert page.evaluate("document.getElementById('v').error") is None
+        browser.close()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.keys import add_service_key
 from storage.db import session_scope
-from storage.models import AuditEvent, Organisation
+from storage.models import AuditEvent, Camera, Organisation
 from storage.retention import org_cutoffs
 from tests.cli.conftest import make_cli
 from tests.ingest.conftest import (  # noqa: F401  (fixtures)
@@ -170,3 +170,39 @@ def test_what_the_cameras_day_bar_calls_a_gap():
     h = {"state": "online", "recorded_s": 0, "gaps": [hole(now - timedelta(minutes=20), now)]}
     v = day_view(h, a, b, now, a - timedelta(days=9), 90)
     assert v.gaps[0]["end"] == now - timedelta(seconds=90) and v.pending["start"] == now - timedelta(seconds=90)
+
+
+def test_main_and_sub_stream_settings_through_the_api_and_the_camera_page(web):
+    c = web.client
+    login(c, "ops")
+    h = {"X-CSRF-Token": csrf_of(c)}
+    sub = "rtsp://10.0.0.9/sub"
+    r = c.post("/v1/cameras", json=_cam("CLINIC-A", "A-DUAL", analyse_stream="sub"), headers=h)
+    assert r.status_code == 400 and "record_streams to both" in r.json()["error"]["reason"]
+    r = c.post("/v1/cameras", json=_cam("CLINIC-A", "A-DUAL", sub_url=sub, record_streams="both",
+                                        analyse_stream="sub"), headers=h)
+    assert r.status_code == 201, r.text
+    assert (r.json()["rtsp_sub_url"], r.json()["record_streams"], r.json()["analyse_stream"]) == (sub, "both", "sub")
+    r = c.patch("/v1/cameras/A-DUAL", json={"sub_url": None}, headers=h)  # recorded and read: needed
+    assert r.status_code == 400 and "sub-stream URL" in r.json()["error"]["reason"]
+    r = c.patch("/v1/cameras/A-DUAL", json={"record_streams": "main", "analyse_stream": "main"}, headers=h)
+    assert r.status_code == 200 and (r.json()["record_streams"], r.json()["analyse_stream"]) == ("main", "main")
+    assert r.json()["rtsp_sub_url"] == sub  # kept when not named
+    r = c.patch("/v1/cameras/A-DUAL", json={"analyse_stream": "both"}, headers=h)
+    assert r.status_code == 400 and "analyse_stream must be one of" in r.json()["error"]["reason"]
+    # the camera's page: the three fields in Chinese, and a refused combination said in Chinese
+    page = c.get("/cameras/A-DUAL/edit")
+    assert page.status_code == 200 and "子码流地址" in page.text and "核查读取的录像" in page.text
+    form = {"csrf_token": csrf_of(c, "/cameras/A-DUAL/edit"), "name": "A-DUAL", "covers": "",
+            "sub_url": "", "record_streams": "both", "analyse_stream": "sub"}
+    r = c.post("/cameras/A-DUAL/edit", data=form, follow_redirects=True)
+    assert "录制两路码流需要子码流地址" in r.text
+    r = c.post("/cameras/A-DUAL/edit", data={**form, "sub_url": sub}, follow_redirects=True)
+    assert "已保存" in r.text
+    with session_scope(web.rt.sessions) as db:
+        cam = db.get(Camera, "A-DUAL")
+        assert (cam.rtsp_sub_url, cam.record_streams, cam.analyse_stream) == (sub, "both", "sub")
+    with session_scope(web.rt.sessions) as db:
+        ev = list(db.scalars(select(AuditEvent).where(AuditEvent.action == "camera.update",
+                                                      AuditEvent.subject == "camera:A-DUAL")))
+    assert ev and ev[-1].detail["after"]["analyse_stream"] == "sub"
