@@ -1,7 +1,7 @@
 """ward beds mapped to cameras and the bed checks of inpatient days (issue 13, bed-hanging)
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import storage.models
 
 
 revision = '0021'
-down_revision = '0018'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
