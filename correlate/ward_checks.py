@@ -173,7 +173,10 @@ class WardChecker:
     # -- a run ----------------------------------------------------------------------------------------
 
     def run(self, db: Session, *, org_ids: list[str] | None = None, mdtrt_id: str | None = None,
-            now: datetime | None = None) -> RunReport:
+            now: datetime | None = None, since: datetime | None = None) -> RunReport:
+        """Check every check time of the admissions up to ``now`` not checked yet, then apply the rule.
+        ``since`` (the worker's daily run, correlate/ward_schedule.py): only check times from then on, and only
+        admissions still open then (not discharged before it)."""
         now = now or utcnow()
         rule = rulebook.current(db, RULE, self.s)
         th = rule.thresholds
@@ -188,18 +191,21 @@ class WardChecker:
             q = q.where(ClaimAdmission.mdtrt_id == mdtrt_id)
         stays, todo = [], []
         for adm in db.scalars(q).all():
+            end = db.scalar(select(func.min(ClaimDischarge.endtime)).where(
+                ClaimDischarge.org_id == adm.org_id, ClaimDischarge.mdtrt_id == adm.mdtrt_id)) or now
+            if since is not None and end < since:  # discharged before the days looked at: not open
+                continue
             rep.admissions += 1
             bed = beds.bed_of(db, adm)
             if bed is None:
                 rep.no_bed.append(adm.mdtrt_id)
                 continue
             stays.append((adm, bed))
-            end = db.scalar(select(func.min(ClaimDischarge.endtime)).where(
-                ClaimDischarge.org_id == adm.org_id, ClaimDischarge.mdtrt_id == adm.mdtrt_id)) or now
             end = min(end, now - half)  # a moment is checked once its footage time is over
             done = set(db.scalars(select(BedCheck.at).where(BedCheck.org_id == adm.org_id,
                                                             BedCheck.mdtrt_id == adm.mdtrt_id)))
-            mine = [m for m in moments(adm.begntime, end, slots, tz) if m[2] not in done]
+            mine = [m for m in moments(max(adm.begntime, since) if since else adm.begntime, end, slots, tz)
+                    if m[2] not in done]
             if mine:
                 ctx = (load_templates(db, adm.psn_no, self.pipeline.model_id).embeddings, self._pictures(bed))
                 todo += [(adm, bed, day, slot, at, ctx) for day, slot, at in mine]

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from camsim.ward import Moment, region, render_ward
+from correlate import ward_schedule
 from correlate.ward_checks import WardChecker
 from ingest.cameras import add_camera
 from storage.db import session_scope
@@ -234,3 +235,42 @@ def test_bad_bed_maps_are_refused_with_the_reason(ward):
     assert w.client.post("/v1/ward/check", json={"org_id": "PHARM-B"}, headers=w.h("inspector_north")).status_code == 404
     assert w.client.delete(f"/v1/beds/{bid}", headers=w.h("admin")).status_code == 200
     assert w.client.get("/v1/beds", headers=w.h("admin")).json()["beds"] == []
+
+
+def test_the_workers_daily_run_checks_the_previous_day_once(ward):
+    """The correlation worker's daily run (correlate/ward_schedule.py, run on every poll): after its time it
+    checks the open admissions' beds at yesterday's check times; a second run checks nothing again."""
+    wd, w = ward, ward.w
+    w.settings.ward_schedule_days = 1
+    ids = {}
+    for bed in ("02", "03"):
+        r = wd.put_bed(bed)
+        assert r.status_code == 200, r.text
+        ids[bed] = r.json()["id"]
+    empty_day, empty_night = local("2026-11-02", "15:00"), local("2026-11-02", "23:00")
+    wd.record(Moment(light="day"), empty_day)
+    wd.record(Moment(light="night"), empty_night)
+    for bed in ids:
+        for at in (empty_day, empty_night):
+            r = w.client.put(f"/v1/beds/{ids[bed]}/reference", json={"at": at.isoformat()}, headers=w.h("admin"))
+            assert r.status_code == 200, r.text
+    for slot in SLOTS:  # 4 November: bed 02 empty all day (ABSENT_02), the others in bed
+        wd.record(moment("2026-11-04", slot), local("2026-11-04", slot))
+    # M-02 still in hospital; M-03 went home on the evening of 3 November (not open on the 4th)
+    early_out = {"infno": "2402", "fixmedins_code": ORG, "input": {"dscginfo": {
+        "mdtrt_id": "M-03", "psn_no": "P-03", "endtime": "2026-11-03 18:00:00", "dscg_way": "1"}}}
+    wd.claims([admission("M-02", "P-02", "02"), admission("M-03", "P-03", "03"), early_out])
+
+    assert ward_schedule.run_due(w.rt.checker, now=local("2026-11-05", "00:30")) is None  # before 01:00
+    rep = ward_schedule.run_due(w.rt.checker, now=local("2026-11-05", "02:00"))
+    assert rep is not None and rep.admissions == 1 and rep.checks == 3 and rep.flags == []
+    c2 = _checks(w, "M-02")
+    assert {k: c.outcome for k, c in c2.items()} == {("2026-11-04", s): "absent" for s in SLOTS}
+    assert _checks(w, "M-03") == {}
+    # the next poll: nothing left to check, nothing written
+    again = ward_schedule.run_due(w.rt.checker, now=local("2026-11-05", "02:10"))
+    assert again.checks == 0 and set(_checks(w, "M-02")) == set(c2)
+    # switched off: the worker leaves the beds alone
+    w.settings.ward_schedule = False
+    assert ward_schedule.run_due(w.rt.checker, now=local("2026-11-06", "02:00")) is None
+    assert set(_checks(w, "M-02")) == set(c2)
