@@ -146,6 +146,7 @@ class WardChecker:
         row = BedCheck(org_id=adm.org_id, mdtrt_id=adm.mdtrt_id, psn_no=adm.psn_no, bed_id=bed.id,
                        camera_id=bed.camera_id, day=day, slot=slot, at=at, outcome=j.outcome, why=j.why,
                        light=j.light, changed=None if j.changed is None else round(j.changed, 4), face=face,
+                       brightness=None if j.brightness is None else round(j.brightness, 1),
                        face_score=None if score is None else round(score, 4), frame_key=key)
         db.add(row)
         return row
@@ -247,6 +248,8 @@ class WardChecker:
             "cameras": [{"camera_id": bed.camera_id, "role": "ward", "start": iso_z(first.at - half),
                          "end": iso_z(first.at + half)}],
             "thresholds": rule.thresholds,
+            # each check's own figures beside the rule's thresholds; the face as a band, never a raw score
+            "checks": [check_figures(c, self.pipeline.threshold) for c in held],
         }
         flag, created = raise_flag(
             db, type=RULE, rule=RULE, level=rule.level, org_id=adm.org_id, settlement_ids=[],
@@ -300,6 +303,24 @@ def longest_run(checks: list[BedCheck], min_checks: int, min_days: int) -> list[
     return best
 
 
+NEAR_BAND = 0.1  # a face score this far under the threshold is "near" (a poor view of the patient, perhaps)
+
+
+def face_band(score: float | None, threshold: float) -> str | None:
+    """The face score as a band for people who may not see scores: match / near / low (None: no face)."""
+    if score is None:
+        return None
+    return "match" if score >= threshold else "near" if score >= threshold - NEAR_BAND else "low"
+
+
+def check_figures(c: BedCheck, threshold: float) -> dict:
+    """One check's figures as a flag's evidence keeps them: the bed region's occupied share and brightness,
+    the light, whose face was seen and its score band."""
+    return {"id": c.id, "day": c.day, "slot": c.slot, "at": iso_z(c.at), "outcome": c.outcome, "why": c.why,
+            "light": c.light, "occupied_share": c.changed, "brightness": c.brightness, "face": c.face,
+            "face_band": face_band(c.face_score, threshold)}
+
+
 def timeline(checks: list[BedCheck], slots: list[str] | None = None) -> dict:
     """Days x checks: {"slots": [...], "days": [{"day", "cells": [{slot, outcome, why, at, id, light, face}|None]}]}."""
     slot_list = sorted(set(slots or []) | {c.slot for c in checks})
@@ -313,6 +334,7 @@ def timeline(checks: list[BedCheck], slots: list[str] | None = None) -> dict:
             c = by_day[d].get(s)
             cells.append(None if c is None else {"id": c.id, "slot": s, "outcome": c.outcome, "why": c.why,
                                                   "at": iso_z(c.at), "light": c.light, "face": c.face,
-                                                  "camera_id": c.camera_id, "changed": c.changed})
+                                                  "camera_id": c.camera_id, "changed": c.changed,
+                                                  "brightness": c.brightness})
         days.append({"day": d, "weekday": date.fromisoformat(d).weekday(), "cells": cells})
     return {"slots": slot_list, "days": days}

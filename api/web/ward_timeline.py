@@ -16,6 +16,23 @@ def _dt(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+def figures_text(c: dict, th: dict, t) -> str:
+    """A check's figures in words: the bed region's occupied share (beside the rule's), its brightness,
+    whose face was seen and, where the flag kept it, the score's band (never the score)."""
+    parts = []
+    share = c.get("occupied_share", c.get("changed"))
+    if share is not None:
+        parts.append(t("ward_fig_share", share=round(100 * float(share)),
+                       limit=round(100 * float(th.get("occupied_share") or 0))))
+    if c.get("brightness") is not None:
+        parts.append(t("ward_fig_brightness", value=round(float(c["brightness"]))))
+    if c.get("face"):
+        parts.append(t("ward_fig_face_" + c["face"]))
+    if c.get("face_band"):
+        parts.append(t("ward_fig_band_" + c["face_band"]))
+    return " · ".join(parts)
+
+
 def bed_timeline(db: Session, flag: Flag, t) -> dict | None:
     """The strip of a 挂床住院 finding, or None for any other finding."""
     ev = flag.evidence or {}
@@ -26,6 +43,7 @@ def bed_timeline(db: Session, flag: Flag, t) -> dict | None:
     half = timedelta(seconds=float(th.get("sample_seconds") or 6) / 2)
     tl = timeline(timeline_checks(db, flag.org_id, adm["mdtrt_id"]), list(th.get("check_times") or []))
     flagged = set(ev.get("absent_checks") or [])
+    kept = {f["id"]: f for f in ev.get("checks") or [] if isinstance(f, dict) and "id" in f}
     names: dict[str, str] = {}
     weekdays = t("ward_weekdays").split(",")
     days = []
@@ -49,7 +67,8 @@ def bed_timeline(db: Session, flag: Flag, t) -> dict | None:
                           "light_label": t("ward_light_" + c["light"]) if c.get("light") else "",
                           "camera_name": names.get(cam, cam), "start": iso_z(at - half), "end": iso_z(at + half),
                           "clip": f"/v1/cameras/{cam}/clip?{q}", "info": f"/v1/cameras/{cam}/clip.json?{q}",
-                          "frame": f"/v1/ward/checks/{c['id']}/frame.jpg"})
+                          "frame": f"/v1/ward/checks/{c['id']}/frame.jpg",
+                          "figures": figures_text({**c, **kept.get(c["id"], {})}, th, t)})
         days.append({"day": d["day"], "label": label, "cells": cells})
     begin = _dt(adm["begntime"]) if adm.get("begntime") else None
     return {"slots": tl["slots"], "days": days,

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from camsim.ward import Moment, region, render_ward
 from correlate import ward_schedule
-from correlate.ward_checks import WardChecker
+from correlate.ward_checks import WardChecker, check_figures
 from ingest.cameras import add_camera
 from storage.db import session_scope
 from storage.models import BedCheck, EvidenceHold, Flag, FlagEvent
@@ -167,6 +167,18 @@ def test_a_patient_absent_for_days_is_flagged_and_one_away_for_a_check_is_not(wa
         assert ev["days"] == ["2026-11-04", "2026-11-05"]
         assert sorted(ev["absent_checks"]) == sorted(c.id for k, c in c2.items() if k in ABSENT_02)
         assert ev["present_same_days"] == [c2[("2026-11-05", "22:00")].id]
+        # each check's figures beside the thresholds: the empty bed's small change, the sleeper's large one
+        figs = {f["id"]: f for f in ev["checks"]}
+        assert set(figs) == set(ev["absent_checks"]) | set(ev["present_same_days"])
+        limit = ev["thresholds"]["occupied_share"]
+        for cid in ev["absent_checks"]:
+            fig = figs[cid]
+            assert (fig["outcome"] == "absent" and fig["occupied_share"] < limit
+                    and fig["brightness"] > ev["thresholds"]["dark_limit"])
+            assert fig["face"] == "none" and fig["face_band"] is None and "face_score" not in fig
+        back = figs[ev["present_same_days"][0]]
+        assert back["light"] == "night" and back["occupied_share"] >= limit and back["face"] == "other"
+        assert back["face_band"] is None  # P-02 has no enrolled photo: nothing to compare, no band
         holds = db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == f.id)).all()
         assert len(holds) == 6 and {h.camera_id for h in holds} == {CAM} and all(h.released_at is None for h in holds)
         held_at = sorted(h.start_at + (h.end_at - h.start_at) / 2 for h in holds)
@@ -188,6 +200,9 @@ def test_a_patient_absent_for_days_is_flagged_and_one_away_for_a_check_is_not(wa
     c1, c4 = _checks(w, "M-01"), _checks(w, "M-04")
     assert all(c.outcome == "present" for c in c1.values()) and all(c.outcome == "present" for c in c4.values())
     assert all(c1[(d, s)].face == "insured" for d in DAYS for s in ("08:00", "12:30"))
+    with session_scope(w.rt.sessions) as db:
+        seen = check_figures(db.get(BedCheck, c1[("2026-11-03", "08:00")].id), w.rt.checker.pipeline.threshold)
+    assert seen["face_band"] == "match" and "face_score" not in seen and seen["brightness"] > 14
     # no empty picture of that bed: unknown, never a guess
     c5 = _checks(w, "M-05")
     assert len(c5) == 9 and {(c.outcome, c.why) for c in c5.values()} == {("unknown", "no_reference")}
