@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from correlate.ward_checks import RULE, timeline, timeline_checks
 from kernel.timefmt import iso_z
-from storage.models import Camera, Flag
+from storage.models import Camera, ClaimAdmission, ClaimDischarge, Flag, WardBed
 
 
 def _dt(s: str) -> datetime:
@@ -74,3 +75,24 @@ def bed_timeline(db: Session, flag: Flag, t) -> dict | None:
     return {"slots": tl["slots"], "days": days,
             "title": t("ward_admission", mdtrt_id=adm["mdtrt_id"], dept=adm.get("dept") or "", bed=adm.get("bed") or "",
                        begin=t.dt(begin))}
+
+
+def admission_card(db: Session, flag: Flag) -> dict | None:
+    """What a finding without a settlement is about, for the case page's card in the settlement's place: the
+    admission (mdtrt_id, person, bed, ward, admitted since, discharged or still in), and the first absent
+    check the player jumps to. None for findings about a settlement or without an admission."""
+    ev = flag.evidence or {}
+    adm = ev.get("admission") or {}
+    if flag.settlement_id or not adm.get("mdtrt_id"):
+        return None
+    row = db.scalar(select(ClaimAdmission).where(ClaimAdmission.org_id == flag.org_id,
+                                                 ClaimAdmission.mdtrt_id == adm["mdtrt_id"]).limit(1))
+    out = db.scalar(select(func.min(ClaimDischarge.endtime)).where(ClaimDischarge.org_id == flag.org_id,
+                                                                     ClaimDischarge.mdtrt_id == adm["mdtrt_id"]))
+    bed = db.get(WardBed, adm["bed_id"]) if adm.get("bed_id") else None
+    cam = db.get(Camera, bed.camera_id) if bed is not None else None
+    return {"mdtrt_id": adm["mdtrt_id"], "psn_no": adm.get("psn_no") or (row.psn_no if row else ""),
+            "ipt_no": row.ipt_no if row else None, "bed": adm.get("bed") or "", "dept": adm.get("dept") or "",
+            "camera": cam.name if cam is not None else (bed.camera_id if bed is not None else None),
+            "begntime": row.begntime if row else (_dt(adm["begntime"]) if adm.get("begntime") else None),
+            "endtime": out, "first_absent": _dt(ev["moment"]) if ev.get("moment") else None}
