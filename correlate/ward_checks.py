@@ -141,7 +141,7 @@ class WardChecker:
             face, score = self._face(mid.image, bed, templates)
             key = self._keep(adm, at, mid.image)
         j = bed_presence.judge([f.image for f in frames], bed.region, pictures,
-                               occupied_share=float(th.get("occupied_share", 0.18)),
+                               occupied_share=float(th.get("occupied_share", 0.4)),
                                dark_limit=float(th.get("dark_limit", 14)), insured_face=face == "insured")
         row = BedCheck(org_id=adm.org_id, mdtrt_id=adm.mdtrt_id, psn_no=adm.psn_no, bed_id=bed.id,
                        camera_id=bed.camera_id, day=day, slot=slot, at=at, outcome=j.outcome, why=j.why,

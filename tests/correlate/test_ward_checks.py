@@ -289,3 +289,31 @@ def test_the_workers_daily_run_checks_the_previous_day_once(ward):
     w.settings.ward_schedule = False
     assert ward_schedule.run_due(w.rt.checker, now=local("2026-11-06", "02:00")) is None
     assert set(_checks(w, "M-02")) == set(c2)
+
+
+def test_a_nurse_standing_beside_an_empty_bed_is_not_the_patient(ward):
+    """The decoy of the occupancy test: someone standing at the bed's side (a nurse, a visitor) while the
+    patient is away changes the bed's edge, not its middle; the check says absent, by day and in infrared.
+    The same bed with the patient in it is present."""
+    wd, w = ward, ward.w
+    r = wd.put_bed("02")
+    assert r.status_code == 200, r.text
+    empty_day, empty_night = local("2026-11-02", "15:00"), local("2026-11-02", "23:00")
+    wd.record(Moment(light="day"), empty_day)
+    wd.record(Moment(light="night"), empty_night)
+    for at in (empty_day, empty_night):
+        assert w.client.put(f"/v1/beds/{r.json()['id']}/reference", json={"at": at.isoformat()},
+                            headers=w.h("admin")).status_code == 200
+    nurse = (("02", "t1_4"),)
+    wd.record(Moment(light="day", turned_back=("02",), standing=nurse), local("2026-11-03", "08:00"))
+    wd.record(Moment(beds=(("02", "biden", "front"),), light="day"), local("2026-11-03", "12:30"))
+    wd.record(Moment(light="night", turned_back=("02",), standing=nurse), local("2026-11-03", "22:00"))
+    wd.claims([admission("M-02", "P-02", "02")])
+    checker = WardChecker(settings=w.settings, store=w.rt.store, pipeline=w.rt.checker.pipeline, legal=w.rt.legal_holds)
+    with session_scope(w.rt.sessions) as db:
+        assert checker.run(db, org_ids=[ORG], now=local("2026-11-04", "00:30")).checks == 3
+    c = _checks(w, "M-02")
+    got = {s: (c[("2026-11-03", s)].outcome, c[("2026-11-03", s)].light) for s in SLOTS}
+    assert got == {"08:00": ("absent", "day"), "12:30": ("present", "day"), "22:00": ("absent", "night")}, {
+        s: (x.outcome, x.changed) for (_, s), x in c.items()}
+    assert c[("2026-11-03", "08:00")].face != "insured"  # whoever stands there is not taken for the patient

@@ -118,11 +118,11 @@ def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, war
     assert strip.locator("button.wt-flagged").count() == len(ABSENT_02)
     # each cell's figures in Chinese: the bed region's change beside the rule's, the brightness, the face
     tip = rows.nth(1).locator("button.wt-cell").nth(0).get_attribute("title")
-    assert "床位区域变化" in tip and "（阈值 18%）" in tip and "亮度" in tip and "未见面孔" in tip, tip
+    assert "床位区域变化" in tip and "（阈值 40%）" in tip and "亮度" in tip and "未见面孔" in tip, tip
     share = int(tip.split("床位区域变化 ")[1].split("%")[0])
-    assert 0 <= share < 18, tip  # an empty bed: under the rule's share
+    assert 0 <= share < 40, tip  # an empty bed: under the rule's share
     night = rows.nth(2).locator("button.wt-cell").nth(2).get_attribute("title")  # 11月5日 22:00, back in bed
-    assert int(night.split("床位区域变化 ")[1].split("%")[0]) >= 18, night
+    assert int(night.split("床位区域变化 ")[1].split("%")[0]) >= 40, night
     # no settlement behind this finding: the admission in its place, the jump goes to the first absent check
     assert page.locator("#settlement-data").count() == 0
     card = page.locator("#admission-card")
