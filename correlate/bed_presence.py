@@ -120,7 +120,8 @@ def judge(frames: list[np.ndarray], region, picture: dict[str, np.ndarray | None
     level = float(ref[near].mean()) if near.any() else brightness
     diff = np.abs(_local(med) - _local(ref)) > max(DIFF_FLOOR, DIFF_SHARE * level)
     diff = cv2.morphologyEx(diff.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
-    inner = region_mask(inner_region(region), size[0], size[1]).astype(bool)
+    # INNER None: the whole outline and its margin (the measure before the nurse decoy; bench/ward.py --before)
+    inner = near if INNER is None else region_mask(inner_region(region), size[0], size[1]).astype(bool)
     changed = float(diff[inner].mean()) if inner.any() else 0.0
     if changed >= occupied_share:
         return Judgement("present", "occupied", light, changed, brightness)

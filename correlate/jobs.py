@@ -26,8 +26,8 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from correlate.check import Checker, Waiting
 from correlate import ward_schedule
+from correlate.check import Checker, Waiting
 from correlate.watch import run_due
 from kernel import metrics
 from kernel.settings import Settings
