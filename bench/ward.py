@@ -18,6 +18,9 @@ Each ward's four patients follow a script drawn from the seed, one of:
   two days): a decoy;
 * ``overnight`` — out at 22:00 and at 08:00 the next morning (two checks over two days: below three
   checks): a decoy.
+At about ``--nurse`` (0.5) of the absent checks a nurse stands at the empty bed's side (the occupancy test's
+decoy). The same footage is judged twice, from scratch: ``before`` — the bed's whole outline and margin with
+occupied_share 0.18, the measure before the decoy — and ``after``, the inner region and the rule's share.
 The truth of each admission is the rule applied to the script; the figures compare the flags raised with it,
 and each check's outcome with the script.
 
