@@ -18,6 +18,9 @@ Each ward's four patients follow a script drawn from the seed, one of:
   two days): a decoy;
 * ``overnight`` — out at 22:00 and at 08:00 the next morning (two checks over two days: below three
   checks): a decoy.
+At about ``--nurse`` (0.5) of the absent checks a nurse stands at the empty bed's side (the occupancy test's
+decoy). The same footage is judged twice, from scratch: ``before`` — the bed's whole outline and margin with
+occupied_share 0.18, the measure before the decoy — and ``after``, the inner region and the rule's share.
 The truth of each admission is the rule applied to the script; the figures compare the flags raised with it,
 and each check's outcome with the script.
 
@@ -84,14 +87,54 @@ def flagged_by_rule(away: set, days: list, min_checks: int, min_days: int) -> bo
     return len(run) >= min_checks and len({x[0] for x in run}) >= min_days
 
 
+def report(label, rt, truth, days, a, rep, run_s, run_cpu, base_s, base_cpu) -> None:
+    from sqlalchemy import select
+
+    from storage.db import session_scope
+    from storage.models import BedCheck, Flag
+
+    print(f"## {label}")
+    bed_days = len(truth) * a.days
+    with session_scope(rt.sessions) as db:
+        checks = db.scalars(select(BedCheck)).all()
+        flags = {f.evidence["admission"]["mdtrt_id"] for f in db.scalars(select(Flag).where(Flag.type == "bed_hanging"))}
+        right = wrong = unknown = 0
+        errors = []
+        for c in checks:
+            di = days.index(datetime.fromisoformat(c.day).date())
+            want = "absent" if (di, c.slot) in truth[c.mdtrt_id][1] else "present"
+            if c.outcome == "unknown":
+                unknown += 1
+            elif c.outcome == want:
+                right += 1
+            else:
+                wrong += 1
+                errors.append(f"{c.mdtrt_id} {c.day} {c.slot}: {c.outcome} ({c.why}, changed {c.changed}), truth {want}")
+    should = {m for m, (_, _, f) in truth.items() if f}
+    tp, fp, fn = len(flags & should), len(flags - should), len(should - flags)
+    prec = tp / (tp + fp) if tp + fp else 1.0
+    rec = tp / (tp + fn) if tp + fn else 1.0
+    kinds = {k: sum(1 for v in truth.values() if v[0] == k) for k in KINDS}
+    print(f"| bed-days | checks | run s (CPU s) | bed-days/s | baseline decode-only s (CPU s) | run / baseline |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {bed_days} | {rep.checks} | {run_s:.1f} ({run_cpu:.1f}) | {bed_days / run_s:.2f} | "
+          f"{base_s:.1f} ({base_cpu:.1f}) | {run_s / base_s:.2f}x |")
+    print()
+    print(f"admissions by script: {kinds}; flagged by the truth: {sorted(should)}")
+    print(f"checks: {right} right, {wrong} wrong, {unknown} unknown of {len(checks)}")
+    print(f"挂床住院 flags: {sorted(flags)}; precision {prec:.2f} ({tp}/{tp + fp}), recall {rec:.2f} ({tp}/{tp + fn})")
+    for e in errors[:20]:
+        print("  wrong:", e)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--wards", type=int, default=3)
     p.add_argument("--days", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--nurse", type=float, default=0.5, help="share of absent checks with a nurse standing at the bed")
     a = p.parse_args()
 
-    from sqlalchemy import select
 
     from api.keys import add_organisation
     from camsim.ward import BEDS, Moment, region, render_ward
@@ -169,7 +212,9 @@ def main() -> None:
                         occ = tuple((b.bed_no, plan[b.bed_no][0], "away" if slot == "22:00" and plan[b.bed_no][2] else "front")
                                     for b in BEDS if (di, slot) not in plan[b.bed_no][1])
                         out = tuple(b.bed_no for b in BEDS if (di, slot) in plan[b.bed_no][1])
-                        m = Moment(beds=occ, light="night" if slot == "22:00" else "day", turned_back=out)
+                        nurse = tuple((b, "t1_4") for b in out if rng.random() < a.nurse)[:1]  # the decoy
+                        m = Moment(beds=occ, light="night" if slot == "22:00" else "day", turned_back=out,
+                                   standing=nurse)
                         at = local(day, slot)
                         make_segments(db, store, bucket, render_ward(m), org_id="H0001", camera_id=cam,
                                       start=at - timedelta(seconds=4), total_s=8.0, segment_s=8.0, workdir=tmp)
@@ -187,42 +232,29 @@ def main() -> None:
                 footage_mod.sample_frames(store, bucket, cam, segs, at - half, at + half, SAMPLE_INTERVAL_S)
         base_s, base_cpu = time.perf_counter() - t0, time.process_time() - c0
 
-        t0, c0 = time.perf_counter(), time.process_time()
-        with session_scope(rt.sessions) as db:
-            rep = checker.run(db, now=local(days[-1], "23:59") + timedelta(days=1))
-        run_s, run_cpu = time.perf_counter() - t0, time.process_time() - c0
+        # the same scenes judged twice: the occupancy measure before the nurse decoy (the whole outline and its
+        # margin, occupied_share 0.18), then the current one (the inner region, the rule's share); each from scratch
+        from dataclasses import replace
 
-        bed_days = len(truth) * a.days
-        with session_scope(rt.sessions) as db:
-            checks = db.scalars(select(BedCheck)).all()
-            flags = {f.evidence["admission"]["mdtrt_id"] for f in db.scalars(select(Flag).where(Flag.type == "bed_hanging"))}
-            right = wrong = unknown = 0
-            errors = []
-            for c in checks:
-                di = days.index(datetime.fromisoformat(c.day).date())
-                want = "absent" if (di, c.slot) in truth[c.mdtrt_id][1] else "present"
-                if c.outcome == "unknown":
-                    unknown += 1
-                elif c.outcome == want:
-                    right += 1
-                else:
-                    wrong += 1
-                    errors.append(f"{c.mdtrt_id} {c.day} {c.slot}: {c.outcome} ({c.why}, changed {c.changed}), truth {want}")
-        should = {m for m, (_, _, f) in truth.items() if f}
-        tp, fp, fn = len(flags & should), len(flags - should), len(should - flags)
-        prec = tp / (tp + fp) if tp + fp else 1.0
-        rec = tp / (tp + fn) if tp + fn else 1.0
-        kinds = {k: sum(1 for v in truth.values() if v[0] == k) for k in KINDS}
-        print(f"| bed-days | checks | run s (CPU s) | bed-days/s | baseline decode-only s (CPU s) | run / baseline |")
-        print("|---|---|---|---|---|---|")
-        print(f"| {bed_days} | {rep.checks} | {run_s:.1f} ({run_cpu:.1f}) | {bed_days / run_s:.2f} | "
-              f"{base_s:.1f} ({base_cpu:.1f}) | {run_s / base_s:.2f}x |")
-        print()
-        print(f"admissions by script: {kinds}; flagged by the truth: {sorted(should)}")
-        print(f"checks: {right} right, {wrong} wrong, {unknown} unknown of {len(checks)}")
-        print(f"挂床住院 flags: {sorted(flags)}; precision {prec:.2f} ({tp}/{tp + fp}), recall {rec:.2f} ({tp}/{tp + fn})")
-        for e in errors[:20]:
-            print("  wrong:", e)
+        from correlate import bed_presence, rulebook
+        from storage.models import EvidenceHold, FlagEvent
+
+        current, inner = rulebook.current, bed_presence.INNER
+        for label in ("before", "after"):
+            if label == "before":
+                bed_presence.INNER = None
+                rulebook.current = lambda db, rid, st: replace(current(db, rid, st), thresholds={
+                    **current(db, rid, st).thresholds, "occupied_share": 0.18})
+            else:
+                bed_presence.INNER, rulebook.current = inner, current
+            with session_scope(rt.sessions) as db:
+                for model in (BedCheck, EvidenceHold, FlagEvent, Flag):
+                    db.query(model).delete()
+            t0, c0 = time.perf_counter(), time.process_time()
+            with session_scope(rt.sessions) as db:
+                rep = checker.run(db, now=local(days[-1], "23:59") + timedelta(days=1))
+            run_s, run_cpu = time.perf_counter() - t0, time.process_time() - c0
+            report(label, rt, truth, days, a, rep, run_s, run_cpu, base_s, base_cpu)
     finally:
         rt.close()
         sw.down()

@@ -27,7 +27,7 @@ from . import identities as ids
 from .footage import Footage, default_cache_dir, default_testdata
 from .h264 import H264Writer, cached_render
 
-RENDER_VERSION = 1
+RENDER_VERSION = 1  # the key hashes the moment's json: scenes without standers keep their cache
 W, H = 640, 360
 
 
@@ -61,6 +61,9 @@ class Moment:
     fps: int = 4
     keyint_s: float = 1.0
     turned_back: tuple[str, ...] = field(default=())  # empty beds whose blanket lies turned back
+    # people standing beside a bed, not in it (a nurse, a visitor): (bed_no, identity label); drawn upright on
+    # the floor at the bed's right-hand side, their coat over the bed's edge — a decoy for the occupancy test
+    standing: tuple[tuple[str, str], ...] = field(default=())
 
     def occupant(self, bed_no: str) -> tuple[str, str] | None:
         for b, who, view in self.beds:
@@ -71,7 +74,8 @@ class Moment:
     def to_json(self) -> dict:
         return {"beds": [list(b) for b in self.beds], "light": self.light, "seed": self.seed,
                 "duration_s": self.duration_s, "fps": self.fps, "keyint_s": self.keyint_s,
-                "turned_back": list(self.turned_back)}
+                "turned_back": list(self.turned_back),
+                **({"standing": [list(p) for p in self.standing]} if self.standing else {})}
 
 
 class WardFootage(Footage):
@@ -150,6 +154,24 @@ def _paste(frame: np.ndarray, sp: ids.Sprite, x: float, y: float) -> None:
     frame[b0:b1, a0:a1] = frame[b0:b1, a0:a1] * (1 - al) + src * al
 
 
+def _stander(img: np.ndarray, b: BedSpec, who: str, n: int, testdata: Path) -> None:
+    """Someone standing on the floor beside the bed's right-hand long side, facing the camera: a white coat
+    from the shoulders to the floor, half of it over the bed's edge, the head above the bed's head end."""
+    p = [np.array(q, np.float32) for q in b.region]
+    foot_x, foot_y = _px((p[1] + p[2] * 2) / 3)  # a third of the way from the head end along the right side
+    fw = int(round(b.face_w * 0.7))
+    body_w, body_h = int(fw * 2.0), int(fw * 4.0)
+    x = foot_x - int(0.3 * body_w) + int(np.sin(n * 0.5) * 1.5)  # shifting from foot to foot
+    top = foot_y - body_h
+    coat = np.array([[x - body_w // 2, top], [x + body_w // 2, top], [x + body_w // 2 + 3, foot_y],
+                     [x - body_w // 2 - 3, foot_y]], np.int32)
+    cv2.fillPoly(img, [coat + [3, 2]], (95, 100, 105))  # its shadow on the floor and the bed
+    cv2.fillPoly(img, [coat], (228, 232, 236))
+    cv2.line(img, (x, top + 4), (x, foot_y), (190, 196, 204), 2)  # the coat's front
+    sp = ids.sprite(ids.get(who, str(testdata)), fw, "front", shirt=(228, 232, 236))
+    _paste(img, sp, x, top - int(fw * 0.9))
+
+
 def compose(m: Moment, n: int, testdata: Path, room: np.ndarray) -> np.ndarray:
     img = room.copy()
     rng = np.random.default_rng(m.seed * 7919 + n)
@@ -166,6 +188,8 @@ def compose(m: Moment, n: int, testdata: Path, room: np.ndarray) -> np.ndarray:
         sway = np.sin(n * 0.7 + len(who)) * 1.2  # breathing, shifting
         _paste(img, sp, hx + sway, hy + rng.normal(0, 0.3))
         _blanket(img, b, 0.34, True)
+    for bed_no, who in m.standing:
+        _stander(img, next(b for b in BEDS if b.bed_no == bed_no), who, n, testdata)
     frame = img
     if m.light == "night":
         g = cv2.cvtColor(np.clip(frame, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)

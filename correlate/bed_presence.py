@@ -34,6 +34,8 @@ MARGIN = 0.03  # the bed's surroundings, as a share of the frame's width
 DIFF_SHARE = 0.16  # a change: this share of the bed's own brightness in its empty picture (contrast
 # scales with the light: an infrared night picture has a third of the day's)
 DIFF_FLOOR = 8  # grey levels: below this it is the sensor noise the median leaves, day or night
+INNER = 0.6  # the occupied share is measured on the bed's outline shrunk to this about its centre: a
+# person lying or sitting in the bed changes its middle; one standing beside it (a nurse, a visitor) only its edge
 GREY_SPREAD = 6.0  # mean |B-G| + |G-R| under which a frame is infrared (grey)
 
 
@@ -61,6 +63,13 @@ def region_mask(region, width: int, height: int, margin: float = 0.0) -> np.ndar
     if grow > 0:
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     return mask
+
+
+def inner_region(region, scale: float = INNER) -> list[list[float]]:
+    """The bed's outline shrunk to ``scale`` about its centroid (fractions)."""
+    pts = np.asarray(region, np.float32).reshape(-1, 2)
+    c = pts.mean(axis=0)
+    return ((pts - c) * scale + c).tolist()
 
 
 def _size(shape) -> tuple[int, int]:
@@ -111,7 +120,9 @@ def judge(frames: list[np.ndarray], region, picture: dict[str, np.ndarray | None
     level = float(ref[near].mean()) if near.any() else brightness
     diff = np.abs(_local(med) - _local(ref)) > max(DIFF_FLOOR, DIFF_SHARE * level)
     diff = cv2.morphologyEx(diff.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
-    changed = float(diff[near].mean()) if near.any() else 0.0
+    # INNER None: the whole outline and its margin (the measure before the nurse decoy; bench/ward.py --before)
+    inner = near if INNER is None else region_mask(inner_region(region), size[0], size[1]).astype(bool)
+    changed = float(diff[inner].mean()) if inner.any() else 0.0
     if changed >= occupied_share:
         return Judgement("present", "occupied", light, changed, brightness)
     return Judgement("absent", "bed_empty", light, changed, brightness)

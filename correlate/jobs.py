@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from correlate import ward_schedule
 from correlate.check import Checker, Waiting
 from correlate.watch import run_due
 from kernel import metrics
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "dualcheck.check_settlement"
 WATCH_TASK = "dualcheck.watch_month"  # the monthly watch rules (correlate/watch.py run_due: idempotent)
+WARD_TASK = "dualcheck.ward_day"  # the daily bed checks (correlate/ward_schedule.py run_due: idempotent)
 QUEUE = "correlate"
 ENQUEUE_BATCH = 1000  # settlements queued per round trip
 WATCH_POLL_S = 600.0
@@ -125,6 +127,10 @@ class InProcessWorker(threading.Thread):
                     run_due(self.checker.sessions, self.checker.settings)
                 except Exception:
                     log.exception("the monthly watch rules failed; retried at the next poll")
+                try:
+                    ward_schedule.run_due(self.checker)
+                except Exception:
+                    log.exception("the daily bed checks failed; retried at the next poll")
             try:
                 ids = due(self.checker.sessions, limit=50)
             except Exception:
@@ -189,6 +195,12 @@ class Jobs:
                 @app.task(name=WATCH_TASK, queue=QUEUE, pass_context=False)
                 def watch_month(timestamp: int) -> str | None:
                     return run_due(sessions, settings)
+
+                @app.periodic(cron="*/10 * * * *", periodic_id="ward")
+                @app.task(name=WARD_TASK, queue=QUEUE, pass_context=False)
+                def ward_day(timestamp: int) -> int | None:
+                    rep = ward_schedule.run_due(checker())
+                    return None if rep is None else rep.checks
 
                 self._app = app
             return self._app

@@ -141,11 +141,12 @@ class WardChecker:
             face, score = self._face(mid.image, bed, templates)
             key = self._keep(adm, at, mid.image)
         j = bed_presence.judge([f.image for f in frames], bed.region, pictures,
-                               occupied_share=float(th.get("occupied_share", 0.18)),
+                               occupied_share=float(th.get("occupied_share", 0.4)),
                                dark_limit=float(th.get("dark_limit", 14)), insured_face=face == "insured")
         row = BedCheck(org_id=adm.org_id, mdtrt_id=adm.mdtrt_id, psn_no=adm.psn_no, bed_id=bed.id,
                        camera_id=bed.camera_id, day=day, slot=slot, at=at, outcome=j.outcome, why=j.why,
                        light=j.light, changed=None if j.changed is None else round(j.changed, 4), face=face,
+                       brightness=None if j.brightness is None else round(j.brightness, 1),
                        face_score=None if score is None else round(score, 4), frame_key=key)
         db.add(row)
         return row
@@ -173,7 +174,10 @@ class WardChecker:
     # -- a run ----------------------------------------------------------------------------------------
 
     def run(self, db: Session, *, org_ids: list[str] | None = None, mdtrt_id: str | None = None,
-            now: datetime | None = None) -> RunReport:
+            now: datetime | None = None, since: datetime | None = None) -> RunReport:
+        """Check every check time of the admissions up to ``now`` not checked yet, then apply the rule.
+        ``since`` (the worker's daily run, correlate/ward_schedule.py): only check times from then on, and only
+        admissions still open then (not discharged before it)."""
         now = now or utcnow()
         rule = rulebook.current(db, RULE, self.s)
         th = rule.thresholds
@@ -188,18 +192,21 @@ class WardChecker:
             q = q.where(ClaimAdmission.mdtrt_id == mdtrt_id)
         stays, todo = [], []
         for adm in db.scalars(q).all():
+            end = db.scalar(select(func.min(ClaimDischarge.endtime)).where(
+                ClaimDischarge.org_id == adm.org_id, ClaimDischarge.mdtrt_id == adm.mdtrt_id)) or now
+            if since is not None and end < since:  # discharged before the days looked at: not open
+                continue
             rep.admissions += 1
             bed = beds.bed_of(db, adm)
             if bed is None:
                 rep.no_bed.append(adm.mdtrt_id)
                 continue
             stays.append((adm, bed))
-            end = db.scalar(select(func.min(ClaimDischarge.endtime)).where(
-                ClaimDischarge.org_id == adm.org_id, ClaimDischarge.mdtrt_id == adm.mdtrt_id)) or now
             end = min(end, now - half)  # a moment is checked once its footage time is over
             done = set(db.scalars(select(BedCheck.at).where(BedCheck.org_id == adm.org_id,
                                                             BedCheck.mdtrt_id == adm.mdtrt_id)))
-            mine = [m for m in moments(adm.begntime, end, slots, tz) if m[2] not in done]
+            mine = [m for m in moments(max(adm.begntime, since) if since else adm.begntime, end, slots, tz)
+                    if m[2] not in done]
             if mine:
                 ctx = (load_templates(db, adm.psn_no, self.pipeline.model_id).embeddings, self._pictures(bed))
                 todo += [(adm, bed, day, slot, at, ctx) for day, slot, at in mine]
@@ -241,6 +248,8 @@ class WardChecker:
             "cameras": [{"camera_id": bed.camera_id, "role": "ward", "start": iso_z(first.at - half),
                          "end": iso_z(first.at + half)}],
             "thresholds": rule.thresholds,
+            # each check's own figures beside the rule's thresholds; the face as a band, never a raw score
+            "checks": [check_figures(c, self.pipeline.threshold) for c in held],
         }
         flag, created = raise_flag(
             db, type=RULE, rule=RULE, level=rule.level, org_id=adm.org_id, settlement_ids=[],
@@ -294,6 +303,24 @@ def longest_run(checks: list[BedCheck], min_checks: int, min_days: int) -> list[
     return best
 
 
+NEAR_BAND = 0.1  # a face score this far under the threshold is "near" (a poor view of the patient, perhaps)
+
+
+def face_band(score: float | None, threshold: float) -> str | None:
+    """The face score as a band for people who may not see scores: match / near / low (None: no face)."""
+    if score is None:
+        return None
+    return "match" if score >= threshold else "near" if score >= threshold - NEAR_BAND else "low"
+
+
+def check_figures(c: BedCheck, threshold: float) -> dict:
+    """One check's figures as a flag's evidence keeps them: the bed region's occupied share and brightness,
+    the light, whose face was seen and its score band."""
+    return {"id": c.id, "day": c.day, "slot": c.slot, "at": iso_z(c.at), "outcome": c.outcome, "why": c.why,
+            "light": c.light, "occupied_share": c.changed, "brightness": c.brightness, "face": c.face,
+            "face_band": face_band(c.face_score, threshold)}
+
+
 def timeline(checks: list[BedCheck], slots: list[str] | None = None) -> dict:
     """Days x checks: {"slots": [...], "days": [{"day", "cells": [{slot, outcome, why, at, id, light, face}|None]}]}."""
     slot_list = sorted(set(slots or []) | {c.slot for c in checks})
@@ -307,6 +334,7 @@ def timeline(checks: list[BedCheck], slots: list[str] | None = None) -> dict:
             c = by_day[d].get(s)
             cells.append(None if c is None else {"id": c.id, "slot": s, "outcome": c.outcome, "why": c.why,
                                                   "at": iso_z(c.at), "light": c.light, "face": c.face,
-                                                  "camera_id": c.camera_id, "changed": c.changed})
+                                                  "camera_id": c.camera_id, "changed": c.changed,
+                                                  "brightness": c.brightness})
         days.append({"day": d, "weekday": date.fromisoformat(d).weekday(), "cells": cells})
     return {"slots": slot_list, "days": days}

@@ -20,5 +20,5 @@ RULES: tuple[Rule, ...] = (
          "An admitted patient's bed seen empty by its ward camera at min_absent_checks consecutive daily checks "
          "spanning at least min_days days, the patient's face seen nowhere near it.",
          {"check_times": ["08:00", "12:30", "22:00"], "min_absent_checks": 3, "min_days": 2, "sample_seconds": 6,
-          "occupied_share": 0.18, "dark_limit": 14}),
+          "occupied_share": 0.4, "dark_limit": 14}),
 )

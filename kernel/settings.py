@@ -299,6 +299,16 @@ class Settings(BaseSettings):
         1, ge=1, le=28, description="Watch rules: on this day of each month (in claims_timezone) the worker runs the "
         "past month's watch rules, once (a month already run is not run again by the schedule).")
     watch_schedule: bool = Field(True, description="Watch rules: whether the worker runs them monthly.")
+    ward_schedule: bool = Field(
+        True, description="Bed-hanging (docs/inpatient.md): whether the worker checks the open admissions' beds "
+        "daily, at the previous day's check times of the rule (each check time once).")
+    ward_schedule_time: str = Field(
+        "01:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Bed-hanging: local time (claims_timezone, "
+        "HH:MM) from which the worker checks the previous day's beds; later than the last check time's footage "
+        "upload.")
+    ward_schedule_days: int = Field(
+        2, ge=1, le=31, description="Bed-hanging: days before today the daily run looks back over (a worker that "
+        "was down catches up; check times already checked are not checked again).")
     watch_max_lines: int = Field(
         100000, ge=1, description="Watch rules: most records in one population import (POST /v1/watch/population).")
     correlate_regulars_days: float = Field(

@@ -1018,6 +1018,7 @@ class BedCheck(Base):
     why: Mapped[str] = mapped_column(String(32))
     light: Mapped[str | None] = mapped_column(String(8), nullable=True)  # day | night (infrared)
     changed: Mapped[float | None] = mapped_column(Float, nullable=True)  # share of the bed region unlike its empty
+    brightness: Mapped[float | None] = mapped_column(Float, nullable=True)  # mean grey of the bed region (0-255)
     face: Mapped[str] = mapped_column(String(8), default="none")  # insured | other | none
     face_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     frame_key: Mapped[str | None] = mapped_column(String(300), nullable=True)

@@ -22,7 +22,7 @@ from api.web.common import Ctx, WebError, form_checked, form_day, need_role, org
 from api.web.i18n import FLAG_TYPES
 from api.web.pages import _local_day_start as local_day_start
 from api.web.pages import flag_evidence
-from api.web.ward_timeline import bed_timeline
+from api.web.ward_timeline import admission_card, bed_timeline
 from correlate import cases as workflow
 from correlate.flags import view as flag_view
 from kernel.errors import Refusal
@@ -208,6 +208,8 @@ def case_page(case_id: str, ctx: Ctx = Depends(web_ctx), q: str = "", done: str 
                              "claim": claim_columns(f.evidence or {}, ctx.t), "ward": bed_timeline(db, f, ctx.t)}
                             for f in fs]
         data["finding_of"] = {f.id: f for f in fs}
+        # a finding about an admission (挂床住院) has no settlement: the admission takes its card
+        data["admission"] = None if data.get("settlement") else admission_card(db, primary)
         data["faces_cmp"] = case_faces(c, fs)
         data["attachments"] = list(db.scalars(select(CaseAttachment).where(CaseAttachment.case_id == c.id)
                                               .order_by(CaseAttachment.uploaded_at)))

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from camsim.ward import Moment, region, render_ward
-from correlate.ward_checks import WardChecker
+from correlate import ward_schedule
+from correlate.ward_checks import WardChecker, check_figures
 from ingest.cameras import add_camera
 from storage.db import session_scope
 from storage.models import BedCheck, EvidenceHold, Flag, FlagEvent
@@ -166,6 +167,18 @@ def test_a_patient_absent_for_days_is_flagged_and_one_away_for_a_check_is_not(wa
         assert ev["days"] == ["2026-11-04", "2026-11-05"]
         assert sorted(ev["absent_checks"]) == sorted(c.id for k, c in c2.items() if k in ABSENT_02)
         assert ev["present_same_days"] == [c2[("2026-11-05", "22:00")].id]
+        # each check's figures beside the thresholds: the empty bed's small change, the sleeper's large one
+        figs = {f["id"]: f for f in ev["checks"]}
+        assert set(figs) == set(ev["absent_checks"]) | set(ev["present_same_days"])
+        limit = ev["thresholds"]["occupied_share"]
+        for cid in ev["absent_checks"]:
+            fig = figs[cid]
+            assert (fig["outcome"] == "absent" and fig["occupied_share"] < limit
+                    and fig["brightness"] > ev["thresholds"]["dark_limit"])
+            assert fig["face"] == "none" and fig["face_band"] is None and "face_score" not in fig
+        back = figs[ev["present_same_days"][0]]
+        assert back["light"] == "night" and back["occupied_share"] >= limit and back["face"] == "other"
+        assert back["face_band"] is None  # P-02 has no enrolled photo: nothing to compare, no band
         holds = db.scalars(select(EvidenceHold).where(EvidenceHold.flag_id == f.id)).all()
         assert len(holds) == 6 and {h.camera_id for h in holds} == {CAM} and all(h.released_at is None for h in holds)
         held_at = sorted(h.start_at + (h.end_at - h.start_at) / 2 for h in holds)
@@ -187,6 +200,9 @@ def test_a_patient_absent_for_days_is_flagged_and_one_away_for_a_check_is_not(wa
     c1, c4 = _checks(w, "M-01"), _checks(w, "M-04")
     assert all(c.outcome == "present" for c in c1.values()) and all(c.outcome == "present" for c in c4.values())
     assert all(c1[(d, s)].face == "insured" for d in DAYS for s in ("08:00", "12:30"))
+    with session_scope(w.rt.sessions) as db:
+        seen = check_figures(db.get(BedCheck, c1[("2026-11-03", "08:00")].id), w.rt.checker.pipeline.threshold)
+    assert seen["face_band"] == "match" and "face_score" not in seen and seen["brightness"] > 14
     # no empty picture of that bed: unknown, never a guess
     c5 = _checks(w, "M-05")
     assert len(c5) == 9 and {(c.outcome, c.why) for c in c5.values()} == {("unknown", "no_reference")}
@@ -234,3 +250,70 @@ def test_bad_bed_maps_are_refused_with_the_reason(ward):
     assert w.client.post("/v1/ward/check", json={"org_id": "PHARM-B"}, headers=w.h("inspector_north")).status_code == 404
     assert w.client.delete(f"/v1/beds/{bid}", headers=w.h("admin")).status_code == 200
     assert w.client.get("/v1/beds", headers=w.h("admin")).json()["beds"] == []
+
+
+def test_the_workers_daily_run_checks_the_previous_day_once(ward):
+    """The correlation worker's daily run (correlate/ward_schedule.py, run on every poll): after its time it
+    checks the open admissions' beds at yesterday's check times; a second run checks nothing again."""
+    wd, w = ward, ward.w
+    w.settings.ward_schedule_days = 1
+    ids = {}
+    for bed in ("02", "03"):
+        r = wd.put_bed(bed)
+        assert r.status_code == 200, r.text
+        ids[bed] = r.json()["id"]
+    empty_day, empty_night = local("2026-11-02", "15:00"), local("2026-11-02", "23:00")
+    wd.record(Moment(light="day"), empty_day)
+    wd.record(Moment(light="night"), empty_night)
+    for bed in ids:
+        for at in (empty_day, empty_night):
+            r = w.client.put(f"/v1/beds/{ids[bed]}/reference", json={"at": at.isoformat()}, headers=w.h("admin"))
+            assert r.status_code == 200, r.text
+    for slot in SLOTS:  # 4 November: bed 02 empty all day (ABSENT_02), the others in bed
+        wd.record(moment("2026-11-04", slot), local("2026-11-04", slot))
+    # M-02 still in hospital; M-03 went home on the evening of 3 November (not open on the 4th)
+    early_out = {"infno": "2402", "fixmedins_code": ORG, "input": {"dscginfo": {
+        "mdtrt_id": "M-03", "psn_no": "P-03", "endtime": "2026-11-03 18:00:00", "dscg_way": "1"}}}
+    wd.claims([admission("M-02", "P-02", "02"), admission("M-03", "P-03", "03"), early_out])
+
+    assert ward_schedule.run_due(w.rt.checker, now=local("2026-11-05", "00:30")) is None  # before 01:00
+    rep = ward_schedule.run_due(w.rt.checker, now=local("2026-11-05", "02:00"))
+    assert rep is not None and rep.admissions == 1 and rep.checks == 3 and rep.flags == []
+    c2 = _checks(w, "M-02")
+    assert {k: c.outcome for k, c in c2.items()} == {("2026-11-04", s): "absent" for s in SLOTS}
+    assert _checks(w, "M-03") == {}
+    # the next poll: nothing left to check, nothing written
+    again = ward_schedule.run_due(w.rt.checker, now=local("2026-11-05", "02:10"))
+    assert again.checks == 0 and set(_checks(w, "M-02")) == set(c2)
+    # switched off: the worker leaves the beds alone
+    w.settings.ward_schedule = False
+    assert ward_schedule.run_due(w.rt.checker, now=local("2026-11-06", "02:00")) is None
+    assert set(_checks(w, "M-02")) == set(c2)
+
+
+def test_a_nurse_standing_beside_an_empty_bed_is_not_the_patient(ward):
+    """The decoy of the occupancy test: someone standing at the bed's side (a nurse, a visitor) while the
+    patient is away changes the bed's edge, not its middle; the check says absent, by day and in infrared.
+    The same bed with the patient in it is present."""
+    wd, w = ward, ward.w
+    r = wd.put_bed("02")
+    assert r.status_code == 200, r.text
+    empty_day, empty_night = local("2026-11-02", "15:00"), local("2026-11-02", "23:00")
+    wd.record(Moment(light="day"), empty_day)
+    wd.record(Moment(light="night"), empty_night)
+    for at in (empty_day, empty_night):
+        assert w.client.put(f"/v1/beds/{r.json()['id']}/reference", json={"at": at.isoformat()},
+                            headers=w.h("admin")).status_code == 200
+    nurse = (("02", "t1_4"),)
+    wd.record(Moment(light="day", turned_back=("02",), standing=nurse), local("2026-11-03", "08:00"))
+    wd.record(Moment(beds=(("02", "biden", "front"),), light="day"), local("2026-11-03", "12:30"))
+    wd.record(Moment(light="night", turned_back=("02",), standing=nurse), local("2026-11-03", "22:00"))
+    wd.claims([admission("M-02", "P-02", "02")])
+    checker = WardChecker(settings=w.settings, store=w.rt.store, pipeline=w.rt.checker.pipeline, legal=w.rt.legal_holds)
+    with session_scope(w.rt.sessions) as db:
+        assert checker.run(db, org_ids=[ORG], now=local("2026-11-04", "00:30")).checks == 3
+    c = _checks(w, "M-02")
+    got = {s: (c[("2026-11-03", s)].outcome, c[("2026-11-03", s)].light) for s in SLOTS}
+    assert got == {"08:00": ("absent", "day"), "12:30": ("present", "day"), "22:00": ("absent", "night")}, {
+        s: (x.outcome, x.changed) for (_, s), x in c.items()}
+    assert c[("2026-11-03", "08:00")].face != "insured"  # whoever stands there is not taken for the patient

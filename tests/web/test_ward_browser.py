@@ -116,6 +116,24 @@ def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, war
     assert rows.nth(1).locator("button.wt-cell").nth(0).inner_text().startswith("不在床")
     assert "夜间红外" in rows.nth(0).locator("button.wt-cell").nth(2).inner_text()
     assert strip.locator("button.wt-flagged").count() == len(ABSENT_02)
+    # each cell's figures in Chinese: the bed region's change beside the rule's, the brightness, the face
+    tip = rows.nth(1).locator("button.wt-cell").nth(0).get_attribute("title")
+    assert "床位区域变化" in tip and "（阈值 40%）" in tip and "亮度" in tip and "未见面孔" in tip, tip
+    share = int(tip.split("床位区域变化 ")[1].split("%")[0])
+    assert 0 <= share < 40, tip  # an empty bed: under the rule's share
+    night = rows.nth(2).locator("button.wt-cell").nth(2).get_attribute("title")  # 11月5日 22:00, back in bed
+    assert int(night.split("床位区域变化 ")[1].split("%")[0]) >= 40, night
+    # no settlement behind this finding: the admission in its place, the jump goes to the first absent check
+    assert page.locator("#settlement-data").count() == 0
+    card = page.locator("#admission-card")
+    assert card.locator("h2").inner_text() == "住院登记"
+    assert page.locator("#adm-mdtrt").inner_text() == "M-02" and page.locator("#adm-person").inner_text() == "P-02"
+    assert page.locator("#adm-bed").inner_text() == "02" and page.locator("#adm-ward").inner_text() == "内科 · 内科3病区"
+    assert page.locator("#adm-since").inner_text() == "2026年11月3日 07:00"
+    assert page.locator("#adm-discharged").inner_text() == "2026年11月5日 23:30"
+    assert page.locator("#adm-first-absent").inner_text() == "2026年11月4日 08:00"
+    jump = page.locator("#jump-settlement")
+    assert jump.inner_text() == "跳到首次不在床抽检" and "结算" not in page.locator("#player-box").inner_text()
     # the player opens on the first absent check; another absent check plays from its own time
     assert page.locator("#cam-tabs").inner_text().strip() == "内科3病区"
     wait_playing(page)
@@ -127,6 +145,13 @@ def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, war
                            arg=at)
     assert at - 0.6 <= wall_of(page) <= at + 3.0
     assert page.locator("#frame-time").inner_text().startswith("12:30")  # local time, not UTC
+    assert "床位区域变化" in page.locator(".wt-frame figcaption").inner_text()  # the figures beside the frame
+    # back to the first absent check (11月4日 08:00) from the player's jump
+    first = _t(rows.nth(1).locator("button.wt-cell").nth(0).get_attribute("data-at")).timestamp()
+    jump.click()
+    page.wait_for_function("(at) => { const v = document.getElementById('player'); return v && v.dataset.wall"
+                           " && Math.abs(Date.parse(v.dataset.wall) / 1000 - at) < 3 }", arg=first)
+    assert page.locator("#frame-time").inner_text().startswith("08:00")
     # the frame the check kept, as the check saw it
     page.wait_for_function("() => { const i = document.querySelector('.wt-frame img'); return i && i.naturalWidth > 0 }")
     assert not page.locator(".wt-frame").is_hidden()

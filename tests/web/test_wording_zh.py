@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from storage.db import session_scope
-from storage.models import ApiKey, Camera, Flag, Organisation, Settlement, Terminal, User
+from storage.models import ApiKey, Camera, ClaimAdmission, Flag, Organisation, Settlement, Terminal, User
 
 # names of formats and protocols, the language switch (its label is the other language's name)
 ALLOWED = {"English", "RTSP", "rtsp", "HLS", "H264", "HEVC", "JPEG", "PNG", "CSV", "PDF", "Excel", "SHA", "UTF", "UTC+8", "MB", "KB", "GB"}
@@ -32,7 +32,8 @@ def _data_tokens(rt) -> set[str]:
     with session_scope(rt.sessions) as db:
         for model, cols in ((Camera, ("id", "rtsp_url")), (Organisation, ("id", "region")), (Settlement, ("id", "insured_id",
                             "counter", "terminal_id")), (Flag, ("id", "settlement_id")), (Terminal, ("id", "counter")),
-                            (User, ("username",)), (ApiKey, ("id",))):
+                            (User, ("username",)), (ApiKey, ("id",)),
+                            (ClaimAdmission, ("mdtrt_id", "psn_no", "ipt_no", "adm_dept_codg"))):
             for row in db.execute(select(*[getattr(model, c) for c in cols if hasattr(model, c)])):
                 toks.update(str(v) for v in row if v)
         for (covers,) in db.execute(select(Camera.covers)):

@@ -88,7 +88,14 @@
     var r = bar.getBoundingClientRect(), a = ms(cur.start), b = ms(cur.end);
     seekWall(a + (b - a) * (ev.clientX - r.left) / r.width);
   });
-  document.getElementById("jump-settlement").addEventListener("click", function () { seekWall(settled); });
+  document.getElementById("jump-settlement").addEventListener("click", function () {
+    // another window is playing (a bed check's, ward.js): back to the finding's own window first
+    if (cur && data.cameras.indexOf(cur) < 0 && data.cameras.length) {
+      load(data.cameras.filter(function (c) { return c.id === cur.id; })[0] || data.cameras[0], settled);
+      return;
+    }
+    seekWall(settled);
+  });
   document.querySelectorAll(".cam-tab").forEach(function (b) {
     b.addEventListener("click", function () {
       var cam = data.cameras.filter(function (c) { return c.id === b.dataset.camera; })[0];
