@@ -108,6 +108,20 @@ def browser():
         b.close()
 
 
+def logged_in(browser, url: str, username: str, *, timeout_ms: int = 15000, **context_args):
+    """A fresh browser context (zh-CN, 1360x900) logged in as ``username`` at ``url``: (context, page).
+    For the test modules that serve a site of their own."""
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN", **context_args)
+    page = ctx.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(f"{url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return ctx, page
+
+
 @pytest.fixture
 def login(browser, site):
     """login(username) -> a page of a fresh browser context, logged in."""

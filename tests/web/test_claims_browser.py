@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.conftest import add_users, logged_in, test_settings
 from tests.web.test_browser import wait_playing, wall_of
 
 pytestmark = pytest.mark.slow
@@ -58,28 +58,10 @@ def claims_site(tmp_path_factory, seaweed, models_dir, testdata):
     rt.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium",
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                    "--autoplay-policy=no-user-gesture-required"])
-        yield b
-        b.close()
-
 
 def test_the_lines_side_by_side_beside_the_footage_of_the_moment(browser, claims_site):
     url, flags, sub = claims_site
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    page.set_default_timeout(15000)
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "insp-north")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    ctx, page = logged_in(browser, url, "insp-north")
     page.goto(f"{url}/flags/{flags['claims_substitution']}")
     assert "串换药品" in page.locator("h1").inner_text()
     lines = sub["evidence"]["lines"]

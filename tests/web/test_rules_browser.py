@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.conftest import add_users, logged_in, test_settings
 
 pytestmark = pytest.mark.slow
 
@@ -50,31 +50,10 @@ def rules_site(tmp_path_factory, seaweed, models_dir):
     rt.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
-
-def _login(browser, url, user):
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    page.set_default_timeout(15000)
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return ctx, page
-
 
 def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser, rules_site, tmp_path):
     url, flag_id = rules_site
-    ctx, page = _login(browser, url, "admin")
+    ctx, page = logged_in(browser, url, "admin")
     page.click("#nav-rules")
     page.wait_for_load_state()
     assert [page.locator(".rule-class h2").nth(i).inner_text() for i in range(3)] == ["医保管理类", "临床诊疗类",
@@ -129,7 +108,7 @@ def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser
     assert "药品最长用药天数：0条 → 1条" in page.locator("#rule-history tbody tr").first.inner_text()
     ctx.close()
     # an inspector reads without the form; an institution is refused
-    ctx, page = _login(browser, url, "insp-north")
+    ctx, page = logged_in(browser, url, "insp-north")
     # a finding names the version of its rule that raised it, linked to the rule's page
     page.goto(f"{url}/flags/{flag_id}")
     ref = page.locator(f"#finding-{flag_id} .rule-ref")
@@ -143,7 +122,7 @@ def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser
     ver = page.locator("#rule-precision tr.rule-version[data-rule=claims_duplicate_charge]")
     assert ver.count() == 1 and "第1版" in ver.inner_text()
     ctx.close()
-    ctx, page = _login(browser, url, "clinic-a")
+    ctx, page = logged_in(browser, url, "clinic-a")
     assert page.locator("#nav-rules").count() == 0
     assert page.goto(f"{url}/rules").status == 403
     ctx.close()

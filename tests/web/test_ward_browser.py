@@ -13,7 +13,7 @@ import pytest
 from camsim.ward import Moment, region, render_ward
 from tests.api.conftest import shared_pipeline  # noqa: F401  (fixture)
 from tests.correlate.test_ward_checks import ABSENT_02, DAYS, PATIENTS, SLOTS, admission, discharge, local, moment
-from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.conftest import add_users, logged_in, test_settings
 from tests.web.test_browser import wait_playing, wall_of
 from tests.web.test_wording_zh import COLLECT, _data_tokens, _leftovers
 
@@ -79,28 +79,10 @@ def ward_site(tmp_path_factory, seaweed, models_dir, shared_pipeline):  # noqa: 
     rt.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium",
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                    "--autoplay-policy=no-user-gesture-required"])
-        yield b
-        b.close()
-
 
 def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, ward_site):
     url, flag, tokens = ward_site
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    page.set_default_timeout(20000)
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "insp-north")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    ctx, page = logged_in(browser, url, "insp-north", timeout_ms=20000)
     page.goto(f"{url}/cases/{flag['case_id']}")
     assert "挂床住院" in page.locator("h1").inner_text()
     strip = page.locator(f"#ward-timeline-{flag['id']}")
@@ -161,14 +143,7 @@ def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, war
 
 def test_an_operator_outlines_a_bed_on_the_ward_frame_and_takes_its_empty_picture(browser, ward_site):
     url, _, tokens = ward_site
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    page.set_default_timeout(20000)
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "ops")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    ctx, page = logged_in(browser, url, "ops", timeout_ms=20000)
     page.goto(f"{url}/cameras")
     page.click(f"tr[data-camera='{CAM}'] a.beds-link")
     page.wait_for_url(f"**/cameras/{CAM}/beds")

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.conftest import add_users, logged_in, test_settings
 from tests.web.test_wording_zh import _leftovers
 
 pytestmark = pytest.mark.slow
@@ -41,27 +41,6 @@ def watch_site(tmp_path_factory, seaweed, models_dir):
     env.rt.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
-
-
-def _login(browser, url, user):
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN", accept_downloads=True)
-    page = ctx.new_page()
-    page.set_default_timeout(15000)
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return ctx, page
-
 
 def _tokens(ds) -> set[str]:
     toks = set()
@@ -77,7 +56,7 @@ def test_the_south_inspector_sees_downloads_and_opens_a_person(browser, watch_si
     from storage.models import WatchRun
 
     url, ds, env = watch_site
-    ctx, page = _login(browser, url, "insp-south")
+    ctx, page = logged_in(browser, url, "insp-south", accept_downloads=True)
     page.click("#nav-watch")
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "监测预警名单"
@@ -130,7 +109,7 @@ def test_the_south_inspector_sees_downloads_and_opens_a_person(browser, watch_si
 
 def test_an_admin_runs_a_month_from_the_page(browser, watch_site):
     url, ds, env = watch_site
-    ctx, page = _login(browser, url, "admin")
+    ctx, page = logged_in(browser, url, "admin", accept_downloads=True)
     page.goto(f"{url}/watch")
     assert page.locator(".watch-unit").count() == 2
     page.fill("#watch-run-form input[name=month]", "2026-10")
