@@ -9,11 +9,11 @@ from datetime import datetime
 from fastapi import APIRouter, Depends
 
 from api.routes.cameras import ZONE_EDITORS
-from api.scope import can_manage_cameras, can_see_camera_health
-from api.web.common import Ctx, WebError, render, web_ctx
+from api.scope import can_manage_cameras
+from api.web.common import Ctx, WebError, camera_seen, render, web_ctx
 from correlate import beds as beds_mod
 from storage.db import session_scope
-from storage.models import Camera, Organisation
+from storage.models import Organisation
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,9 +27,7 @@ def beds_page(camera_id: str, ctx: Ctx = Depends(web_ctx)):
     if ctx.who.role not in ("inspector", "operator", "admin"):
         raise WebError(403, "forbidden")
     with session_scope(ctx.rt.sessions) as db:
-        cam = db.get(Camera, camera_id[:64])
-        if cam is None or cam.removed_at is not None or not can_see_camera_health(ctx.who, cam.org_id):
-            raise WebError(404, "not_found")
+        cam = camera_seen(db, ctx, camera_id)
         org = db.get(Organisation, cam.org_id)
         beds = [beds_mod.view(b) for b in beds_mod.list_beds(db, [cam.org_id]) if b.camera_id == cam.id]
         offset = datetime.now(ctx.t.tz).strftime("%z")

@@ -23,7 +23,7 @@ from api.web.nav import unread_counts
 from kernel.errors import Refusal
 from kernel.timefmt import TimeInvalid, parse_day
 from storage.db import session_scope
-from storage.models import Organisation, User, WebSession
+from storage.models import Camera, Organisation, User, WebSession
 
 HERE = Path(__file__).parent
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
@@ -195,3 +195,11 @@ def form_day(value: str | None, name: str) -> date | None:
         return parse_day(value, name)
     except TimeInvalid as e:
         raise WebError(400, "bad_request", e.reason) from None
+
+
+def camera_seen(db, ctx: Ctx, camera_id: str):
+    """The camera of an editor page (zones, beds): 404 when it is removed or not the caller's to see."""
+    cam = db.get(Camera, camera_id[:64])
+    if cam is None or cam.removed_at is not None or not can_see_camera_health(ctx.who, cam.org_id):
+        raise WebError(404, "not_found")
+    return cam

@@ -7,11 +7,10 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from api.routes.cameras import ZONE_EDITORS
-from api.scope import can_see_camera_health
-from api.web.common import Ctx, WebError, render, web_ctx
+from api.web.common import Ctx, WebError, camera_seen, render, web_ctx
 from ingest.cameras import MAX_ZONE_LABEL, MAX_ZONES, ZONE_KINDS, ZONE_POINTS
 from storage.db import session_scope
-from storage.models import Camera, Organisation, User
+from storage.models import Organisation, User
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,9 +25,7 @@ def zones_page(camera_id: str, ctx: Ctx = Depends(web_ctx)):
     if ctx.who.role not in ("inspector", "operator", "admin"):
         raise WebError(403, "forbidden")
     with session_scope(ctx.rt.sessions) as db:
-        cam = db.get(Camera, camera_id[:64])
-        if cam is None or cam.removed_at is not None or not can_see_camera_health(ctx.who, cam.org_id):
-            raise WebError(404, "not_found")
+        cam = camera_seen(db, ctx, camera_id)
         org = db.get(Organisation, cam.org_id)
         data = {"camera_id": cam.id, "zones": cam.zones or [], "editable": ctx.who.role in ZONE_EDITORS,
                 "csrf": ctx.csrf, "kinds": list(ZONE_KINDS), "max_zones": MAX_ZONES, "points": list(ZONE_POINTS),
