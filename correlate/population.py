@@ -136,37 +136,35 @@ class PopulationImporter:
 
     def flush(self) -> None:
         homes, self.homes = self.homes, []
-        for i in range(0, len(homes), CHUNK):
-            chunk = homes[i:i + CHUNK]
-            known = {h.psn_no: h for h in self.db.scalars(select(Household).where(
-                Household.psn_no.in_({r["psn_no"] for _, r in chunk})))}
-            for _, rec in chunk:
-                row = known.get(rec["psn_no"])
-                if row is None:
-                    row = Household(**rec, imported_by=self.actor, imported_at=self.now)
-                    self.db.add(row)
-                    known[rec["psn_no"]] = row
-                    self._count("household")
-                elif row.content_sha256 == rec["content_sha256"]:
-                    self.result.unchanged += 1
-                else:
-                    for k, v in rec.items():
-                        setattr(row, k, v)
-                    row.imported_by, row.imported_at = self.actor, self.now
-                    self.result.updated += 1
+        self._upsert(homes, Household, "household", lambda r: r["psn_no"], lambda row: row.psn_no)
         cats, self.cats = self.cats, []
-        for i in range(0, len(cats), CHUNK):
-            chunk = cats[i:i + CHUNK]
-            known = {(c.psn_no, c.psn_idet_type, c.begntime): c for c in self.db.scalars(select(PersonCategory).where(
-                PersonCategory.psn_no.in_({r["psn_no"] for _, r in chunk})))}
+        self._upsert(cats, PersonCategory, "category", lambda r: (r["psn_no"], r["psn_idet_type"], r["begntime"]),
+                     lambda row: (row.psn_no, row.psn_idet_type, row.begntime))
+        self.db.flush()
+
+    def take(self, items) -> None:
+        """(line, record or None, error) as the readers give them: errors kept, records added."""
+        for n, rec, err in items:
+            if err:
+                self.error(n, err)
+            else:
+                self.add(n, rec)
+
+    def _upsert(self, pending, model, kind: str, key_of_record, key_of_row) -> None:
+        """New keys inserted, the same content again unchanged, other content updated in place (a category
+        that ended, a person who moved), looked up CHUNK records at a time by psn_no."""
+        for i in range(0, len(pending), CHUNK):
+            chunk = pending[i:i + CHUNK]
+            known = {key_of_row(r): r for r in self.db.scalars(select(model).where(
+                model.psn_no.in_({rec["psn_no"] for _, rec in chunk})))}
             for _, rec in chunk:
-                key = (rec["psn_no"], rec["psn_idet_type"], rec["begntime"])
+                key = key_of_record(rec)
                 row = known.get(key)
                 if row is None:
-                    row = PersonCategory(**rec, imported_by=self.actor, imported_at=self.now)
+                    row = model(**rec, imported_by=self.actor, imported_at=self.now)
                     self.db.add(row)
                     known[key] = row
-                    self._count("category")
+                    self._count(kind)
                 elif row.content_sha256 == rec["content_sha256"]:
                     self.result.unchanged += 1
                 else:
@@ -174,7 +172,6 @@ class PopulationImporter:
                         setattr(row, k, v)
                     row.imported_by, row.imported_at = self.actor, self.now
                     self.result.updated += 1
-        self.db.flush()
 
 
 POPULATION_HEADER = ("a CSV file needs a header row with psn_no (and household_id, unit, region, "
@@ -215,11 +212,7 @@ def import_population_file(sessions, settings, path: Path, *, actor: str, batch:
     def run(items) -> None:
         with session_scope(sessions) as db:
             imp = PopulationImporter(db, settings, actor=actor)
-            for n, rec, err in items:
-                if err:
-                    imp.error(n, err)
-                else:
-                    imp.add(n, rec)
+            imp.take(items)
             imp.flush()
         r = imp.result
         for k, v in r.imported.items():

@@ -85,11 +85,7 @@ async def post_population_csv(request: Request, rt: Services = Depends(runtime),
     def store():
         with session_scope(rt.sessions) as db:
             imp = PopulationImporter(db, rt.settings, actor=who.actor)
-            for n, rec, err in items:
-                if err:
-                    imp.error(n, err)
-                else:
-                    imp.add(n, rec)
+            imp.take(items)
             imp.flush()
             audit_population(db, imp.result, actor=who.actor, source="api:csv", request_id=request.state.request_id)
             return imp.result
