@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from correlate.rule_defs import CLASSES, Rule
 
-RULES_VERSION = "claims-1"
-__all__ = ["CLASSES", "RULES", "RULES_VERSION", "Rule", "is_drug", "rule"]
+__all__ = ["CLASSES", "RULES", "Rule", "rule"]
 
 
 RULES: tuple[Rule, ...] = (
@@ -58,6 +57,3 @@ BY_ID = {r.id: r for r in RULES}
 def rule(rule_id: str) -> Rule:
     return BY_ID[rule_id]
 
-
-def is_drug(code: str, r: Rule) -> bool:
-    return any(code.startswith(p) for p in r.thresholds.get("drug_code_prefixes", ()))
