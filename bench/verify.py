@@ -205,7 +205,9 @@ def main() -> None:
     ap.add_argument("--api-workers", type=int, default=1)
     ap.add_argument("--face-processes", type=int, help="model processes of the API (DUALCHECK_FACE_PROCESSES; "
                     "0: face work in the API's request threads, as before; default: the setting's default)")
-    ap.add_argument("--profile", help="write a py-spy flame graph of the API process to this SVG")
+    ap.add_argument("--profile", help="write a py-spy flame graph of the API process to this SVG (.txt: raw stacks)")
+    ap.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL (where the "
+                    "API process's Python time goes) and leave out its model processes")
     args = ap.parse_args()
 
     tmp, sw, env, settings = start_services("dualcheck-bench-")
@@ -246,7 +248,8 @@ def main() -> None:
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record",
                                     "-o", args.profile,
                                     "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
-                                    "--pid", str(server.pid), "--subprocesses", "--duration", str(int(args.seconds)), "--nonblocking"])
+                                    "--pid", str(server.pid), "--duration", str(int(args.seconds)), "--nonblocking",
+                                    *(["--gil"] if args.profile_gil else ["--subprocesses"])])
         for c in args.concurrency:
             before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
                       cpu_seconds(server.pid, tree=False)]

@@ -116,8 +116,6 @@ class Runtime:
         return Jobs(settings=self.settings, engine=self.engine, sessions=self.sessions, checker=lambda: self.checker)
 
     def close(self) -> None:
-        if "verifier" in self.__dict__:
-            self.verifier.close()  # captures on their way to the store arrive first
         if "face_work" in self.__dict__:
             self.face_work.close()
         if "jobs" in self.__dict__:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -27,12 +26,12 @@ from kernel.ids import check_insured_id
 from kernel.settings import Settings
 from storage.audit import audit_insert
 from storage.models import Verification, new_id, utcnow
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, StoredObject
 from vision.decision import Thresholds, Verdict
 from vision.image import image_kind
 from vision.matching import decide_verification
 from vision.pipeline import AnalyzedFace, FacePipeline
-from vision.workers import CaptureFaces, CaptureLimits, InProcessFaces
+from vision.workers import CaptureFaces, CaptureLimits, InProcessFaces, Later, Pending
 
 log = logging.getLogger("dualcheck.facepay")
 _INSERT_VERIFICATION = insert(Verification.__table__)  # built once (SQLAlchemy's cache key with it)
@@ -51,6 +50,8 @@ class FaceWork(Protocol):
     """Decodes and analyses a capture (vision/workers.py: in this thread or in model processes)."""
 
     def analyze_capture(self, data: bytes) -> CaptureFaces: ...
+
+    def submit(self, data: bytes) -> Pending | Later: ...
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,6 @@ class Verifier:
         self.inference_slots = inference_slots or nullcontext()
         self.faces = faces or InProcessFaces(pipeline, CaptureLimits.from_settings(settings))
         self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions)  # attestation, replays
-        # captures on their way to the store during their analysis (at most one per analysis running)
-        self._uploads = ThreadPoolExecutor(8, thread_name_prefix="capture-put")
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
                admission: Ticket | None = None, claims: Claims | None = None) -> dict:
@@ -94,13 +93,18 @@ class Verifier:
         templates = tpl.embeddings
         vid = new_id()
         with admission.slot() if admission is not None else self.inference_slots:
-            # the capture goes to the store while the model process analyses it (the answer waits for both);
-            # only bytes that look like a picture, and only once the analysis surely runs
-            put = self._put_early(caller, vid, image, gate.sha256)
+            # the capture goes to the store from this thread while the model process analyses it (the answer
+            # waits for both); only bytes that look like a picture, and only once the analysis surely runs
+            pending = self.faces.submit(image)
             try:
-                faces = self.faces.analyze_capture(image)
+                stored = self._put_early(caller, vid, image, gate.sha256)
             except BaseException:
-                self._discard(put)
+                pending.abandon()
+                raise
+            try:
+                faces = pending.result()
+            except BaseException:
+                self._discard(stored)
                 raise
         try:
             outcome = self.decide(faces, templates)
@@ -109,9 +113,9 @@ class Verifier:
                                           outcome.decision, outcome.reason)
             outcome = replace(outcome, decision=decision, reason=reason)
         except BaseException:  # a near replay (refused, recorded without its capture)
-            self._discard(put)
+            self._discard(stored)
             raise
-        answer = self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate, vid, put)
+        answer = self.record(caller, insured_id, settlement_ref, image, faces, outcome, t0, gate, vid, stored)
         v = outcome.verdict
         if v is not None and outcome.decision == "match":  # several photos per person (policy there)
             keep_capture(settings=self.settings, sessions=self.sessions, store=self.store, insured_id=insured_id,
@@ -125,29 +129,21 @@ class Verifier:
         ext, ctype = image_kind(image)
         return f"captures/{caller.org_id}/{utcnow():%Y/%m/%d}/{vid}{ext}", ctype
 
-    def _put_early(self, caller: Caller, vid: str, image: bytes, sha256: str) -> Future | None:
+    def _put_early(self, caller: Caller, vid: str, image: bytes, sha256: str) -> StoredObject | None:
         if not image.startswith(_PICTURE_MAGIC):
             return None  # the decoder will refuse it: it never reaches the store
         key, ctype = self._capture_key(caller, vid, image)
-        return self._uploads.submit(self.store.put_bytes, self.settings.bucket_biometrics, key, image, ctype,
-                                    sha256=sha256)
+        return self.store.put_bytes(self.settings.bucket_biometrics, key, image, ctype, sha256=sha256)
 
-    def _discard(self, put: Future | None) -> None:
+    def _discard(self, stored: StoredObject | None) -> None:
         """Remove a capture stored during the analysis of a verification that got no decision (refused, failed)."""
-        if put is None:
-            return
-        try:
-            stored = put.result()
-        except Exception:  # never stored
+        if stored is None:
             return
         try:
             self.store.delete_many(self.settings.bucket_biometrics, [stored.key])
         except Exception:
             # left in the store without a row, as a crash between the store write and the commit leaves one
             log.warning("could not remove the capture of a verification that got no decision", exc_info=True)
-
-    def close(self) -> None:
-        self._uploads.shutdown(wait=True)
 
     def decide(self, faces: list[AnalyzedFace], templates: np.ndarray) -> Outcome:
         """The decision from the analysed faces and the person's templates of the current model."""
@@ -163,19 +159,17 @@ class Verifier:
 
     def record(self, caller: Caller, insured_id: str, settlement_ref: str | None, image: bytes,
                faces: list[AnalyzedFace], outcome: Outcome, t0: float, gate: Gate, vid: str,
-               put: Future | None = None) -> dict:
-        """The capture in the store (``put``: stored already or on its way), then the verification, its attempt and
+               stored: StoredObject | None = None) -> dict:
+        """The capture in the store (``stored``: stored already during the analysis), then the verification, its attempt and
         its audit line in one transaction: nothing is answered before both are durable."""
         s, pipeline = self.settings, self.pipeline
         v = outcome.verdict
         threshold = float(v.upper if v is not None else pipeline.threshold)
         score = None if outcome.score is None else float(outcome.score)
         quality = outcome.subject.quality.to_dict() if outcome.subject is not None else None
-        if put is None:
+        if stored is None:
             key, ctype = self._capture_key(caller, vid, image)
             stored = self.store.put_bytes(s.bucket_biometrics, key, image, ctype, sha256=gate.sha256)
-        else:
-            stored = put.result()
         now = utcnow()
         latency_ms = (time.perf_counter() - t0) * 1000
         with gate.recording(self.sessions, vid, undo=lambda: self.store.delete_many(s.bucket_biometrics, [stored.key])) \

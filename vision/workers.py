@@ -10,18 +10,17 @@ answers first when the cores are full. Sessions stay apart from models as in Imm
 service: each process loads and hash-checks the pack itself (vision/packs.py).
 
 Both kinds answer the same: ``analyze_capture(data) -> list[AnalyzedFace]`` (largest first, at most one
-embedding), raising :class:`~vision.image.ImageRejected` for a refused upload and :class:`WorkerLost`
-when model processes died twice during the analysis (they are replaced each time).
+embedding), or ``submit(data)`` and later ``.result()`` (the caller works meanwhile), raising
+:class:`~vision.image.ImageRejected` for a refused upload and :class:`WorkerLost` when model processes died
+twice during the analysis (they are replaced each time).
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
+import queue
 import threading
-import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from kernel.errors import Refusal
@@ -79,6 +78,19 @@ def analyze_capture(pipeline: FacePipeline, limits: CaptureLimits, data: bytes) 
     return out
 
 
+class Later:
+    """An in-thread analysis run when its result is asked for (the same shape as :class:`Pending`)."""
+
+    def __init__(self, faces: InProcessFaces, data: bytes):
+        self.faces, self.data = faces, data
+
+    def result(self) -> CaptureFaces:
+        return self.faces.analyze_capture(self.data)
+
+    def abandon(self) -> None:
+        pass
+
+
 class InProcessFaces:
     """Face work in the calling thread, on this process's pipeline (tests, the CLI, face_processes = 0)."""
 
@@ -88,6 +100,9 @@ class InProcessFaces:
     def analyze_capture(self, data: bytes) -> CaptureFaces:
         return analyze_capture(self.pipeline, self.limits, data)
 
+    def submit(self, data: bytes) -> Later:
+        return Later(self, data)
+
     def start(self) -> None:
         pass
 
@@ -96,73 +111,176 @@ class InProcessFaces:
 
 
 # --- the model process side -------------------------------------------------------------------------------
-_PIPELINE: FacePipeline | None = None
-_LIMITS: CaptureLimits | None = None
-
-
-def _init_worker(settings, limits: CaptureLimits, nice: int) -> None:
-    global _PIPELINE, _LIMITS
+def _serve(conn, settings, limits: CaptureLimits, nice: int) -> None:
+    """A model process: load the pack, say so (its pid), then answer one capture at a time on its pipe."""
     if nice:
         os.nice(nice)  # the API's threads (HTTP, refusals, probes) run first when the cores are full
-    _PIPELINE, _LIMITS = FacePipeline.from_settings(settings), limits
+    pipeline = FacePipeline.from_settings(settings)
+    conn.send(os.getpid())
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):  # the API process closed the pipe or died: nothing more to do
+            return
+        try:
+            faces = analyze_capture(pipeline, limits, data)
+            for f in faces:  # the 112x112 crop is not needed by the caller: do not send it back through the pipe
+                f.aligned = None
+            reply = (True, faces)
+        except Exception as e:  # ImageRejected (picklable) or a fault: re-raised in the API process
+            reply = (False, e)
+        try:
+            conn.send(reply)
+        except Exception as e:  # an exception that does not pickle: its text still reaches the caller
+            conn.send((False, RuntimeError(f"{type(e).__name__} in a model process: {reply[1]!r}")))
 
 
-def _analyze_in_worker(data: bytes) -> CaptureFaces:
-    faces = analyze_capture(_PIPELINE, _LIMITS, data)
-    for f in faces:  # the 112x112 crop is not needed by the caller: do not send it back through the pipe
-        f.aligned = None
-    return faces
+class _Worker:
+    """One model process and the API side of its pipe: used by one request thread at a time."""
+
+    def __init__(self, ctx, settings, limits: CaptureLimits, nice: int):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_serve, args=(child, settings, limits, nice), daemon=True,
+                                name="dualcheck-face")
+        self.proc.start()
+        child.close()
+        self.pid: int | None = None  # known once the process has loaded its models
+
+    def ready(self) -> int:
+        if self.pid is None:
+            self.pid = self.conn.recv()
+        return self.pid
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.proc.join(2)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
 
 
-def _ready() -> int:
-    time.sleep(0.05)  # hold this process a moment, so that the other ready calls reach the other processes
-    return os.getpid()
+class Pending:
+    """An analysis sent to a model process; :meth:`result` waits for it. Between the two the calling thread is
+    free (the verifier stores the capture meanwhile), with no other thread in between: the request thread
+    writes the capture to the process's pipe and reads the answer itself."""
+
+    def __init__(self, pool: FaceProcesses, data: bytes):
+        self.pool, self.data = pool, data
+        self.worker: _Worker | None = None
+        self.tries = 0
+        self._send()
+
+    def _send(self) -> None:
+        while self.tries < 2:
+            self.tries += 1
+            w = self.pool._take()
+            try:
+                w.ready()
+                w.conn.send_bytes(self.data)
+                self.worker = w
+                return
+            except (EOFError, OSError):
+                self.pool._replace(w)
+        raise WorkerLost()
+
+    def result(self) -> CaptureFaces:
+        """The faces; raises ImageRejected as the decoder did, WorkerLost when model processes died twice."""
+        while True:
+            w = self.worker
+            try:
+                ok, value = w.conn.recv()
+            except (EOFError, OSError):  # the process died during this analysis: once more on a new one
+                self.worker = None
+                self.pool._replace(w)
+                self._send()
+                continue
+            self.worker = None
+            self.pool._give(w)
+            if not ok:
+                raise value
+            return value
+
+    def abandon(self) -> None:
+        """The caller failed meanwhile: wait for the answer (the process must be idle before reuse) and drop it."""
+        try:
+            self.result()
+        except Exception:
+            pass
 
 
 class FaceProcesses:
-    """A pool of ``processes`` model processes (spawned: no fork of a process with ONNX threads)."""
+    """``processes`` model processes (spawned: no fork of a process with ONNX threads), each with its own pipe.
+
+    Not a ProcessPoolExecutor: its manager and feeder threads took three GIL hand-offs per analysis in the API
+    process (docs/benchmarks.md, issue 16). Here the request thread writes to a free process's pipe and reads
+    the answer. A process that dies costs only the analysis it was running, tried once more on its replacement."""
 
     def __init__(self, settings, limits: CaptureLimits, *, processes: int, nice: int = 0):
         self.settings, self.limits, self.processes, self.nice = settings, limits, processes, nice
+        self._ctx = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
-        self._pool = self._new_pool()
+        self._closed = False
+        self._workers: list[_Worker] = []
+        self._free: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        for _ in range(processes):
+            self._give(self._spawn())
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.settings, self.limits, self.nice))
+    def _spawn(self) -> _Worker:
+        w = _Worker(self._ctx, self.settings, self.limits, self.nice)
+        with self._lock:
+            self._workers.append(w)
+        return w
+
+    def _take(self) -> _Worker:
+        if self._closed:
+            raise WorkerLost()
+        return self._free.get()
+
+    def _give(self, w: _Worker) -> None:
+        self._free.put(w)
+
+    def _replace(self, dead: _Worker) -> None:
+        """A process died (or its pipe broke): stop what is left of it and put a new one in its place."""
+        log.error("a model process died; starting a new one")
+        with self._lock:
+            if dead in self._workers:
+                self._workers.remove(dead)
+        dead.stop()
+        if not self._closed:
+            self._give(self._spawn())
 
     def start(self) -> list[int]:
-        """Start every model process and wait until each has loaded its models (before the first terminal
-        waits for them); their process ids."""
-        pool, seen = self._pool, set()
-        for _ in range(50):
-            seen |= {f.result() for f in [pool.submit(_ready) for _ in range(self.processes)]}
-            if len(seen) >= self.processes:
-                break
-        return sorted(seen)
+        """Wait until every model process has loaded its models (before the first terminal waits for them);
+        their process ids."""
+        taken = [self._take() for _ in range(self.processes)]
+        try:
+            for w in taken:
+                try:
+                    w.ready()
+                except (EOFError, OSError):
+                    pass  # died while loading: replaced on first use
+        finally:
+            for w in taken:
+                self._give(w)
+        return self.pids()
 
     def pids(self) -> list[int]:
-        return sorted(p.pid for p in dict(self._pool._processes or {}).values())  # a copy: the pool's thread edits it
+        with self._lock:
+            return sorted(w.proc.pid for w in self._workers if w.proc.pid is not None)
+
+    def submit(self, data: bytes) -> Pending:
+        return Pending(self, data)
 
     def analyze_capture(self, data: bytes) -> CaptureFaces:
-        """The analysis in a model process. When a process dies, every analysis waiting in the pool fails with
-        it; an analysis has no side effects, so each is tried once more on new processes, and only a capture
-        that fails twice (one that kills its process, say) is answered with :class:`WorkerLost`."""
-        for _ in range(2):
-            pool = self._pool
-            try:
-                return pool.submit(_analyze_in_worker, data).result()
-            except BrokenProcessPool:
-                self._replace(pool)
-        raise WorkerLost()
-
-    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is broken:  # the first thread to see it rebuilds; the others use the new pool
-                log.error("a model process died; starting new ones")
-                self._pool = self._new_pool()
-                broken.shutdown(wait=False, cancel_futures=True)
-            return self._pool
+        """The analysis in a model process. A process that dies during it is replaced and the analysis tried once
+        more there (an analysis has no side effects); a capture that fails twice (one that kills its process,
+        say) is answered with :class:`WorkerLost`."""
+        return self.submit(data).result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._closed = True
+        with self._lock:
+            workers = list(self._workers)
+            self._workers.clear()
+        for w in workers:
+            w.stop()
