@@ -141,7 +141,6 @@ class CameraRecorder(threading.Thread):
         changed = state != self.status.state
         self.status.state = state
         self.status.error = error
-        metrics.CAMERA_CONNECTED.labels(self.cfg.id, self.cfg.org_id, self.cfg.stream).set(state == "online")
         if changed:
             self.rec.status_dirty.set()
 

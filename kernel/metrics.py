@@ -81,8 +81,6 @@ CAMERA_SEGMENTS = Counter("dualcheck_camera_segments", "Segments recorded (close
                           ["camera", "org"], registry=REGISTRY)
 CAMERA_RECONNECTS = Counter("dualcheck_camera_reconnects", "Times a camera's stream was lost and reconnected.",
                             ["camera", "org"], registry=REGISTRY)
-CAMERA_CONNECTED = Gauge("dualcheck_camera_connected", "1 while the recorder receives a camera's stream (main or "
-                         "sub), else 0.", ["camera", "org", "stream"], registry=REGISTRY)
 CAMERA_GAPS = Counter("dualcheck_camera_gaps", "Recording gaps opened, per camera and reason "
                       "(camera_offline, camera_stalled, spool_full, lease takeovers).", ["camera", "org", "reason"], registry=REGISTRY)
 SEGMENTS_UPLOADED = Counter("dualcheck_segments_uploaded", "Segments uploaded to the store and indexed.",
@@ -142,13 +140,18 @@ class RecorderCollector:
                               labels=["camera", "org"]),
             GaugeMetricFamily("dualcheck_camera_last_packet_age_seconds", "Seconds since the camera's last packet.",
                               labels=["camera", "org"]),
+            # the sub-stream of a camera recording both: its own connection, which can fail alone
+            GaugeMetricFamily("dualcheck_camera_sub_online", "1 when the camera's sub-stream is delivering video, "
+                              "else 0 (cameras recording their sub-stream too).", labels=["camera", "org"]),
+            GaugeMetricFamily("dualcheck_camera_sub_last_packet_age_seconds", "Seconds since the last packet of the "
+                              "camera's sub-stream.", labels=["camera", "org"]),
         )
 
     def describe(self):
         return self._families()
 
     def collect(self):
-        spool, limit, queue, online, age = self._families()
+        spool, limit, queue, online, age, sub_online, sub_age = self._families()
         now = time.time()
         with self._lock:
             recs = list(self._recorders)
@@ -162,7 +165,12 @@ class RecorderCollector:
                 online.add_metric(labels, 1.0 if cam.status.state == "online" else 0.0)
                 if cam.status.last_packet_at:
                     age.add_metric(labels, max(0.0, now - cam.status.last_packet_at))
-        return [spool, limit, queue, online, age]
+                sub = cam.sub
+                if sub is not None:
+                    sub_online.add_metric(labels, 1.0 if sub.status.state == "online" else 0.0)
+                    if sub.status.last_packet_at:
+                        sub_age.add_metric(labels, max(0.0, now - sub.status.last_packet_at))
+        return [spool, limit, queue, online, age, sub_online, sub_age]
 
 
 RECORDERS = RecorderCollector()

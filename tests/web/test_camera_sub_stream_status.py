@@ -1,7 +1,7 @@
 """A camera recording its main and its sub-stream whose sub-stream URL is wrong: the GStreamer test camera
 serves the main stream, the sub-stream path does not exist. The recorder keeps recording the main stream;
 the camera's status says so per stream on the health API (``sub``: not online, its reconnects and error),
-on /metrics (dualcheck_camera_connected by stream) and on the cameras page in Chinese (主码流 在线, 子码流
+on /metrics (dualcheck_camera_sub_online beside dualcheck_camera_online) and on the cameras page in Chinese (主码流 在线, 子码流
 未连接 or 重连中). A real recorder, SeaweedFS, uvicorn and Chromium."""
 from __future__ import annotations
 
@@ -62,8 +62,10 @@ def test_a_wrong_sub_stream_url_shows_main_connected_and_sub_not(browser, camera
         assert sub["last_segment_end"] is None and sub["recorded_s"] == 0
         assert health("CAM-MAIN")["sub"] is None  # a camera recording its main stream only has no sub status
         metrics = env.client.get("/metrics").text
-        assert 'dualcheck_camera_connected{camera="CAM-DUAL",org="CLINIC-A",stream="main"} 1.0' in metrics
-        assert 'dualcheck_camera_connected{camera="CAM-DUAL",org="CLINIC-A",stream="sub"} 0.0' in metrics
+        assert 'dualcheck_camera_online{camera="CAM-DUAL",org="CLINIC-A"} 1.0' in metrics
+        assert 'dualcheck_camera_sub_online{camera="CAM-DUAL",org="CLINIC-A"} 0.0' in metrics
+        assert 'dualcheck_camera_sub_online{camera="CAM-MAIN"' not in metrics
+        assert 'dualcheck_camera_sub_last_packet_age_seconds{camera="CAM-DUAL"' not in metrics  # no packet ever
 
         with serve(env.client.app) as url:
             ctx, page = logged_in(browser, url, "ops")  # the operator of the north, where CLINIC-A is
