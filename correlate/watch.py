@@ -6,7 +6,8 @@ A run is for a calendar month M in ``claims_timezone`` that has ended: "in a mon
 "in the year" means from 1 January of M's year to the end of M. A person is watched by a rule in M when
 one of the rule's categories is valid at some moment of M; the figures are then the person's (or the
 household's) whole year to the end of M. A later run of the same month replaces that month's warnings
-(figures of late-imported records count); the warnings of other months stay as they were.
+(figures of late-imported records count); the warnings of other months stay as they were. A warning
+raised again keeps what inspectors did with it (correlate/watch_review.py): it is updated, not replaced.
 
 Figures are exact: amounts are summed as integer cents in the database and compared as decimals, so a
 figure exactly at a threshold is never warned ("超过": more than) and one cent above always is.
@@ -24,8 +25,10 @@ from sqlalchemy import BigInteger, Numeric, and_, cast, delete, func, or_, selec
 from sqlalchemy.orm import Session
 
 from correlate import rulebook
+from correlate.watch_review import OPEN_STATES, carry_over
 from correlate.watch_rules import BY_ID, HOUSEHOLD_RULES, category_of
 from kernel.errors import Refusal
+from kernel.timefmt import iso_z
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import (
@@ -36,6 +39,7 @@ from storage.models import (
     PersonCategory,
     WatchRun,
     WatchWarning,
+    WatchWarningEvent,
     utcnow,
 )
 
@@ -312,15 +316,33 @@ def run_month(db: Session, settings, month: str, *, actor: str, now: datetime | 
     db.add(run)
     db.flush()
     found, summary = evaluate(db, settings, m)
-    earlier = {(w.rule_id, w.subject): w.first_month for w in db.scalars(
-        select(WatchWarning).where(WatchWarning.month >= f"{m.year:04d}-01", WatchWarning.month < m.key)
-        .order_by(WatchWarning.month.desc()))}
-    db.execute(delete(WatchWarning).where(WatchWarning.month == m.key))
+    earlier: dict[tuple[str, str], WatchWarning] = {}
+    for w in db.scalars(select(WatchWarning).where(WatchWarning.month >= f"{m.year:04d}-01",
+                                                   WatchWarning.month < m.key).order_by(WatchWarning.month)):
+        earlier[(w.rule_id, w.subject)] = w  # the latest earlier month of the year wins
+    # the month's warnings as they stand: updated in place, so an inspector's work on one (its state,
+    # assignee, history) survives a re-run; one no longer raised goes unless an inspector has touched it
+    have = {(w.rule_id, w.subject): w for w in db.scalars(select(WatchWarning).where(WatchWarning.month == m.key))}
     rows = []
     for w in found:
-        rows.append(WatchWarning(month=m.key, run_id=run.id, first_month=earlier.get((w["rule_id"], w["subject"]),
-                                                                                        m.key), **w))
-    db.add_all(rows)
+        key = (w["rule_id"], w["subject"])
+        first = earlier[key].first_month if key in earlier else m.key
+        row = have.pop(key, None)
+        if row is None:
+            row = WatchWarning(month=m.key, run_id=run.id, first_month=first, **w)
+            db.add(row)
+            db.flush()
+        else:
+            for k, v in w.items():
+                setattr(row, k, v)
+            row.run_id, row.first_month = run.id, first
+        if key in earlier and row.state == "open" and row.assignee is None:
+            carry_over(db, row, earlier[key], actor=actor, request_id=request_id)
+        rows.append(row)
+    gone = [w.id for w in have.values() if w.state == "open" and w.assignee is None]
+    if gone:
+        db.execute(delete(WatchWarning).where(WatchWarning.id.in_(gone)))
+    summary["kept_reviewed"] = len(have) - len(gone)  # worked on by inspectors, no longer raised: kept
     summary["new"] = sum(1 for r in rows if r.first_month == m.key)
     run.summary, run.finished_at = summary, utcnow()
     audit(db, actor=actor, action="watch.run", outcome="ok", subject=f"watch:{m.key}", request_id=request_id,
@@ -359,8 +381,10 @@ def run_due(sessions, settings, now: datetime | None = None) -> str | None:
 
 
 def warnings_of(db: Session, month: str, *, unit: str | None = None, regions: set[str] | None = None,
-                rule_id: str | None = None) -> list[WatchWarning]:
+                rule_id: str | None = None, state: str | None = None) -> list[WatchWarning]:
     q = select(WatchWarning).where(WatchWarning.month == month)
+    if state:
+        q = q.where(WatchWarning.state.in_(OPEN_STATES) if state == "active" else WatchWarning.state == state)
     if unit is not None:
         q = q.where(WatchWarning.unit == unit) if unit else q.where(WatchWarning.unit.is_(None))
     if rule_id:
@@ -417,4 +441,12 @@ def view(w: WatchWarning) -> dict:
     return {"id": w.id, "month": w.month, "rule_id": w.rule_id, "rule_version": w.rule_version, "level": w.level,
             "reminder": w.level <= 2, "psn_no": w.psn_no, "household_id": w.household_id, "unit": w.unit,
             "region": w.region, "category": w.category, "figure": w.figure, "threshold": w.threshold,
-            "first_month": w.first_month, "new": w.first_month == w.month, "detail": w.detail}
+            "first_month": w.first_month, "new": w.first_month == w.month, "detail": w.detail,
+            "run_id": w.run_id, "state": w.state, "assignee": w.assignee, "state_note": w.state_note,
+            "updated_at": iso_z(w.updated_at) if w.updated_at else None,
+            "closed_at": iso_z(w.closed_at) if w.closed_at else None}
+
+
+def event_view(e: WatchWarningEvent) -> dict:
+    return {"at": iso_z(e.at), "actor": e.actor, "role": e.role, "action": e.action, "from_status": e.from_status,
+            "to_status": e.to_status, "from_assignee": e.from_assignee, "to_assignee": e.to_assignee, "note": e.note}

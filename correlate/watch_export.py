@@ -10,12 +10,13 @@ import re
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from correlate.watch_review import STATE_WORDS
 from correlate.watch_rules import BY_ID, CATEGORIES
 from storage.models import WatchWarning
 
 NO_UNIT = "未登记责任单位"
 HEADERS = ("责任单位", "统计月份", "人员编号", "户编号", "人群类别", "预警规则", "指标值", "阈值", "警示级别", "处置方式",
-           "首次预警月份", "规则版本")
+           "首次预警月份", "规则版本", "核查状态", "核查人", "核查说明")
 UNITS = {"watch_admissions_month": "次", "watch_inpatient_days_year": "天"}
 
 
@@ -28,7 +29,8 @@ def row(w: WatchWarning) -> list:
     unit = UNITS.get(w.rule_id, "元")
     return [w.unit or NO_UNIT, w.month, w.psn_no or "（全户）", w.household_id or "", CATEGORIES[w.category][0]
             if w.category in CATEGORIES else "", BY_ID[w.rule_id].name_zh, f"{w.figure} {unit}",
-            f"超过 {w.threshold} {unit}", f"{w.level}级", disposition(w.level), w.first_month, w.rule_version]
+            f"超过 {w.threshold} {unit}", f"{w.level}级", disposition(w.level), w.first_month, w.rule_version,
+            STATE_WORDS.get(w.state or "open", (w.state,))[0], w.assignee or "", w.state_note or ""]
 
 
 def by_unit(warnings: list[WatchWarning]) -> dict[str, list[WatchWarning]]:
@@ -62,7 +64,7 @@ def to_xlsx(month: str, warnings: list[WatchWarning]) -> bytes:
             c.font = Font(bold=True)
         for w in items:
             ws.append(row(w))
-        for col, width in zip("ABCDEFGHIJKL", (16, 10, 18, 16, 10, 26, 14, 16, 9, 18, 12, 28)):
+        for col, width in zip("ABCDEFGHIJKLMNO", (16, 10, 18, 16, 10, 26, 14, 16, 9, 18, 12, 28, 10, 14, 30)):
             ws.column_dimensions[col].width = width
     buf = io.BytesIO()
     wb.save(buf)

@@ -28,7 +28,9 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     lasts). Gaps are the holes of the segment index over the range; each takes the reason of the
     ``recording_gaps`` rows that overlap it (``camera_offline``, ``camera_stalled``, ``spool_full`` ...)
     or ``not_recorded`` when the recorder left no reason (e.g. it was down itself). All of that is the
-    main stream's; ``sub`` is the same for the sub-stream's recording of a camera that records both.
+    main stream's; ``sub`` is the same for the sub-stream's recording of a camera that records both, with
+    the sub-stream's own connection beside it (``online``, ``state``, ``last_packet_at``, ``last_segment_end``,
+    ``reconnects``, ``error``): the two streams connect apart and one can fail alone.
 
     ``online`` needs a status row written by a recorder within ``offline_after_s`` (default the
     ``camera_offline_after_s`` setting) that says online and a packet within that time.
@@ -59,8 +61,10 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
     cam = db.get(Camera, camera_id)
     sub = None
     if cam is not None and (cam.record_streams == "both" or cam.analyse_stream == "sub"):
-        sub_s, sub_gaps = _recording(db, camera_id, "sub", start, horizon, now, online)
-        sub = {"recorded_s": round(sub_s, 3), "coverage": round(sub_s / span, 4) if span > 0 else None,
+        sub_online = _stream_state(db, st, camera_id, "sub", fresh, now, offline_after_s)["online"]
+        sub_s, sub_gaps = _recording(db, camera_id, "sub", start, horizon, now, sub_online)
+        sub = {**_stream_state(db, st, camera_id, "sub", fresh, now, offline_after_s),
+               "recorded_s": round(sub_s, 3), "coverage": round(sub_s / span, 4) if span > 0 else None,
                "gaps": sub_gaps}
     alert = None
     if st and st.spool_limit_bytes and st.spool_bytes >= st.spool_limit_bytes * _alert_ratio():
@@ -91,6 +95,26 @@ def camera_health(db: Session, camera_id: str, start: datetime, end: datetime,
         "gaps": gaps,
         "sub": sub,
     }
+
+
+def _stream_state(db: Session, st: CameraStatus | None, camera_id: str, stream: str, fresh: bool, now: datetime,
+                  offline_after_s: float) -> dict:
+    """The sub-stream's connection as its recorder thread reported it, judged as the main stream's: online
+    needs a fresh status row saying so and a packet within ``offline_after_s``."""
+    state = st.sub_state if st else None
+    packet = st.sub_last_packet_at if st else None
+    packet_fresh = bool(packet and (now - packet).total_seconds() <= offline_after_s)
+    if state is None:
+        shown = "unknown"  # no recorder has recorded it yet (or it is not recorded: record_streams main)
+    elif not fresh:
+        shown = "offline"
+    else:
+        shown = state if (state != "online" or packet_fresh) else "offline"
+    last_seg = db.scalar(select(Segment.end_at).where(Segment.camera_id == camera_id, Segment.stream == stream)
+                         .order_by(Segment.end_at.desc()).limit(1))
+    return {"online": shown == "online", "state": shown, "last_packet_at": packet.isoformat() if packet else None,
+            "last_segment_end": last_seg.isoformat() if last_seg else None,
+            "reconnects": st.sub_reconnects if st else 0, "error": st.sub_error if st and state else None}
 
 
 def _recording(db: Session, camera_id: str, stream: str, start: datetime, horizon: datetime, now: datetime,

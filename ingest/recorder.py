@@ -414,7 +414,7 @@ class Recorder:
         except Exception as e:
             log.warning("leases not released (they expire after %.0f s): %s", self.settings.record_lease_ttl_s, e)
         self.uploader.stop(self.settings.record_stop_grace_s if grace_s is None else grace_s)
-        for cam in cams:
+        for cam in cams + [c.sub for c in cams if c.sub is not None]:
             cam.status.state = "offline"
             cam.status.error = "recorder stopped"
         try:
@@ -619,6 +619,7 @@ class Recorder:
             if st.clock_offset_s is not None:
                 row["clock_offset_s"] = round(st.clock_offset_s, 3)
             row["clock_jumps"] = st.clock_jumps
+            row.update(self._sub_status(cam))
             rows.append(row)
         removed = dict(self._removed)
         if not rows and not removed:
@@ -640,6 +641,20 @@ class Recorder:
                            .values(state="offline", error="removed from the camera registry", updated_at=now))
         for cam_id in removed:
             self._removed.pop(cam_id, None)
+
+    @staticmethod
+    def _sub_status(cam: CameraRecorder) -> dict:
+        """The sub-stream's own connection (its thread connects on its own and can fail alone); all None when
+        the camera records its main stream only."""
+        sub = cam.sub
+        if sub is None:
+            return {"sub_state": None, "sub_last_packet_at": None, "sub_reconnects": 0, "sub_error": None}
+        st = sub.status
+        row = {"sub_state": st.state, "sub_reconnects": st.reconnects,
+               "sub_error": sub._redact(st.error)[:2000] if st.error else None}
+        if st.last_packet_at:  # otherwise keep what an earlier run of the recorder wrote, as the main stream's
+            row["sub_last_packet_at"] = us_to_dt(int(st.last_packet_at * 1e6))
+        return row
 
     def _status_loop(self) -> None:
         while not self._stop.is_set():

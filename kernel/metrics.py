@@ -140,13 +140,18 @@ class RecorderCollector:
                               labels=["camera", "org"]),
             GaugeMetricFamily("dualcheck_camera_last_packet_age_seconds", "Seconds since the camera's last packet.",
                               labels=["camera", "org"]),
+            # the sub-stream of a camera recording both: its own connection, which can fail alone
+            GaugeMetricFamily("dualcheck_camera_sub_online", "1 when the camera's sub-stream is delivering video, "
+                              "else 0 (cameras recording their sub-stream too).", labels=["camera", "org"]),
+            GaugeMetricFamily("dualcheck_camera_sub_last_packet_age_seconds", "Seconds since the last packet of the "
+                              "camera's sub-stream.", labels=["camera", "org"]),
         )
 
     def describe(self):
         return self._families()
 
     def collect(self):
-        spool, limit, queue, online, age = self._families()
+        spool, limit, queue, online, age, sub_online, sub_age = self._families()
         now = time.time()
         with self._lock:
             recs = list(self._recorders)
@@ -160,7 +165,12 @@ class RecorderCollector:
                 online.add_metric(labels, 1.0 if cam.status.state == "online" else 0.0)
                 if cam.status.last_packet_at:
                     age.add_metric(labels, max(0.0, now - cam.status.last_packet_at))
-        return [spool, limit, queue, online, age]
+                sub = cam.sub
+                if sub is not None:
+                    sub_online.add_metric(labels, 1.0 if sub.status.state == "online" else 0.0)
+                    if sub.status.last_packet_at:
+                        sub_age.add_metric(labels, max(0.0, now - sub.status.last_packet_at))
+        return [spool, limit, queue, online, age, sub_online, sub_age]
 
 
 RECORDERS = RecorderCollector()

@@ -394,6 +394,11 @@ class CameraStatus(Base):
     # None where the camera sends no wall clock
     clock_offset_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     clock_jumps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # since its recorder took it
+    # the sub-stream's own connection, where the camera records it too (record_streams "both"); None otherwise
+    sub_state: Mapped[str | None] = mapped_column(String(16), nullable=True)  # online | offline | connecting
+    sub_last_packet_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    sub_reconnects: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sub_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class CameraLease(Base):
@@ -977,6 +982,35 @@ class WatchWarning(Base):
     first_month: Mapped[str] = mapped_column(String(7))  # the first month this subject crossed this rule
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the inspectors' work on it (correlate/watch_review.py): 待核查 open -> 核查中 reviewing -> 已核实 confirmed
+    # | 已排除 dismissed; who holds it; the note it was closed with. A re-run of the month keeps all of it.
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open", index=True)
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # a web user's username
+    state_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+WATCH_STATES = ("open", "reviewing", "confirmed", "dismissed")
+
+
+class WatchWarningEvent(Base):
+    """Append-only history of a watch warning: who, when, the state and the assignee before and after, the note."""
+
+    __tablename__ = "watch_warning_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("watch_warnings.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(16))
+    from_assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    to_assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 # --- ward beds (issue 13): bed ids mapped to ward cameras, and the checks of each inpatient day ----------------
 
 

@@ -6,7 +6,13 @@
 - ``GET /v1/watch/warnings`` (JSON), ``/v1/watch/warnings.xlsx``, ``/v1/watch/warnings.csv``: a month's list,
   optionally of one responsible unit or rule. Inspectors see the households of their regions.
 - ``GET /v1/watch/persons/{psn_no}``: a person's figures month by month, categories, household, warnings.
-Every read of the lists and of a person is audited (they name people and their medical costs).
+- ``GET /v1/watch/warnings/{id}``: one warning, its history and the person's (household's) cases;
+  ``PATCH`` it ``{"state": "reviewing"|"confirmed"|"dismissed", "assignee": "<username>", "note": "..."}``:
+  the inspectors' workflow (correlate/watch_review.py); a refused step is a 4xx with ``reason`` (English)
+  and ``reason_zh``. A warning cannot become a case (a case is an institution's, a warning a person's):
+  its view links the person's cases instead.
+Every read of the lists and of a person is audited (they name people and their medical costs); institutions
+never see warnings (api/scope.py ``watch_regions``; these routes are for inspectors and admins only).
 """
 from __future__ import annotations
 
@@ -19,19 +25,31 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
 from api.responses import AUTHENTICATED, errors
-from api.scope import watch_regions
+from api.scope import visible_orgs, watch_regions
 from api.services import Services
+from api.web.words_watch import WORDS
 from correlate.population import FileInvalid, PopulationImporter, audit_population, csv_records
-from correlate.watch import Month, WatchInvalid, latest_month, person_history, run_month, view, warnings_of
+from correlate.watch import (
+    Month,
+    WatchInvalid,
+    event_view,
+    latest_month,
+    person_history,
+    run_month,
+    view,
+    warnings_of,
+)
 from correlate.watch_export import to_csv, to_xlsx
+from correlate.watch_review import ReviewRefused, act, events
 from storage.audit import audit
 from storage.db import session_scope
-from storage.models import Household
+from storage.models import WATCH_STATES, Case, Household, WatchWarning
 
 router = APIRouter(prefix="/v1/watch", tags=["watch"], responses=errors(*AUTHENTICATED))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -129,26 +147,44 @@ def _month(db, month: str | None) -> str:
     return m
 
 
-def _list(rt, who: Principal, request: Request, month, unit, rule, fmt: str):
+STATE_FILTERS = (*WATCH_STATES, "active")
+
+
+def _state(state: str | None) -> str | None:
+    if state and state not in STATE_FILTERS:
+        raise refused(ReviewRefused(422, "invalid_state", f"state must be one of {', '.join(STATE_FILTERS)}"))
+    return state or None
+
+
+def refused(e: ReviewRefused) -> ApiError:
+    """The refusal as the API says it: the English reason, and the Chinese one of the page's words."""
+    zh = WORDS.get(f"watch_err_{e.code}", {}).get("zh")
+    return ApiError(e.status, e.code, e.reason, **({"reason_zh": zh} if zh else {}))
+
+
+def _list(rt, who: Principal, request: Request, month, unit, rule, fmt: str, state: str | None = None):
+    state = _state(state)
     with session_scope(rt.sessions) as db:
         m = _month(db, month)
         try:
             Month.parse(m, ZoneInfo(rt.settings.claims_timezone))
         except WatchInvalid as e:
             raise ApiError(e.status, e.code, e.reason) from None
-        rows = warnings_of(db, m, unit=unit, regions=watch_regions(who), rule_id=rule)
+        rows = warnings_of(db, m, unit=unit, regions=watch_regions(who), rule_id=rule, state=state)
         audit(db, actor=who.actor, action="watch.warnings_view", outcome="ok", subject=f"watch:{m}",
               request_id=request.state.request_id, detail={"format": fmt, "unit": unit, "rule": rule,
-                                                           "count": len(rows)})
+                                                           "state": state, "count": len(rows)})
         db.expunge_all()
     return m, rows
 
 
 @router.get("/warnings")
 def get_warnings(request: Request, month: str | None = Query(None, max_length=7), unit: str | None = Query(None, max_length=100),
-                 rule: str | None = Query(None, max_length=60), rt: Services = Depends(runtime),
-                 who: Principal = Depends(require("admin", "inspector"))):
-    m, rows = _list(rt, who, request, month, unit, rule, "json")
+                 rule: str | None = Query(None, max_length=60),
+                 state: str | None = Query(None, max_length=16, description="open, reviewing, confirmed, dismissed, "
+                                           "or active (open and reviewing)"),
+                 rt: Services = Depends(runtime), who: Principal = Depends(require("admin", "inspector"))):
+    m, rows = _list(rt, who, request, month, unit, rule, "json", state)
     return {"month": m, "count": len(rows), "warnings": [view(w) for w in rows]}
 
 
@@ -160,17 +196,19 @@ def _download(data: bytes, media: str, name: str) -> Response:
 
 @router.get("/warnings.xlsx")
 def get_warnings_xlsx(request: Request, month: str | None = Query(None, max_length=7),
-                      unit: str | None = Query(None, max_length=100), rt: Services = Depends(runtime),
+                      unit: str | None = Query(None, max_length=100),
+                      state: str | None = Query(None, max_length=16), rt: Services = Depends(runtime),
                       who: Principal = Depends(require("admin", "inspector"))):
-    m, rows = _list(rt, who, request, month, unit, None, "xlsx")
+    m, rows = _list(rt, who, request, month, unit, None, "xlsx", state)
     return _download(to_xlsx(m, rows), XLSX, f"监测预警名单-{m}{'-' + unit if unit else ''}.xlsx")
 
 
 @router.get("/warnings.csv")
 def get_warnings_csv(request: Request, month: str | None = Query(None, max_length=7),
-                     unit: str | None = Query(None, max_length=100), rt: Services = Depends(runtime),
+                     unit: str | None = Query(None, max_length=100),
+                     state: str | None = Query(None, max_length=16), rt: Services = Depends(runtime),
                      who: Principal = Depends(require("admin", "inspector"))):
-    m, rows = _list(rt, who, request, month, unit, None, "csv")
+    m, rows = _list(rt, who, request, month, unit, None, "csv", state)
     return _download(to_csv(rows), "text/csv; charset=utf-8", f"监测预警名单-{m}{'-' + unit if unit else ''}.csv")
 
 
@@ -192,3 +230,77 @@ def get_person(psn_no: str, request: Request, month: str | None = Query(None, ma
         audit(db, actor=who.actor, action="watch.person_view", outcome="ok", subject=f"psn:{psn_no}",
               request_id=request.state.request_id, detail={"month": m})
     return out
+
+
+# --- one warning and the inspectors' workflow ----------------------------------------------------------
+
+
+def get_warning(db, warning_id: int, who: Principal) -> WatchWarning:
+    """The warning, if the caller's regions hold it (404 otherwise: never a hint it exists)."""
+    w = db.get(WatchWarning, warning_id)
+    regions = watch_regions(who)
+    if w is None or (regions is not None and w.region not in regions):
+        raise ApiError(404, "not_found", f"no watch warning {warning_id} in your regions")
+    return w
+
+
+def person_cases(db, w: WatchWarning, who: Principal) -> list[dict]:
+    """The cases of the warning's person (of every member, for a household's) the caller may see."""
+    people = [w.psn_no] if w.psn_no else [m["psn_no"] for m in (w.detail or {}).get("members", [])]
+    if not people:
+        return []
+    q = select(Case).where(Case.insured_id.in_(people))
+    orgs = visible_orgs(who)
+    if orgs is not None:
+        q = q.where(Case.org_id.in_(sorted(orgs)))
+    return [{"id": c.id, "insured_id": c.insured_id, "org_id": c.org_id, "level": c.level, "status": c.status,
+             "url": f"/v1/cases/{c.id}"} for c in db.scalars(q.order_by(Case.occurred_at.desc()).limit(100))]
+
+
+def warning_detail(db, w: WatchWarning, who: Principal) -> dict:
+    return {**view(w), "events": [event_view(e) for e in events(db, w)], "cases": person_cases(db, w, who)}
+
+
+@router.get("/warnings/{warning_id}")
+def get_one_warning(warning_id: int, request: Request, rt: Services = Depends(runtime),
+                    who: Principal = Depends(require("admin", "inspector"))):
+    with session_scope(rt.sessions) as db:
+        w = get_warning(db, warning_id, who)
+        audit(db, actor=who.actor, action="watch.warning_view", outcome="ok", subject=f"watch_warning:{w.id}",
+              request_id=request.state.request_id, detail={"insured_id": w.psn_no, "household_id": w.household_id})
+        return warning_detail(db, w, who)
+
+
+class WarningChange(BaseModel):
+    state: str | None = Field(None, max_length=16, description="reviewing (核查中), confirmed (已核实) or "
+                              "dismissed (已排除); a closed warning stays closed")
+    assignee: str | None = Field(None, max_length=64, description="The username of the inspector who checks it "
+                                 "(an active inspector of the warning's region, or an admin)")
+    note: str | None = Field(None, max_length=4000, description="Required to confirm or dismiss.")
+
+
+# the state asked for -> the workflow's step
+STEPS = {"reviewing": "review", "confirmed": "confirm", "dismissed": "dismiss"}
+
+
+@router.patch("/warnings/{warning_id}", responses={409: {"description": "Not from the warning's state now"}})
+def patch_warning(warning_id: int, body: WarningChange, request: Request, rt: Services = Depends(runtime),
+                  who: Principal = Depends(require("admin", "inspector"))):
+    """Take a warning for review, assign it, confirm or dismiss it (with a note). Audited."""
+    try:
+        if body.state is None and body.assignee is None:
+            raise ReviewRefused(422, "nothing_to_change", "give a state, an assignee or both")
+        if body.state == "open":
+            raise ReviewRefused(409, "cannot_reopen", "a warning does not go back to open")
+        if body.state is not None and body.state not in STEPS:
+            raise ReviewRefused(422, "invalid_state", f"state must be one of {', '.join(STEPS)}")
+        with session_scope(rt.sessions) as db:
+            w = get_warning(db, warning_id, who)
+            step = STEPS[body.state] if body.state else "assign"
+            if step == "review" and w.state == "reviewing" and body.assignee:
+                step = "assign"  # already in review: a new assignee is a reassignment
+            act(db, w, step, actor=who.actor, role=who.role, assignee=body.assignee, note=body.note,
+                request_id=request.state.request_id)
+            return warning_detail(db, w, who)
+    except ReviewRefused as e:
+        raise refused(e) from None

@@ -36,6 +36,16 @@ WORDS: dict[str, dict[str, str]] = {
     "cam_role_ward": {"zh": "病房", "en": "Ward"},
     "cam_role_entrance": {"zh": "出入口", "en": "Entrance"},
     "cam_state_stalled": {"zh": "画面停滞", "en": "Stalled"},
+    # the sub-stream's own connection (a camera recording both streams: ingest/health.py ``sub``)
+    "cam_main_stream": {"zh": "主码流", "en": "Main stream"},
+    "cam_sub_stream": {"zh": "子码流", "en": "Sub-stream"},
+    "stream_online": {"zh": "已连接", "en": "connected"},
+    "stream_connecting": {"zh": "连接中", "en": "connecting"},
+    "stream_reconnecting": {"zh": "重连中（已重连 {n} 次）", "en": "reconnecting ({n} reconnects)"},
+    "stream_offline": {"zh": "未连接", "en": "not connected"},
+    "stream_unknown": {"zh": "尚无状态", "en": "no status yet"},
+    "stream_last_segment": {"zh": "最新录像 {t}", "en": "last segment {t}"},
+    "stream_no_segment": {"zh": "尚无录像", "en": "no segment yet"},
     # --- camera administration ---
     "cam_manage": {"zh": "管理", "en": "Manage"},
     "cam_add": {"zh": "添加摄像头", "en": "Add a camera"},

@@ -1,6 +1,8 @@
 """Words of the watch-rule pages (监测预警), merged into api/web/i18n.py's MESSAGES. Chinese first."""
 from __future__ import annotations
 
+from correlate.watch_review import STATE_WORDS
+
 WORDS: dict[str, dict[str, str]] = {
     "nav_watch": {"zh": "监测预警", "en": "Watch rules"},
     "watch_title": {"zh": "监测预警名单", "en": "Watch-rule warnings"},
@@ -74,4 +76,53 @@ WORDS: dict[str, dict[str, str]] = {
     "watch_cat_tuopin": {"zh": "脱贫人口", "en": "Out of poverty"},
     "watch_cat_jiance": {"zh": "监测对象", "en": "Monitored"},
     "watch_cat_other": {"zh": "其他类别", "en": "Other"},
+    # the inspectors' workflow (correlate/watch_review.py)
+    "watch_state": {"zh": "核查状态", "en": "State"},
+    "watch_all_states": {"zh": "全部状态", "en": "All states"},
+    "watch_active_states": {"zh": "待核查和核查中", "en": "Open and in review"},
+    "watch_assignee": {"zh": "核查人", "en": "Assignee"},
+    "watch_unassigned": {"zh": "未指派", "en": "Unassigned"},
+    "watch_state_note": {"zh": "核查说明", "en": "Note"},
+    "watch_actions": {"zh": "操作", "en": "Actions"},
+    "watch_do_review": {"zh": "开始核查", "en": "Start review"},
+    "watch_do_assign": {"zh": "指派", "en": "Assign"},
+    "watch_do_confirm": {"zh": "核实", "en": "Confirm"},
+    "watch_do_dismiss": {"zh": "排除", "en": "Dismiss"},
+    "watch_note_hint": {"zh": "核实或排除时须填写核查说明", "en": "A note is required to confirm or dismiss"},
+    "watch_done": {"zh": "预警已更新：{s}", "en": "Warning updated: {s}"},
+    "watch_history_of": {"zh": "处理记录", "en": "History"},
+    "watch_cases": {"zh": "该参保人的案件", "en": "This person's cases"},
+    "watch_cases_link": {"zh": "查看该参保人的案件（{n} 件）", "en": "This person's cases ({n})"},
+    "watch_no_cases": {"zh": "该参保人暂无案件", "en": "No cases of this person"},
+    "watch_not_raised": {"zh": "本月重跑未再触发，保留核查记录", "en": "Not raised by the month's last run; kept for "
+                         "its review"},
+    "watch_act_review": {"zh": "开始核查", "en": "Review started"},
+    "watch_act_assign": {"zh": "指派核查人", "en": "Assigned"},
+    "watch_act_confirmed": {"zh": "核实", "en": "Confirmed"},
+    "watch_act_dismissed": {"zh": "排除", "en": "Dismissed"},
+    "watch_act_carried_over": {"zh": "沿用上月核查结论", "en": "Carried over from the month before"},
+    "watch_err_invalid_action": {"zh": "不支持的操作", "en": "Unknown action"},
+    "watch_err_invalid_state": {"zh": "状态只能是：核查中、已核实、已排除", "en": "The state must be in review, "
+                                "confirmed or dismissed"},
+    "watch_err_already_closed": {"zh": "该预警已核实或已排除，不能再更改", "en": "The warning is already confirmed or "
+                                 "dismissed: it cannot be changed"},
+    "watch_err_cannot_reopen": {"zh": "预警不能退回待核查", "en": "A warning does not go back to open"},
+    "watch_err_already_reviewing": {"zh": "该预警已在核查中：可改派核查人，或核实、排除", "en": "The warning is already in "
+                                    "review: reassign it, or confirm or dismiss it"},
+    "watch_err_assignee_required": {"zh": "请指定核查人", "en": "Name the inspector who checks it"},
+    "watch_err_unknown_assignee": {"zh": "核查人须为在用的稽核人员或管理员账号", "en": "The assignee must be an active "
+                                   "inspector or admin user"},
+    "watch_err_assignee_out_of_region": {"zh": "核查人不负责该预警所在地区", "en": "The assignee is not an inspector "
+                                         "of the warning's region"},
+    "watch_err_same_assignee": {"zh": "该预警已指派给此核查人", "en": "The warning is already assigned to them"},
+    "watch_err_note_required": {"zh": "核实或排除须填写核查说明", "en": "A note is required to confirm or dismiss"},
+    "watch_err_nothing_to_change": {"zh": "请填写要更改的状态或核查人", "en": "Give a state, an assignee or both"},
+    "audit_act_watch.warning_view": {"zh": "查看监测预警", "en": "A watch warning viewed"},
+    "audit_act_watch_warning.review": {"zh": "开始核查监测预警", "en": "Watch warning taken for review"},
+    "audit_act_watch_warning.assign": {"zh": "指派监测预警核查人", "en": "Watch warning assigned"},
+    "audit_act_watch_warning.confirmed": {"zh": "核实监测预警", "en": "Watch warning confirmed"},
+    "audit_act_watch_warning.dismissed": {"zh": "排除监测预警", "en": "Watch warning dismissed"},
+    "audit_act_watch_warning.carried_over": {"zh": "监测预警沿用上月核查结论", "en": "Watch warning closed as the "
+                                             "month before"},
+    **{f"watch_state_{k}": {"zh": zh, "en": en} for k, (zh, en) in STATE_WORDS.items()},
 }

@@ -123,3 +123,67 @@ def test_an_admin_runs_a_month_from_the_page(browser, watch_site):
     assert "2099-01 尚未结束" in page.locator("body").inner_text()
     assert not _leftovers(page.locator("body").inner_text(), set())
     ctx.close()
+
+
+def test_an_inspector_reviews_and_confirms_a_warning_and_filters_by_state(browser, watch_site):
+    from storage.db import session_scope
+    from storage.models import AuditEvent
+
+    url, ds, env = watch_site
+    ctx, page = logged_in(browser, url, "insp-south")
+    page.goto(f"{url}/watch")
+    row = page.locator(".watch-list tr[data-rule=watch_oop_person]")
+    wid = row.get_attribute("data-id")
+    assert row.locator(".state .st").inner_text() == "待核查" and "未指派" in row.locator(".assignee").inner_text()
+
+    row.locator(".act-review button").click()
+    page.wait_for_load_state()
+    assert page.locator("#notice").inner_text() == "预警已更新：核查中"
+    row = page.locator(f"#w-{wid}")
+    assert row.locator(".state .st").inner_text() == "核查中"
+    assert row.locator(".assignee").inner_text() == "核查人：李稽核"  # the inspector's name, not the login
+    assert row.locator(".act-review").count() == 0
+
+    # confirming without a note is refused, in Chinese; nothing changes
+    with page.expect_navigation() as nav:
+        row.locator(".act-close button[value=confirm]").click()
+    r = nav.value
+    assert r.status == 422 and "核实或排除须填写核查说明" in page.locator("body").inner_text()
+    page.goto(f"{url}/watch")
+    row = page.locator(f"#w-{wid}")
+    assert row.get_attribute("data-state") == "reviewing"
+
+    row.locator(".act-close input[name=note]").fill("入户核实：自负费用属实，已转乡村振兴局")
+    row.locator(".act-close button[value=confirm]").click()
+    page.wait_for_load_state()
+    assert page.locator("#notice").inner_text() == "预警已更新：已核实"
+    row = page.locator(f"#w-{wid}")
+    assert row.locator(".state .st").inner_text() == "已核实" and row.locator(".actions form").count() == 0
+    assert row.locator(".state-note").inner_text() == "入户核实：自负费用属实，已转乡村振兴局"
+    # a warning does not become a case (a case is an institution's): it links the person's cases in the queue
+    psn = row.locator("a.person").inner_text()
+    link = row.locator("a.cases-link")
+    assert link.inner_text() == "查看该参保人的案件（0 件）" and f"q={psn}" in link.get_attribute("href")
+    row.locator("details.history summary").click()
+    hist = row.locator("details.history li").all_inner_texts()
+    assert len(hist) == 2 and "开始核查" in hist[0] and "李稽核" in hist[0] and "待核查 → 核查中" in hist[0]
+    assert "核实" in hist[1] and "核查中 → 已核实" in hist[1] and "入户核实" in hist[1]
+
+    # the filter by state
+    page.select_option("#state-filter", "confirmed")
+    page.click("#watch-filter button[type=submit]")
+    page.wait_for_load_state()
+    assert [r.get_attribute("data-id") for r in page.locator(".watch-list tr[data-rule]").all()] == [wid]
+    page.select_option("#state-filter", "active")
+    page.click("#watch-filter button[type=submit]")
+    page.wait_for_load_state()
+    ids = [r.get_attribute("data-id") for r in page.locator(".watch-list tr[data-rule]").all()]
+    assert ids and wid not in ids
+    assert {r.get_attribute("data-state") for r in page.locator(".watch-list tr[data-rule]").all()} == {"open"}
+    text = page.evaluate("() => document.body.innerText")
+    assert not _leftovers(text, _tokens(ds)), _leftovers(text, _tokens(ds))
+    ctx.close()
+    with session_scope(env.rt.sessions) as db:
+        acts = [a.action for a in db.query(AuditEvent).filter(AuditEvent.subject == f"watch_warning:{wid}")
+                .order_by(AuditEvent.id)]
+    assert acts == ["watch_warning.review", "watch_warning.confirmed"]
