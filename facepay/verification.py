@@ -71,7 +71,7 @@ class Verifier:
         # at most this many analyses at once across a process's request threads (more only thrash caches)
         self.inference_slots = inference_slots or nullcontext()
         self.faces = faces or InProcessFaces(pipeline, CaptureLimits.from_settings(settings))
-        self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions)  # attestation, replays
+        self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions, store=store)  # attestation, replays
         # captures on their way to the store during their analysis (at most one per analysis running)
         self._uploads = ThreadPoolExecutor(8, thread_name_prefix="capture-put")
 
