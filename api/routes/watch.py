@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Annotated
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -261,8 +262,11 @@ def warning_detail(db, w: WatchWarning, who: Principal) -> dict:
     return {**view(w), "events": [event_view(e) for e in events(db, w)], "cases": person_cases(db, w, who)}
 
 
+WarningId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A watch warning's id (from the warnings list).")]
+
+
 @router.get("/warnings/{warning_id}")
-def get_one_warning(warning_id: int, request: Request, rt: Services = Depends(runtime),
+def get_one_warning(warning_id: WarningId, request: Request, rt: Services = Depends(runtime),
                     who: Principal = Depends(require("admin", "inspector"))):
     with session_scope(rt.sessions) as db:
         w = get_warning(db, warning_id, who)
@@ -284,7 +288,7 @@ STEPS = {"reviewing": "review", "confirmed": "confirm", "dismissed": "dismiss"}
 
 
 @router.patch("/warnings/{warning_id}", responses={409: {"description": "Not from the warning's state now"}})
-def patch_warning(warning_id: int, body: WarningChange, request: Request, rt: Services = Depends(runtime),
+def patch_warning(warning_id: WarningId, body: WarningChange, request: Request, rt: Services = Depends(runtime),
                   who: Principal = Depends(require("admin", "inspector"))):
     """Take a warning for review, assign it, confirm or dismiss it (with a note). Audited."""
     try:
