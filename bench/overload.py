@@ -38,6 +38,7 @@ from bench.verify import (  # noqa: E402
     cpu_seconds,
     descendants,
     enrolled_world,
+    multipart,
     pct,
     raw_pipeline,
     start_services,
@@ -121,15 +122,6 @@ class Cpu:
         self.waited = waited_s(self.wait0, runqueue_wait_s(self.pids[0]))
 
 
-def multipart(capture: bytes) -> tuple[bytes, str]:
-    """The request body, encoded once: the generator's CPU goes to sending, not to encoding."""
-    b = "overloadbench"
-    body = (f"--{b}\r\nContent-Disposition: form-data; name=\"insured_id\"\r\n\r\nBENCH1\r\n--{b}\r\n"
-            "Content-Disposition: form-data; name=\"image\"; filename=\"c.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-            ).encode() + capture + f"\r\n--{b}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={b}"
-
-
 def open_loop(url: str, key: str, caps: list[bytes], rate: float, seconds: float, seed: int) -> dict:
     """Poisson arrivals at ``rate``/s for ``seconds``, each sent by a thread of a large pool at its time
     (sync httpx clients, as bench/verify.py's generator); every request is awaited."""
@@ -140,7 +132,7 @@ def open_loop(url: str, key: str, caps: list[bytes], rate: float, seconds: float
         if t >= seconds:
             break
         arrivals.append(t)
-    bodies = [multipart(c) for c in caps]
+    bodies = [multipart("BENCH1", c) for c in caps]
     ok: list[float] = []
     refused: list[float] = []  # at the door (queue full or expected wait over the budget)
     stale: list[float] = []  # admitted, then dropped having waited past the budget
