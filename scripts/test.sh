@@ -24,7 +24,7 @@ echo "test: import contracts: $(echo "$layers" | tail -n1)"
 # tests run in one worker, in order, so a module fixture (a served site, Chromium, a rendered scene) is built
 # once (loadgroup's xdist_group marks do not group under pytest 9.2 with pytest-xdist 3.8: xdist issue 1386).
 # DUALCHECK_TEST_WORKERS or ARGS choose otherwise ("-n 0": one process, as --pdb needs); a later -n wins.
-workers=${DUALCHECK_TEST_WORKERS:-4}
+workers=${DUALCHECK_TEST_WORKERS:-3}
 .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
