@@ -530,7 +530,10 @@ def render_counter(scene: CounterScene, *, cache_dir: str | os.PathLike | None =
     fp = CounterFootage.load(d)
     if not fp.counter["settlements"]:  # computed from the rendered truth, once
         fp.counter["settlements"] = _settlements(fp)
-        fp.truth_path.write_text(json.dumps(fp.truth, separators=(",", ":")))
+        # written aside and renamed: another process (a test worker, a bench) may be loading the same render
+        part = fp.truth_path.with_name(f".truth.{os.getpid()}.json")
+        part.write_text(json.dumps(fp.truth, separators=(",", ":")))
+        os.replace(part, fp.truth_path)
     return fp
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): set up, make sure PostgreSQL runs, run every test.
+# The test command (README, .ci/run): set up, make sure PostgreSQL runs, run every test (in parallel).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -19,7 +19,13 @@ layers=$(.venv/bin/lint-imports --no-cache 2>&1) || { echo "$layers"; echo "test
 echo "test: import contracts: $(echo "$layers" | tail -n1)"
 .venv/bin/ruff check --quiet . || { echo "test: ruff found unsorted or unused imports (ruff check --fix)" >&2; exit 1; }
 
-.venv/bin/python -m pytest "$@"
+# Several pytest-xdist workers: most slow tests wait on real time (RTSP cameras, recorders, Chromium), so
+# more workers than cores still pays (docs/benchmarks.md, "The test suite"). --dist loadfile: a module's
+# tests run in one worker, in order, so a module fixture (a served site, Chromium, a rendered scene) is built
+# once (loadgroup's xdist_group marks do not group under pytest 9.2 with pytest-xdist 3.8: xdist issue 1386).
+# DUALCHECK_TEST_WORKERS or ARGS choose otherwise ("-n 0": one process, as --pdb needs); a later -n wins.
+workers=${DUALCHECK_TEST_WORKERS:-3}
+.venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "test: pytest collected no tests: that is a failure, not a pass" >&2

@@ -46,12 +46,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _worker_index() -> int | None:
+    """This process's number among pytest-xdist workers (gw0 -> 0), None when the run is serial."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else None
+
+
 def _port_base() -> int:
-    """A base port with base..base+3 and their +10000 gRPC twins free (SeaweedFS uses both)."""
+    """A base port with base..base+3 and their +10000 gRPC twins free (SeaweedFS uses both). Each xdist
+    worker draws from its own slice of the range, so two workers starting SeaweedFS at once cannot both
+    find the same block free before either binds it."""
     import random
 
+    lo, hi, n = 20000, 29000, _worker_index()
+    if n is not None and n < 9:
+        lo, hi = lo + 1000 * n, lo + 1000 * (n + 1)
     for _ in range(200):
-        base = random.randrange(20000, 29000, 4)
+        base = random.randrange(lo, hi, 4)
         ports = [base + i for i in range(4)] + [base + 10000 + i for i in range(4)]
         try:
             socks = []

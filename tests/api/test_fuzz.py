@@ -17,7 +17,7 @@ from storage.db import session_scope
 from tests.api.conftest import start_env
 
 EXAMPLES_PER_OPERATION = 12
-TOTAL_BUDGET_S = 150  # the whole run, on 2 shared cores
+TOTAL_BUDGET_S = 150  # CPU seconds of this process for the whole run: a runaway fuzz, not a busy machine
 DATE_PARAMS = {"start", "end", "from", "to", "day", "date_from", "date_to", "since", "until", "settled_at"}
 EDGE_TIMES = ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00",
               "9999-12-31T23:59:59.999999Z", "9999-12-31", "0001-01-01", "1969-12-31T23:59:59Z",
@@ -79,7 +79,7 @@ def test_no_operation_answers_5xx(fuzz_env):
     env = fuzz_env
     schema = schemathesis.openapi.from_asgi("/openapi.json", env.client.app)
     roles = [None, "terminal", "ingest", "admin", "inspector", "institution", "auditor"]
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     calls, failures, ops = 0, [], 0
     for result in schema.get_all_operations():
         op = result.ok()
@@ -106,6 +106,8 @@ def test_no_operation_answers_5xx(fuzz_env):
                                     f"body={str(case.body)[:200]} as {role}: {r.text[:200]}")
 
         run()
-        assert time.monotonic() - t0 < TOTAL_BUDGET_S, f"fuzz run over its time budget after {ops} operations"
-    print(f"\nfuzz: {ops} operations, {calls} requests in {time.monotonic() - t0:.0f} s")
+        # CPU time, not wall time: other test workers and other work share the 2 cores (the app runs in-process)
+        assert time.process_time() - cpu0 < TOTAL_BUDGET_S, f"fuzz run over its CPU budget after {ops} operations"
+    print(f"\nfuzz: {ops} operations, {calls} requests in {time.monotonic() - t0:.0f} s "
+          f"({time.process_time() - cpu0:.0f} CPU s)")
     assert ops > 20 and not failures, "\n".join(failures[:20])

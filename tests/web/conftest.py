@@ -3,6 +3,7 @@ regions, real footage segments in a real SeaweedFS, real checks raising real fla
 a real uvicorn, and Debian's Chromium through Playwright."""
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -94,6 +95,29 @@ def site(tmp_path_factory, seaweed, models_dir, shared_pipeline, testdata):  # n
         yield Site(w, url, flags)
     w.client.__exit__(None, None, None)
     w.rt.close()
+
+
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory, seaweed, models_dir):
+    """serve(name, seed=None, *, pipeline=None, **setting overrides) -> (env, url, seeded): for the test modules
+    that serve a site of their own. A fresh runtime on its own SQLite (tests.api.conftest.start_env), seeded by
+    ``seed(env)`` (its return value is ``seeded``; ``env.tmp`` is the site's folder), then the users above, then
+    a real uvicorn at ``url``; all closed when the module ends."""
+    from tests.api.conftest import start_env
+    from tests.replay.live import serve
+
+    with contextlib.ExitStack() as stack:
+        def make(name: str, seed=None, *, pipeline=None, **overrides):
+            tmp = tmp_path_factory.mktemp(name)
+            env = start_env(test_settings(tmp, seaweed, models_dir, **overrides), pipeline)
+            stack.callback(env.rt.close)
+            stack.callback(env.client.__exit__, None, None, None)
+            env.tmp = tmp
+            seeded = seed(env) if seed is not None else None
+            add_users(env.rt)
+            return env, stack.enter_context(serve(env.client.app)), seeded
+
+        yield make
 
 
 @pytest.fixture(scope="module")

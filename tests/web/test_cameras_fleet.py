@@ -17,7 +17,7 @@ from tests.ingest.conftest import (  # noqa: F401  (fixtures)
     sim_footage,
     sim_footage_cache,
 )
-from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -84,19 +84,9 @@ def _fleet(rt, now: datetime) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, seaweed, models_dir):
-    from tests.api.conftest import start_env
-    from tests.replay.live import serve
-
-    tmp = tmp_path_factory.mktemp("fleet")
-    env = start_env(test_settings(tmp, seaweed, models_dir, camera_test_timeout_s=5.0,
-                                    camera_offline_after_s=600), None)
-    add_users(env.rt)
-    special = _fleet(env.rt, datetime.now(timezone.utc))
-    with serve(env.client.app) as url:
-        yield env, url, special
-    env.client.__exit__(None, None, None)
-    env.rt.close()
+def fleet(served_site):
+    env, url, _ = served_site("fleet", camera_test_timeout_s=5.0, camera_offline_after_s=600)
+    return env, url, _fleet(env.rt, datetime.now(timezone.utc))
 
 
 @pytest.fixture

@@ -8,47 +8,41 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import add_users, logged_in, test_settings
+from tests.web.conftest import logged_in
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rules_site(tmp_path_factory, seaweed, models_dir):
-    from api.keys import add_service_key
-    from camsim.claimsgen import generate
-    from ingest.cameras import add_camera
-    from storage.db import session_scope
-    from tests.api.conftest import start_env
-    from tests.replay.live import serve
+def rules_site(served_site):
+    def seed(env):
+        from api.keys import add_service_key
+        from camsim.claimsgen import generate
+        from ingest.cameras import add_camera
+        from storage.db import session_scope
 
-    tmp = tmp_path_factory.mktemp("rules-site")
-    env = start_env(test_settings(tmp, seaweed, models_dir), None)
-    rt = env.rt
-    with session_scope(rt.sessions) as db:
-        add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
-                   url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
-        add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
-                   url="rtsp://10.0.0.8/s", covers=["counter-1"])
-        env.keys["admin"] = add_service_key(db, "admin", "operator")
-    ds = generate(visits_per_day=8, cases=2, decoys=0, seed=3)
-    assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
-    r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
-                                                  "end": ds.end.isoformat()}, headers=env.h("admin"))
-    assert r.status_code == 200, r.text
-    dup = [f["id"] for f in r.json()["flags"] if f["type"] == "claims_duplicate_charge"]
-    assert len(dup) == 2
-    for fid, decision in zip(dup, ("confirm", "dismiss")):
-        case_id = env.client.get(f"/v1/flags/{fid}", headers=env.h("admin")).json()["case_id"]
-        r = env.client.post(f"/v1/cases/{case_id}/review", json={"decision": decision, "note": "核实"},
-                            headers=env.h("admin"))
+        with session_scope(env.rt.sessions) as db:
+            add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
+                       url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
+            add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
+                       url="rtsp://10.0.0.8/s", covers=["counter-1"])
+            env.keys["admin"] = add_service_key(db, "admin", "operator")
+        ds = generate(visits_per_day=8, cases=2, decoys=0, seed=3)
+        assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
+        r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
+                                                      "end": ds.end.isoformat()}, headers=env.h("admin"))
         assert r.status_code == 200, r.text
-    add_users(rt)
-    with serve(env.client.app) as url:
-        yield url, dup[0]
-    env.client.__exit__(None, None, None)
-    rt.close()
+        dup = [f["id"] for f in r.json()["flags"] if f["type"] == "claims_duplicate_charge"]
+        assert len(dup) == 2
+        for fid, decision in zip(dup, ("confirm", "dismiss")):
+            case_id = env.client.get(f"/v1/flags/{fid}", headers=env.h("admin")).json()["case_id"]
+            r = env.client.post(f"/v1/cases/{case_id}/review", json={"decision": decision, "note": "核实"},
+                                headers=env.h("admin"))
+            assert r.status_code == 200, r.text
+        return dup[0]
 
+    _, url, flag_id = served_site("rules-site", seed)
+    return url, flag_id
 
 
 def test_an_admin_edits_a_threshold_with_a_note_and_the_history_shows_it(browser, rules_site, tmp_path):

@@ -11,22 +11,16 @@ from sqlalchemy import select
 from camsim.identities import get, portrait
 from storage.db import session_scope
 from storage.models import AuditEvent, StaffMember
-from tests.api.conftest import shared_pipeline, start_env  # noqa: F401  (fixture)
-from tests.replay.live import serve
-from tests.web.conftest import PASSWORD, add_users, test_settings
+from tests.api.conftest import shared_pipeline  # noqa: F401  (fixture)
+from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def staff_site(tmp_path_factory, seaweed, models_dir, shared_pipeline):  # noqa: F811
-    tmp = tmp_path_factory.mktemp("staff")
-    env = start_env(test_settings(tmp, seaweed, models_dir), shared_pipeline)
-    add_users(env.rt)
-    with serve(env.client.app) as url:
-        yield env, url
-    env.client.__exit__(None, None, None)
-    env.rt.close()
+def staff_site(served_site, shared_pipeline):  # noqa: F811
+    env, url, _ = served_site("staff", pipeline=shared_pipeline)
+    return env, url
 
 
 def _login(browser, url: str, username: str):

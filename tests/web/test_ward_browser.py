@@ -13,7 +13,7 @@ import pytest
 from camsim.ward import Moment, region, render_ward
 from tests.api.conftest import shared_pipeline  # noqa: F401  (fixture)
 from tests.correlate.test_ward_checks import ABSENT_02, DAYS, PATIENTS, SLOTS, admission, discharge, local, moment
-from tests.web.conftest import add_users, logged_in, test_settings
+from tests.web.conftest import logged_in
 from tests.web.test_browser import wait_playing, wall_of
 from tests.web.test_wording_zh import COLLECT, _data_tokens, _leftovers
 
@@ -26,58 +26,53 @@ def _t(s: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def ward_site(tmp_path_factory, seaweed, models_dir, shared_pipeline):  # noqa: F811
-    from api.keys import add_service_key
-    from ingest.cameras import add_camera
+def ward_site(served_site, shared_pipeline):  # noqa: F811
     from storage.db import session_scope
-    from tests.api.conftest import start_env
-    from tests.replay.live import serve
-    from tests.replay.segmenter import make_segments
 
-    tmp = tmp_path_factory.mktemp("ward-site")
-    env = start_env(test_settings(tmp, seaweed, models_dir), shared_pipeline)
-    rt = env.rt
-    rt.store.ensure_bucket(rt.settings.bucket_footage)
-    with session_scope(rt.sessions) as db:
-        add_camera(db, camera_id=CAM, org_id=ORG, name="内科3病区", role="ward", url="rtsp://10.0.0.9/ward")
-        env.keys["admin"] = add_service_key(db, "admin", "operator")
+    def seed(env):
+        from api.keys import add_service_key
+        from ingest.cameras import add_camera
+        from tests.replay.segmenter import make_segments
 
-    def record(m: Moment, at: datetime) -> None:
+        rt = env.rt
+        rt.store.ensure_bucket(rt.settings.bucket_footage)
         with session_scope(rt.sessions) as db:
-            make_segments(db, rt.store, rt.settings.bucket_footage, render_ward(m), org_id=ORG, camera_id=CAM,
-                          start=at - timedelta(seconds=4), total_s=8.0, segment_s=8.0, workdir=tmp)
+            add_camera(db, camera_id=CAM, org_id=ORG, name="内科3病区", role="ward", url="rtsp://10.0.0.9/ward")
+            env.keys["admin"] = add_service_key(db, "admin", "operator")
 
-    h = env.h("admin")
-    empty_day, empty_night = local("2026-11-02", "15:00"), local("2026-11-02", "23:00")
-    record(Moment(light="day"), empty_day)
-    record(Moment(light="night"), empty_night)
-    for day in DAYS:
-        for slot in SLOTS:
-            record(moment(day, slot), local(day, slot))
-    for bed in ("02", "03"):
-        r = env.client.put("/v1/beds", json={"org_id": ORG, "bed": bed, "dept_codg": "NK", "camera_id": CAM,
-                                             "region": region(bed)}, headers=h)
-        assert r.status_code == 200, r.text
-        for at in (empty_day, empty_night):
-            r = env.client.put(f"/v1/beds/{r.json()['id']}/reference", json={"at": at.isoformat()}, headers=h)
+        def record(m: Moment, at: datetime) -> None:
+            with session_scope(rt.sessions) as db:
+                make_segments(db, rt.store, rt.settings.bucket_footage, render_ward(m), org_id=ORG, camera_id=CAM,
+                              start=at - timedelta(seconds=4), total_s=8.0, segment_s=8.0, workdir=env.tmp)
+
+        h = env.h("admin")
+        empty_day, empty_night = local("2026-11-02", "15:00"), local("2026-11-02", "23:00")
+        record(Moment(light="day"), empty_day)
+        record(Moment(light="night"), empty_night)
+        for day in DAYS:
+            for slot in SLOTS:
+                record(moment(day, slot), local(day, slot))
+        for bed in ("02", "03"):
+            r = env.client.put("/v1/beds", json={"org_id": ORG, "bed": bed, "dept_codg": "NK", "camera_id": CAM,
+                                                 "region": region(bed)}, headers=h)
             assert r.status_code == 200, r.text
-    msgs = [admission(*PATIENTS[b][:2], b) for b in ("02", "03")] + [discharge(*PATIENTS[b][:2]) for b in ("02", "03")]
-    assert env.client.post("/v1/claims", json=msgs, headers=h).status_code == 200
-    r = env.client.post("/v1/ward/check", json={"org_id": ORG}, headers=h)
-    assert r.status_code == 200 and len(r.json()["flags"]) == 1, r.text
-    flag = env.client.get(f"/v1/flags/{r.json()['flags'][0]}", headers=h).json()
-    add_users(rt)
+            for at in (empty_day, empty_night):
+                r = env.client.put(f"/v1/beds/{r.json()['id']}/reference", json={"at": at.isoformat()}, headers=h)
+                assert r.status_code == 200, r.text
+        msgs = [admission(*PATIENTS[b][:2], b) for b in ("02", "03")] + [discharge(*PATIENTS[b][:2]) for b in ("02", "03")]
+        assert env.client.post("/v1/claims", json=msgs, headers=h).status_code == 200
+        r = env.client.post("/v1/ward/check", json={"org_id": ORG}, headers=h)
+        assert r.status_code == 200 and len(r.json()["flags"]) == 1, r.text
+        return env.client.get(f"/v1/flags/{r.json()['flags'][0]}", headers=h).json()
+
+    env, url, flag = served_site("ward-site", seed, pipeline=shared_pipeline)
     from storage.models import Organisation
 
-    with session_scope(rt.sessions) as db:  # the institutions' names in Chinese, as the demo's
+    with session_scope(env.rt.sessions) as db:  # the institutions' names in Chinese, as the demo's
         for o, name in (("CLINIC-A", "甲医院"), ("PHARM-B", "乙药店")):
             db.get(Organisation, o).name = name
-    env.tokens = _data_tokens(rt) | {"M-02", "M-03", "P-02", "P-03", "NK", "CAM-W"}
-    with serve(env.client.app) as url:
-        yield url, flag, env.tokens
-    env.client.__exit__(None, None, None)
-    rt.close()
-
+    tokens = _data_tokens(env.rt) | {"M-02", "M-03", "P-02", "P-03", "NK", "CAM-W"}
+    return url, flag, tokens
 
 
 def test_the_inspector_opens_the_timeline_and_plays_an_absent_check(browser, ward_site):

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from tests.web.conftest import add_users, logged_in, test_settings
+from tests.web.conftest import logged_in
 from tests.web.test_wording_zh import _leftovers
 
 pytestmark = pytest.mark.slow
@@ -19,27 +19,22 @@ MONTH = "2026-11"
 
 
 @pytest.fixture(scope="module")
-def watch_site(tmp_path_factory, seaweed, models_dir):
-    from api.keys import add_service_key
-    from camsim.watchgen import generate
-    from storage.db import session_scope
-    from tests.api.conftest import start_env
-    from tests.replay.live import serve
+def watch_site(served_site):
+    def seed(env):
+        from api.keys import add_service_key
+        from camsim.watchgen import generate
+        from storage.db import session_scope
 
-    tmp = tmp_path_factory.mktemp("watch-site")
-    env = start_env(test_settings(tmp, seaweed, models_dir), None)
-    with session_scope(env.rt.sessions) as db:
-        env.keys["admin"] = add_service_key(db, "admin", "operator")
-    ds = generate(MONTH)
-    assert env.client.post("/v1/watch/population", json=ds.population, headers=env.h("ingest")).status_code == 200
-    assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
-    assert env.client.post("/v1/watch/runs", json={"month": MONTH}, headers=env.h("admin")).status_code == 200
-    add_users(env.rt)
-    with serve(env.client.app) as url:
-        yield url, ds, env
-    env.client.__exit__(None, None, None)
-    env.rt.close()
+        with session_scope(env.rt.sessions) as db:
+            env.keys["admin"] = add_service_key(db, "admin", "operator")
+        ds = generate(MONTH)
+        assert env.client.post("/v1/watch/population", json=ds.population, headers=env.h("ingest")).status_code == 200
+        assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
+        assert env.client.post("/v1/watch/runs", json={"month": MONTH}, headers=env.h("admin")).status_code == 200
+        return ds
 
+    env, url, ds = served_site("watch-site", seed)
+    return url, ds, env
 
 
 def _tokens(ds) -> set[str]:
