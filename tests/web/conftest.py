@@ -169,3 +169,26 @@ def login(browser, site):
     yield go
     for c in contexts:
         c.close()
+
+
+def checked_claims(env, **generated):
+    """CLINIC-A with its pharmacy and settlement counters and an admin key on ``env``, a generated set of platform
+    records (camsim/claimsgen.py, ``generated``: its arguments) posted through POST /v1/claims and checked
+    through POST /v1/claims/check: (the records, the check's answer)."""
+    from api.keys import add_service_key
+    from camsim.claimsgen import generate
+    from ingest.cameras import add_camera
+    from storage.db import session_scope
+
+    with session_scope(env.rt.sessions) as db:
+        add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
+                   url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
+        add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
+                   url="rtsp://10.0.0.8/s", covers=["counter-1"])
+        env.keys["admin"] = add_service_key(db, "admin", "operator")
+    ds = generate(**generated)
+    assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
+    r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
+                                                  "end": ds.end.isoformat()}, headers=env.h("admin"))
+    assert r.status_code == 200, r.text
+    return ds, r.json()

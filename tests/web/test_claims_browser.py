@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.web.conftest import logged_in
+from tests.web.conftest import checked_claims, logged_in
 from tests.web.test_browser import wait_playing, wall_of
 
 pytestmark = pytest.mark.slow
@@ -21,27 +21,13 @@ def _t(s: str) -> datetime:
 @pytest.fixture(scope="module")
 def claims_site(served_site, testdata):
     def seed(env):
-        from api.keys import add_service_key
-        from camsim.claimsgen import generate
-        from ingest.cameras import add_camera
         from storage.db import session_scope
         from tests.correlate import scenarios as sc
 
         rt = env.rt
         rt.store.ensure_bucket(rt.settings.bucket_footage)
-        with session_scope(rt.sessions) as db:
-            add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
-                       url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
-            add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
-                       url="rtsp://10.0.0.8/s", covers=["counter-1"])
-            env.keys["admin"] = add_service_key(db, "admin", "operator")
-        ds = generate(visits_per_day=8, cases=1, decoys=1, seed=3)
-        r = env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest"))
-        assert r.status_code == 200, r.text
-        r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
-                                                      "end": ds.end.isoformat()}, headers=env.h("admin"))
-        assert r.status_code == 200, r.text
-        flags = {f["type"]: f["id"] for f in r.json()["flags"]}
+        _, checked = checked_claims(env, visits_per_day=8, cases=1, decoys=1, seed=3)
+        flags = {f["type"]: f["id"] for f in checked["flags"]}
         sub = env.client.get(f"/v1/flags/{flags['claims_substitution']}", headers=env.h("admin")).json()
         moment = _t(sub["evidence"]["moment"])
         # the dispensing counter's footage around that moment (its segments, as the recorder writes them)

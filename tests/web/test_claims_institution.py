@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.web.conftest import checked_claims
 from tests.web.test_auth import login
 
 pytestmark = pytest.mark.slow
@@ -23,23 +24,8 @@ def _section(html: str, flag_id: str) -> str:
 
 
 def test_the_institution_sees_each_findings_own_lines_and_no_scores(web):
-    from api.keys import add_service_key
-    from camsim.claimsgen import generate
-    from ingest.cameras import add_camera
-    from storage.db import session_scope
-
-    with session_scope(web.rt.sessions) as db:
-        add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
-                   url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
-        add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
-                   url="rtsp://10.0.0.8/s", covers=["counter-1"])
-        web.keys["admin"] = add_service_key(db, "admin", "operator")
-    ds = generate(visits_per_day=8, cases=1, decoys=1, seed=3)
-    assert web.client.post("/v1/claims", json=ds.messages, headers=web.h("ingest")).status_code == 200
-    r = web.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
-                                                  "end": ds.end.isoformat()}, headers=web.h("admin"))
-    assert r.status_code == 200, r.text
-    flags = {f["type"]: f for f in r.json()["flags"]}
+    ds, checked = checked_claims(web, visits_per_day=8, cases=1, decoys=1, seed=3)
+    flags = {f["type"]: f for f in checked["flags"]}
     sub = web.client.get(f"/v1/flags/{flags['claims_substitution']['id']}", headers=web.h("admin")).json()
     # the substituted line billed a second time a minute later: a duplicate charge in the same case
     line = sub["evidence"]["lines"]["billed"][0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import logged_in
+from tests.web.conftest import checked_claims, logged_in
 
 pytestmark = pytest.mark.slow
 
@@ -16,23 +16,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def rules_site(served_site):
     def seed(env):
-        from api.keys import add_service_key
-        from camsim.claimsgen import generate
-        from ingest.cameras import add_camera
-        from storage.db import session_scope
-
-        with session_scope(env.rt.sessions) as db:
-            add_camera(db, camera_id="CAM-P", org_id="CLINIC-A", name="发药窗口", role="pharmacy_counter",
-                       url="rtsp://10.0.0.9/s", covers=["pharmacy-1"])
-            add_camera(db, camera_id="CAM-S", org_id="CLINIC-A", name="收费处", role="settlement_counter",
-                       url="rtsp://10.0.0.8/s", covers=["counter-1"])
-            env.keys["admin"] = add_service_key(db, "admin", "operator")
-        ds = generate(visits_per_day=8, cases=2, decoys=0, seed=3)
-        assert env.client.post("/v1/claims", json=ds.messages, headers=env.h("ingest")).status_code == 200
-        r = env.client.post("/v1/claims/check", json={"org_id": "CLINIC-A", "start": ds.start.isoformat(),
-                                                      "end": ds.end.isoformat()}, headers=env.h("admin"))
-        assert r.status_code == 200, r.text
-        dup = [f["id"] for f in r.json()["flags"] if f["type"] == "claims_duplicate_charge"]
+        _, checked = checked_claims(env, visits_per_day=8, cases=2, decoys=0, seed=3)
+        dup = [f["id"] for f in checked["flags"] if f["type"] == "claims_duplicate_charge"]
         assert len(dup) == 2
         for fid, decision in zip(dup, ("confirm", "dismiss")):
             case_id = env.client.get(f"/v1/flags/{fid}", headers=env.h("admin")).json()["case_id"]
