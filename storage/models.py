@@ -568,12 +568,11 @@ class Flag(Base):
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
-class FlagEvent(Base):
-    """Append-only history of a flag: created, inquiry sent/answered, confirmed, dismissed."""
+class StatusStep:
+    """The columns of one step of an append-only review history (a flag's, a watch warning's): who, in which
+    role, when, what, the status before and after, and the note."""
 
-    __tablename__ = "flag_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    flag_id: Mapped[str] = mapped_column(ForeignKey("flags.id"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
@@ -581,6 +580,13 @@ class FlagEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class FlagEvent(StatusStep, Base):
+    """Append-only history of a flag: created, inquiry sent/answered, confirmed, dismissed."""
+
+    __tablename__ = "flag_events"
+    flag_id: Mapped[str] = mapped_column(ForeignKey("flags.id"), index=True)
 
 
 class Case(Base):
@@ -994,21 +1000,13 @@ class WatchWarning(Base):
 WATCH_STATES = ("open", "reviewing", "confirmed", "dismissed")
 
 
-class WatchWarningEvent(Base):
+class WatchWarningEvent(StatusStep, Base):
     """Append-only history of a watch warning: who, when, the state and the assignee before and after, the note."""
 
     __tablename__ = "watch_warning_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     warning_id: Mapped[int] = mapped_column(ForeignKey("watch_warnings.id"), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    actor: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16))
-    action: Mapped[str] = mapped_column(String(32))
-    from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_status: Mapped[str] = mapped_column(String(16))
     from_assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
     to_assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 # --- ward beds (issue 13): bed ids mapped to ward cameras, and the checks of each inpatient day ----------------
