@@ -232,11 +232,11 @@ def main() -> None:
                     "API process's Python time goes) and leave out its model processes")
     args = ap.parse_args()
 
+    caps = captures()  # before the store starts: a missing test portrait must not leave SeaweedFS running
     tmp, sw, env, settings = start_services("dualcheck-bench-")
     if args.face_processes is not None:
         env["DUALCHECK_FACE_PROCESSES"] = str(args.face_processes)
     api_port = free_port()
-    caps = captures()
     server = None
     try:
         key = enrolled_world(settings, 1)[0]
