@@ -39,6 +39,9 @@ def captures() -> list[bytes]:
     out = []
     for name in ("obama2.jpg", "obama3.jpg", "obama.jpg", "biden.jpg"):
         img = cv2.imread(str(TESTDATA / "faces" / name))
+        if img is None:
+            raise SystemExit(f"bench: no test portrait at {TESTDATA / 'faces' / name} (../shared beside the "
+                             "checkout, or DUALCHECK_SHARED)")
         h, w = img.shape[:2]
         scale = 800 / h
         img = cv2.resize(img, (int(w * scale), 800), interpolation=cv2.INTER_AREA)
