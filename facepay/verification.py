@@ -31,7 +31,7 @@ from vision.decision import Thresholds, Verdict
 from vision.image import image_kind
 from vision.matching import decide_verification
 from vision.pipeline import AnalyzedFace, FacePipeline
-from vision.workers import CaptureFaces, CaptureLimits, InProcessFaces, Later, Pending
+from vision.workers import CaptureLimits, InProcessFaces, Later, Pending
 
 log = logging.getLogger("dualcheck.facepay")
 _INSERT_VERIFICATION = insert(Verification.__table__)  # built once (SQLAlchemy's cache key with it)
@@ -48,8 +48,6 @@ class Caller:
 
 class FaceWork(Protocol):
     """Decodes and analyses a capture (vision/workers.py: in this thread or in model processes)."""
-
-    def analyze_capture(self, data: bytes) -> CaptureFaces: ...
 
     def submit(self, data: bytes) -> Pending | Later: ...
 
