@@ -1,11 +1,12 @@
 """Verification API throughput and latency against the raw pipeline, in the same run.
 
-    .venv/bin/python bench/verify.py [--seconds 20] [--concurrency 1 4 16] [--api-workers 1]
+    .venv/bin/python bench/verify.py [--seconds 20] [--concurrency 1 4 16] [--rounds 4] [--api-workers 1]
 
 Starts its own SeaweedFS and a SQLite index in a temp dir, enrolls one person, then measures
 1. the raw pipeline in this process (decode, detect, align, embed) on the same captures:
    sequential, and with as many threads as cores (its best throughput on this machine);
 2. POST /v1/verify on a `dualcheck serve` process at 1, 4 and 16 concurrent terminals.
+Each of these gets ``--seconds`` in all, in ``--rounds`` slices taken in turn (see main()).
 Captures are the test portraits scaled to 640x800, like a terminal's close-up.
 """
 from __future__ import annotations
@@ -56,13 +57,11 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def raw_pipeline(settings: Settings, caps: list[bytes], seconds: float, threads: int) -> dict:
+def raw_slice(pipe, caps: list[bytes], seconds: float, threads: int) -> dict:
+    """The raw pipeline in this process (decode, detect, align, embed) on ``threads`` threads for ``seconds``:
+    captures analysed, wall and CPU seconds, and each capture's latency."""
     from vision.image import decode_image
-    from vision.pipeline import FacePipeline
 
-    pipe = FacePipeline.from_settings(settings)
-    for c in caps:  # warm-up
-        pipe.analyze(decode_image(c, max_bytes=10**8, max_pixels=10**9), max_embed=1)
     lat: list[float] = []
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
@@ -79,9 +78,34 @@ def raw_pipeline(settings: Settings, caps: list[bytes], seconds: float, threads:
     t0, cpu0 = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(threads) as ex:
         list(ex.map(worker, range(threads)))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    return {"n": len(lat), "rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3, "p99_ms": pct(lat, 99) * 1e3,
-            "cpu_ms": 1e3 * cpu / max(len(lat), 1)}
+    return {"n": len(lat), "wall": time.perf_counter() - t0, "cpu": time.process_time() - cpu0, "lat": lat}
+
+
+def raw_figures(t: dict) -> dict:
+    return {"n": t["n"], "rps": t["n"] / t["wall"], "p50_ms": pct(t["lat"], 50) * 1e3,
+            "p99_ms": pct(t["lat"], 99) * 1e3, "cpu_ms": 1e3 * t["cpu"] / max(t["n"], 1)}
+
+
+def raw_model(settings: Settings, caps: list[bytes]):
+    from vision.image import decode_image
+    from vision.pipeline import FacePipeline
+
+    pipe = FacePipeline.from_settings(settings)
+    for c in caps:  # warm-up
+        pipe.analyze(decode_image(c, max_bytes=10**8, max_pixels=10**9), max_embed=1)
+    return pipe
+
+
+def raw_pipeline(settings: Settings, caps: list[bytes], seconds: float, threads: int) -> dict:
+    return raw_figures(raw_slice(raw_model(settings, caps), caps, seconds, threads))
+
+
+def pooled(slices: list[dict]) -> dict:
+    """Slices of one measurement added up: counts, seconds and latencies."""
+    out = {k: sum(s[k] for s in slices) for k in slices[0] if k not in ("lat", "first_error")}
+    out["lat"] = [x for s in slices for x in s["lat"]]
+    out["first_error"] = next((s["first_error"] for s in slices if s.get("first_error")), "")
+    return out
 
 
 def multipart(insured_id: str, image: bytes) -> tuple[bytes, str]:
@@ -141,8 +165,11 @@ def api_load(url: str, keys: list[str], caps: list[bytes], seconds: float) -> di
         list(ex.map(terminal, range(len(keys))))
     wall = time.perf_counter() - t0
     return {"n": len(lat), "errors": len(errors), "first_error": errors[0] if errors else "", "wrong": wrong[0],
-            "rps": len(lat) / wall, "p50_ms": pct(lat, 50) * 1e3 if lat else 0.0,
-            "p99_ms": pct(lat, 99) * 1e3 if lat else 0.0}
+            "wall": wall, "lat": lat, **load_figures(len(lat), wall, lat)}
+
+
+def load_figures(n: int, wall: float, lat: list[float]) -> dict:
+    return {"rps": n / wall, "p50_ms": pct(lat, 50) * 1e3 if lat else 0.0, "p99_ms": pct(lat, 99) * 1e3 if lat else 0.0}
 
 
 def _stat(pid: int) -> list[str]:
@@ -227,6 +254,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--rounds", type=int, default=4, help="slices each figure is measured in, taking turns with "
+                    "the others (1: one after the other, as before)")
     ap.add_argument("--api-workers", type=int, default=1)
     ap.add_argument("--face-processes", type=int, help="model processes of the API (DUALCHECK_FACE_PROCESSES; "
                     "0: face work in the API's request threads, as before; default: the setting's default)")
@@ -245,15 +274,10 @@ def main() -> None:
         key = enrolled_world(settings, 1)[0]
 
         cores = os.cpu_count() or 1
-        print(f"machine: {cores} cores; captures: {len(caps)} portraits at 640x800; {args.seconds:.0f} s per run")
-        raw1 = raw_pipeline(settings, caps, args.seconds, 1)
-        rawn = raw_pipeline(settings, caps, args.seconds, cores)
-        print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}; API face processes: "
-              f"{env.get('DUALCHECK_FACE_PROCESSES', 'default')}")
-        print(f"raw pipeline, 1 thread : {raw1['rps']:6.1f}/s  p50 {raw1['p50_ms']:6.1f} ms  p99 {raw1['p99_ms']:6.1f} ms"
-              f"  CPU {raw1['cpu_ms']:5.1f} ms per capture")
-        print(f"raw pipeline, {cores} threads: {rawn['rps']:6.1f}/s  p50 {rawn['p50_ms']:6.1f} ms  "
-              f"p99 {rawn['p99_ms']:6.1f} ms  CPU {rawn['cpu_ms']:5.1f} ms per capture")
+        rounds = max(1, args.rounds)
+        print(f"machine: {cores} cores; captures: {len(caps)} portraits at 640x800; {args.seconds:.0f} s per figure, "
+              f"in {rounds} slices interleaved with the others")
+        pipe = raw_model(settings, caps)
 
         server = subprocess.Popen([str(Path(sys.executable).parent / "dualcheck"), "serve", "--port", str(api_port),
                                    "--workers", str(args.api_workers)], env=env)
@@ -266,31 +290,65 @@ def main() -> None:
                 pass
             time.sleep(0.5)
         api_load(url, [key] * 2, caps, 3)  # warm-up
-        best = max(raw1["rps"], rawn["rps"])
+        print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}; API face processes: "
+              f"{env.get('DUALCHECK_FACE_PROCESSES', 'default')}")
         me = os.getpid()
         spy = None
+        phases: list[str | int] = ["raw1", "rawn", *args.concurrency]
         if args.profile:
             spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record",
                                     "-o", args.profile,
                                     "--format", "raw" if args.profile.endswith(".txt") else "flamegraph",
-                                    "--pid", str(server.pid), "--duration", str(int(args.seconds)), "--nonblocking",
-                                    *(["--gil"] if args.profile_gil else ["--subprocesses"])])
+                                    "--pid", str(server.pid), "--duration", str(int(args.seconds * len(phases))),
+                                    "--nonblocking", *(["--gil"] if args.profile_gil else ["--subprocesses"])])
+        # The machine's speed drifts over minutes (the raw pipeline's CPU per capture moved by 10 % between
+        # back-to-back runs here): the raw pipeline and the API take turns in short slices, in an order that
+        # rotates each round, so that a drift weighs on both sides alike instead of on whichever ran later.
+        slices: dict[str | int, list[dict]] = {ph: [] for ph in phases}
+        for r in range(rounds):
+            k = r % len(phases)
+            for ph in phases[k:] + phases[:k]:
+                if ph == "raw1":
+                    slices[ph].append(raw_slice(pipe, caps, args.seconds / rounds, 1))
+                elif ph == "rawn":
+                    slices[ph].append(raw_slice(pipe, caps, args.seconds / rounds, cores))
+                else:
+                    before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
+                              cpu_seconds(server.pid, tree=False)]
+                    t = api_load(url, [key] * ph, caps, args.seconds / rounds)
+                    after = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
+                             cpu_seconds(server.pid, tree=False)]
+                    t.update(zip(("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone"),
+                                 (x - y for x, y in zip(after, before))))
+                    slices[ph].append(t)
+        raw1, rawn = raw_figures(pooled(slices["raw1"])), raw_figures(pooled(slices["rawn"]))
+        print(f"raw pipeline, 1 thread : {raw1['rps']:6.1f}/s  p50 {raw1['p50_ms']:6.1f} ms  p99 {raw1['p99_ms']:6.1f} ms"
+              f"  CPU {raw1['cpu_ms']:5.1f} ms per capture")
+        print(f"raw pipeline, {cores} threads: {rawn['rps']:6.1f}/s  p50 {rawn['p50_ms']:6.1f} ms  "
+              f"p99 {rawn['p99_ms']:6.1f} ms  CPU {rawn['cpu_ms']:5.1f} ms per capture")
+        best = max(raw1["rps"], rawn["rps"])
         for c in args.concurrency:
-            before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
-                      cpu_seconds(server.pid, tree=False)]
-            r = api_load(url, [key] * c, caps, args.seconds)
-            after = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
-                     cpu_seconds(server.pid, tree=False)]
-            used = [a - b for a, b in zip(after, before)]
-            per_req = [1e3 * u / max(r["n"], 1) for u in used]
+            t = pooled(slices[c])
+            r = load_figures(t["n"], t["wall"], t["lat"])
+            per_req = [1e3 * t[k] / max(t["n"], 1) for k in ("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone")]
             print(f"API, {c:2d} terminals      : {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
-                  f"  errors {r['errors']}  wrong {r['wrong']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
-                  f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x")
+                  f"  errors {t['errors']}  wrong {t['wrong']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
+                  f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x" + (f"  first error: {t['first_error']}"
+                                                                           if t["errors"] else ""))
             print(f"    CPU ms per request: API {per_req[0]:5.1f} (with its model processes; the API process alone "
                   f"{per_req[3]:4.1f}), SeaweedFS {per_req[1]:5.1f}, "
                   f"load generator {per_req[2]:5.1f}; API+store / raw CPU per capture ({cores} threads) "
                   f"{(per_req[0] + per_req[1]) / rawn['cpu_ms']:4.2f}x; throughput {100 * r['rps'] / rawn['rps']:5.1f} % "
                   f"of raw {cores} threads; p50 - raw 1-thread p50 {r['p50_ms'] - raw1['p50_ms']:+5.1f} ms")
+            if rounds > 1:  # each round against the raw pipeline's slices of the same round: the spread
+                ratio = [(a["cpu_api"] + a["cpu_store"]) / max(a["n"], 1) / (w["cpu"] / max(w["n"], 1))
+                         for a, w in zip(slices[c], slices["rawn"])]
+                share = [100 * (a["n"] / a["wall"]) / (w["n"] / w["wall"]) for a, w in zip(slices[c], slices["rawn"])]
+                gap = [1e3 * (pct(a["lat"], 50) - pct(w["lat"], 50)) for a, w in zip(slices[c], slices["raw1"])
+                       if a["lat"]]
+                print(f"    per round: API+store / raw CPU {' '.join(f'{x:.2f}' for x in ratio)}x; throughput "
+                      f"{' '.join(f'{x:.0f}' for x in share)} % of raw {cores} threads; p50 - raw 1-thread p50 "
+                      f"{' '.join(f'{x:+.1f}' for x in gap)} ms")
         if spy is not None:
             spy.wait(60)
     finally:
