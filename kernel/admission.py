@@ -67,8 +67,13 @@ class AdmissionGate:
                 metrics.ADMISSION_ADMITTED.labels(work).inc()
                 return Ticket(self, work)
         metrics.ADMISSION_REFUSED.labels(work, cause).inc()
-        raise Overloaded(f"the face service is at capacity ({self.workers} analyses running, {self.max_queue} "
-                         "waiting at most): retry shortly or fall back", _retry_after(wait), cause)
+        if cause == "queue_full":
+            reason = f"the face service is at capacity ({self.workers} analyses running, {self.max_queue} waiting " \
+                     "at most): retry shortly or fall back"
+        else:  # room in the queue, but the answer would come after the terminal has stopped waiting
+            reason = f"the face service would start this analysis in about {wait:.1f} s, over its latency budget of " \
+                     f"{self.budget_s * 1000:.0f} ms: retry shortly or fall back"
+        raise Overloaded(reason, _retry_after(wait), cause)
 
     def _leave(self, waiting: bool) -> None:
         with self._lock:

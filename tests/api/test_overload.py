@@ -112,6 +112,38 @@ def test_a_request_that_waited_past_its_budget_is_dropped_not_analysed(make_env,
     assert api.rt.admission.in_flight == 0
 
 
+def test_a_request_expected_to_wait_past_the_budget_is_told_so_at_once(make_env, testdata):
+    # room in the queue, but the measured pace says the answer would come after the budget: refused before
+    # its upload is analysed, with the wait and the budget in the reason and a Retry-After of that wait
+    api = make_env(inference_concurrency=1, verify_max_queue=8, verify_latency_budget_ms=60_000)
+    enroll(api, "P502", testdata / "faces/obama.jpg")
+    capture = images.read(testdata / "faces/obama2.jpg")
+    gate = api.rt.admission
+    before = refused("verify", "over_budget")
+    api.rt.inference_slots.acquire()  # the models are busy with one analysis: the next request is second in line
+    held = True
+    with ThreadPoolExecutor(1) as ex:
+        try:
+            first = ex.submit(verify, api, "P502", capture, settlement_ref="S-OB-1")
+            wait_until(lambda: gate.in_flight == 1, "one verification admitted")
+            gate.analysis_s, gate.start_interval_s = 90.0, 0.0  # as measured on models taking 90 s per analysis
+            r = verify(api, "P502", capture, settlement_ref="S-OB-2")
+        finally:
+            api.rt.inference_slots.release()
+            held = False
+        answer = first.result()
+    assert not held
+    assert_overloaded(r)
+    reason = r.json()["error"]["reason"]
+    assert "90.0 s" in reason and "60000 ms" in reason, reason
+    assert int(r.headers["Retry-After"]) == 90
+    assert refused("verify", "over_budget") == before + 1
+    assert answer.status_code == 200 and answer.json()["settlement_ref"] == "S-OB-1", answer.text
+    with session_scope(api.rt.sessions) as db:
+        assert db.scalars(select(Verification.settlement_ref)).all() == ["S-OB-1"]
+    assert gate.in_flight == 0
+
+
 def test_refused_upload_is_never_read(make_env, testdata):
     api = make_env(inference_concurrency=1, verify_max_queue=0)
     enroll(api, "P502", testdata / "faces/obama.jpg")
