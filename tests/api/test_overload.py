@@ -57,13 +57,19 @@ def assert_overloaded(r) -> None:
     assert err["code"] == "overloaded" and err["retry_after_s"] >= 1 and err["reason"]
 
 
+def one_slot(make_env, testdata, insured_id: str, cause: str, **overrides):
+    """A server with one analysis at a time and ``insured_id`` enrolled: it, a capture of that person, and the
+    count of refusals for ``cause`` so far."""
+    api = make_env(inference_concurrency=1, **overrides)
+    enroll(api, insured_id, testdata / "faces/obama.jpg")
+    return api, images.read(testdata / "faces/obama2.jpg"), refused("verify", cause)
+
+
 def test_beyond_capacity_answered_at_once_and_admitted_ones_recorded(make_env, testdata):
     # one analysis at a time, one more request may wait; the budget is long enough never to drop one
-    api = make_env(inference_concurrency=1, verify_max_queue=1, verify_latency_budget_ms=600_000)
-    enroll(api, "P500", testdata / "faces/obama.jpg")
-    capture = images.read(testdata / "faces/obama2.jpg")
+    api, capture, before = one_slot(make_env, testdata, "P500", "queue_full", verify_max_queue=1,
+                                    verify_latency_budget_ms=600_000)
     gate = api.rt.admission
-    before = refused("verify", "queue_full")
 
     slot = api.rt.inference_slots
     slot.acquire()  # the models are busy: admitted requests wait
@@ -115,11 +121,9 @@ def test_a_request_that_waited_past_its_budget_is_dropped_not_analysed(make_env,
 def test_a_request_expected_to_wait_past_the_budget_is_told_so_at_once(make_env, testdata):
     # room in the queue, but the measured pace says the answer would come after the budget: refused before
     # its upload is analysed, with the wait and the budget in the reason and a Retry-After of that wait
-    api = make_env(inference_concurrency=1, verify_max_queue=8, verify_latency_budget_ms=60_000)
-    enroll(api, "P502", testdata / "faces/obama.jpg")
-    capture = images.read(testdata / "faces/obama2.jpg")
+    api, capture, before = one_slot(make_env, testdata, "P502", "over_budget", verify_max_queue=8,
+                                    verify_latency_budget_ms=60_000)
     gate = api.rt.admission
-    before = refused("verify", "over_budget")
     api.rt.inference_slots.acquire()  # the models are busy with one analysis: the next request is second in line
     held = True
     with ThreadPoolExecutor(1) as ex:
