@@ -103,7 +103,8 @@ class Sink:
         self.rtp_shift = 0  # added to its RTP timestamps: the camera's clock jumps (--clock-jumps)
         self.pushing = False
 
-    def push(self, n: int, data: bytes, key: bool, delay: int = 0) -> None:
+    def push(self, n: int, data: bytes, key: bool, delay: int = 0, due: float | None = None) -> None:
+        """``due``: the monotonic instant frame ``n`` is due (its place on the camera's timeline)."""
         if self.waiting_key:
             if not key:
                 return
@@ -113,7 +114,11 @@ class Sink:
             clock = self.appsrc.get_clock()
             if clock is None:  # pipeline not playing yet: try again at the next keyframe
                 return
-            self.r0 = max(0, clock.get_time() - self.appsrc.get_base_time())
+            # anchored on when the frame is due, not when this thread got to push it: the server's sink
+            # sends each buffer at its timestamp, so a producer running late (a loaded machine) would
+            # otherwise delay the whole stream and the truth (epoch + n / fps) no longer holds
+            late_ns = int(max(0.0, time.monotonic() - due) * 1e9) if due is not None else 0
+            self.r0 = max(0, clock.get_time() - self.appsrc.get_base_time() - late_ns)
             self.n0 = n
             self.waiting_key = False
             # tests count the frames a recorder kept from this one on (nothing lost at connect)
@@ -199,7 +204,7 @@ class Producer(threading.Thread):
                     sinks = list(self.sinks)
                 for s in sinks:
                     try:
-                        s.push(n, data, key, f.delays[i])
+                        s.push(n, data, key, f.delays[i], due)
                     except Exception as e:  # never let one viewer kill the camera
                         log("push failed:", e)
                         s.dead = True

@@ -272,6 +272,12 @@ class CameraRecorder(threading.Thread):
                 # (Its clock jumping is not a stall: the healer made those steps one frame.)
                 stalled = step > stall_ticks
                 if self.seg is not None and stalled:
+                    if self.seg.provisional and step <= jump_ticks:
+                        # the first frame after the silence is on the same timeline; a segment cut
+                        # short right after connecting had only the connection's burst (late by the
+                        # time FFmpeg probed) to place it, and was stored that much too late
+                        clock.observe(pts, now, container.start_time_realtime if clock.sr_offset is None else None)
+                        self.seg.refine_start(clock.wall_us(self.seg.first_pts))
                     self._finish_segment()  # at the end of its last frame (the latest shown, B-frames or not)
                     self._begin_gap(self.last_end_us, "camera_stalled", f"no video for {float(step * tb):.1f} s")
                     chained_start = None

@@ -153,6 +153,22 @@ def footage_frame_hashes(footage) -> dict[str, int]:
     return out
 
 
+def placement_errors(got: dict, seg: Segment, cam, footage, hashes: dict[str, int], every: int = 50) -> list[tuple]:
+    """(frame number, seconds off) of every ``every``-th frame of a segment (``open_segment``'s answer):
+    where the recorder put it (``start_at + pts * time_base``) against the simulator's truth of when
+    the camera showed it."""
+    out = []
+    loop = footage.duration_s
+    with av.open(io.BytesIO(got["data"])) as c:
+        for k, frame in enumerate(c.decode(video=0)):
+            if k % every:
+                continue
+            n = hashes[hashlib.sha1(frame.to_ndarray(format="bgr24").tobytes()).hexdigest()]
+            wall = ts(seg.start_at) + float(frame.pts * frame.time_base)
+            out.append((n, (n / footage.fps - cam.footage_time(wall) + loop / 2) % loop - loop / 2))
+    return out
+
+
 def ts(dt: datetime) -> float:
     return dt.astimezone(timezone.utc).timestamp()
 

@@ -25,7 +25,9 @@ from tests.conftest import (
 )
 from tests.ingest.conftest_recorder import (  # noqa: F401  (fixtures)
     assert_back_to_back,
+    footage_frame_hashes,
     open_segment,
+    placement_errors,
     process_env,
     rec_env,
     spool_files,
@@ -286,6 +288,35 @@ def test_a_stalled_camera_is_a_recorded_gap_not_a_silent_hole(rec_env, sqlite_ur
     with session_scope(env.sessions) as db:
         h = camera_health(db, "cam-s", segs[0].start_at, segs[-1].end_at, offline_after_s=30)
     assert "camera_stalled" in {x["reason"] for x in h["gaps"]}
+
+
+def test_a_camera_that_stalls_right_after_connecting_keeps_its_first_footage_at_the_right_time(
+        rec_env, sqlite_url, camera_factory, sim_footage):
+    """The camera sends nothing for 3.3 s a moment after the recorder connected (here SIGSTOP of its
+    server). The footage before the stall had only the connection's first burst to be placed by
+    (packets FFmpeg held while probing: late by the probe), and was stored 1.1 s later than filmed;
+    the first frame after the stall, on the same timeline, now places it."""
+    cam = camera_factory()
+    env = rec_env(sqlite_url)
+    env.add_camera("cam-a", cam.url)
+    store = ObjectStore.from_settings(env.settings)
+    rec = Recorder(env.settings).start()
+    try:
+        wait_for(lambda: (s := env.status("cam-a")) and s.state == "online", 30, step=0.05, what="online")
+        time.sleep(0.2)
+        cam.proc.send_signal(signal.SIGSTOP)
+        time.sleep(3.3)
+        cam.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: len(env.segments("cam-a")) >= 2, 60, what="footage before and after the stall")
+    finally:
+        rec.stop()
+    segs = env.segments("cam-a")
+    hashes = footage_frame_hashes(sim_footage)
+    placed = [(s.object_key, n, round(err, 3)) for s in segs
+              for n, err in placement_errors(open_segment(store, env.settings.bucket_footage, s), s, cam,
+                                             sim_footage, hashes, every=25)]
+    assert {g.reason for g in env.gaps("cam-a")} <= {"camera_stalled"}
+    assert placed and all(abs(err) < 0.25 for *_, err in placed), placed
 
 
 def test_a_recorder_that_falls_behind_does_not_invent_a_stall(rec_env, sqlite_url, camera_factory, tmp_path):
