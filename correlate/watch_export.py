@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from correlate.watch_review import STATE_WORDS
 from correlate.watch_rules import BY_ID, CATEGORIES
-from storage.models import WatchWarning
+from storage.models import User, WatchWarning
 
 NO_UNIT = "未登记责任单位"
 HEADERS = ("责任单位", "统计月份", "人员编号", "户编号", "人群类别", "预警规则", "指标值", "阈值", "警示级别", "处置方式",
@@ -25,12 +28,22 @@ def disposition(level: int) -> str:
     return "警示提醒（无需质询）" if level <= 2 else "待核查" if level <= 4 else "确定违规"
 
 
-def row(w: WatchWarning) -> list:
+def assignee_names(db: Session, warnings: list[WatchWarning]) -> dict[str, str]:
+    """The people the warnings are assigned to, as the town reads them: 李稽核（insp-south）, not the login."""
+    logins = {w.assignee for w in warnings if w.assignee}
+    if not logins:
+        return {}
+    rows = db.execute(select(User.username, User.display_name).where(User.username.in_(logins))).all()
+    return {u: f"{name}（{u}）" if name and name != u else u for u, name in rows}
+
+
+def row(w: WatchWarning, names: Mapping[str, str] | None = None) -> list:
     unit = UNITS.get(w.rule_id, "元")
+    who = (names or {}).get(w.assignee, w.assignee) if w.assignee else ""
     return [w.unit or NO_UNIT, w.month, w.psn_no or "（全户）", w.household_id or "", CATEGORIES[w.category][0]
             if w.category in CATEGORIES else "", BY_ID[w.rule_id].name_zh, f"{w.figure} {unit}",
             f"超过 {w.threshold} {unit}", f"{w.level}级", disposition(w.level), w.first_month, w.rule_version,
-            STATE_WORDS.get(w.state or "open", (w.state,))[0], w.assignee or "", w.state_note or ""]
+            STATE_WORDS.get(w.state or "open", (w.state,))[0], who, w.state_note or ""]
 
 
 def by_unit(warnings: list[WatchWarning]) -> dict[str, list[WatchWarning]]:
@@ -50,7 +63,7 @@ def _sheet_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def to_xlsx(month: str, warnings: list[WatchWarning]) -> bytes:
+def to_xlsx(month: str, warnings: list[WatchWarning], names: Mapping[str, str] | None = None) -> bytes:
     wb = Workbook()
     wb.remove(wb.active)
     taken: set[str] = set()
@@ -63,18 +76,18 @@ def to_xlsx(month: str, warnings: list[WatchWarning]) -> bytes:
         for c in ws[2]:
             c.font = Font(bold=True)
         for w in items:
-            ws.append(row(w))
-        for col, width in zip("ABCDEFGHIJKLMNO", (16, 10, 18, 16, 10, 26, 14, 16, 9, 18, 12, 28, 10, 14, 30)):
+            ws.append(row(w, names))
+        for col, width in zip("ABCDEFGHIJKLMNO", (16, 10, 18, 16, 10, 26, 14, 16, 9, 18, 12, 28, 10, 22, 30)):
             ws.column_dimensions[col].width = width
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
-def to_csv(warnings: list[WatchWarning]) -> bytes:
+def to_csv(warnings: list[WatchWarning], names: Mapping[str, str] | None = None) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(HEADERS)
     for x in warnings:
-        w.writerow(row(x))
+        w.writerow(row(x, names))
     return ("\ufeff" + buf.getvalue()).encode("utf-8")

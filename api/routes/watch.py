@@ -46,7 +46,7 @@ from correlate.watch import (
     view,
     warnings_of,
 )
-from correlate.watch_export import to_csv, to_xlsx
+from correlate.watch_export import assignee_names, to_csv, to_xlsx
 from correlate.watch_review import ReviewRefused, act, events
 from storage.audit import audit
 from storage.db import session_scope
@@ -175,8 +175,9 @@ def _list(rt, who: Principal, request: Request, month, unit, rule, fmt: str, sta
         audit(db, actor=who.actor, action="watch.warnings_view", outcome="ok", subject=f"watch:{m}",
               request_id=request.state.request_id, detail={"format": fmt, "unit": unit, "rule": rule,
                                                            "state": state, "count": len(rows)})
+        names = assignee_names(db, rows) if fmt in ("xlsx", "csv") else {}
         db.expunge_all()
-    return m, rows
+    return m, rows, names
 
 
 @router.get("/warnings")
@@ -185,7 +186,7 @@ def get_warnings(request: Request, month: str | None = Query(None, max_length=7)
                  state: str | None = Query(None, max_length=16, description="open, reviewing, confirmed, dismissed, "
                                            "or active (open and reviewing)"),
                  rt: Services = Depends(runtime), who: Principal = Depends(require("admin", "inspector"))):
-    m, rows = _list(rt, who, request, month, unit, rule, "json", state)
+    m, rows, _ = _list(rt, who, request, month, unit, rule, "json", state)
     return {"month": m, "count": len(rows), "warnings": [view(w) for w in rows]}
 
 
@@ -200,8 +201,8 @@ def get_warnings_xlsx(request: Request, month: str | None = Query(None, max_leng
                       unit: str | None = Query(None, max_length=100),
                       state: str | None = Query(None, max_length=16), rt: Services = Depends(runtime),
                       who: Principal = Depends(require("admin", "inspector"))):
-    m, rows = _list(rt, who, request, month, unit, None, "xlsx", state)
-    return _download(to_xlsx(m, rows), XLSX, f"监测预警名单-{m}{'-' + unit if unit else ''}.xlsx")
+    m, rows, names = _list(rt, who, request, month, unit, None, "xlsx", state)
+    return _download(to_xlsx(m, rows, names), XLSX, f"监测预警名单-{m}{'-' + unit if unit else ''}.xlsx")
 
 
 @router.get("/warnings.csv")
@@ -209,8 +210,8 @@ def get_warnings_csv(request: Request, month: str | None = Query(None, max_lengt
                      unit: str | None = Query(None, max_length=100),
                      state: str | None = Query(None, max_length=16), rt: Services = Depends(runtime),
                      who: Principal = Depends(require("admin", "inspector"))):
-    m, rows = _list(rt, who, request, month, unit, None, "csv", state)
-    return _download(to_csv(rows), "text/csv; charset=utf-8", f"监测预警名单-{m}{'-' + unit if unit else ''}.csv")
+    m, rows, names = _list(rt, who, request, month, unit, None, "csv", state)
+    return _download(to_csv(rows, names), "text/csv; charset=utf-8", f"监测预警名单-{m}{'-' + unit if unit else ''}.csv")
 
 
 @router.get("/persons/{psn_no}")

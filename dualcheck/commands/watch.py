@@ -8,7 +8,7 @@ import typer
 
 from correlate.population import FileInvalid, audit_population, import_population_file
 from correlate.watch import WatchInvalid, latest_month, run_month, view, warnings_of
-from correlate.watch_export import to_csv, to_xlsx
+from correlate.watch_export import assignee_names, to_csv, to_xlsx
 from dualcheck.commands.common import fail, migrated_runtime
 from storage.audit import audit
 from storage.db import session_scope
@@ -94,7 +94,8 @@ def export_cmd(out: Path = typer.Argument(..., dir_okay=False, help="The file to
         if m is None:
             fail("the watch rules have not run yet: dualcheck watch run --month YYYY-MM", rt)
         rows = warnings_of(db, m, unit=unit)
-        data = to_xlsx(m, rows) if out.suffix.lower() == ".xlsx" else to_csv(rows)
+        names = assignee_names(db, rows)
+        data = to_xlsx(m, rows, names) if out.suffix.lower() == ".xlsx" else to_csv(rows, names)
         audit(db, actor="cli", action="watch.warnings_view", outcome="ok", subject=f"watch:{m}",
               detail={"format": out.suffix.lower()[1:], "unit": unit, "count": len(rows)})
     rt.close()

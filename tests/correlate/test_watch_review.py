@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -85,7 +86,11 @@ def test_review_assign_and_close_with_history_and_audit(env):
     r = env.client.get("/v1/watch/warnings.csv", params={"month": MONTH, "state": "confirmed"}, headers=env.h("admin"))
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][-3:] == ["核查状态", "核查人", "核查说明"] and len(rows) == 2
-    assert rows[1][-3] == "已核实" and rows[1][-2] == "insp-south" and rows[1][-1].startswith("入户核实")
+    assert rows[1][-3] == "已核实" and rows[1][-2] == "李稽核（insp-south）" and rows[1][-1].startswith("入户核实")
+    r = env.client.get("/v1/watch/warnings.xlsx", params={"month": MONTH, "state": "confirmed"}, headers=env.h("admin"))
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content)).worksheets[0]
+    header, line = [c.value for c in sheet[2]], [c.value for c in sheet[3]]
+    assert line[header.index("核查人")] == "李稽核（insp-south）"  # the inspector's name beside the login
     r = env.client.get("/v1/watch/warnings.csv", params={"month": MONTH}, headers=env.h("admin"))
     states = [x[-3] for x in csv.reader(io.StringIO(r.content.decode("utf-8-sig")))][1:]
     assert states.count("已核实") == 1 and states.count("待核查") == len(states) - 1
