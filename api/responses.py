@@ -43,6 +43,8 @@ _WHAT = {
 # what any route behind a key or session can answer: bad input, auth, role, not visible, body too large
 # (the body limit applies to every path), schema mismatch, rate limit
 AUTHENTICATED = (400, 401, 403, 404, 413, 422, 429)
+# the largest row id a path or query may name: PostgreSQL's BIGINT; one more overflowed there into a 500
+ROW_ID_MAX = 2**63 - 1
 
 
 def errors(*statuses: int) -> dict:

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
-from api.responses import AUTHENTICATED, errors
+from api.responses import AUTHENTICATED, ROW_ID_MAX, errors
 from api.services import Services
 from kernel.timefmt import TimeInvalid, parse_day, parse_instant
 from storage.audit import TrailFilter, count_trail, event_dict, iter_trail, last_event_id, read_trail
@@ -59,7 +59,7 @@ def trail_filter(actor: str | None = Query(None, max_length=200, description="us
                                                description="ISO 8601 with zone, or YYYY-MM-DD (UTC)"),
                  date_to: str | None = Query(None, alias="to", max_length=40,
                                              description="Exclusive; YYYY-MM-DD means up to the end of that day"),
-                 max_id: int | None = Query(None, ge=0, le=2**63 - 1, description="Only events up to this id: pass the max_id "
+                 max_id: int | None = Query(None, ge=0, le=ROW_ID_MAX, description="Only events up to this id: pass the max_id "
                                             "of the first page to page through a fixed snapshot")
                  ) -> TrailFilter:
     since, until = trail_time(date_from, "from"), trail_time(date_to, "to", end=True)

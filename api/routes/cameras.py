@@ -27,7 +27,7 @@ from sqlalchemy import select
 from api.deps import principal, require, runtime
 from api.errors import ApiError
 from api.keys import Principal
-from api.responses import AUTHENTICATED, errors
+from api.responses import AUTHENTICATED, ROW_ID_MAX, errors
 from api.scope import can_manage_cameras, can_see_camera_health, can_see_frames, can_see_org
 from api.services import Services
 from ingest.cameras import (
@@ -54,7 +54,7 @@ from storage.playable import PlayableCopies, TranscodeBusy, file_chunks, is_hevc
 router = APIRouter(prefix="/v1", tags=["cameras"], responses=errors(*AUTHENTICATED, 409, 416, 503))
 
 # Segment ids are the index's 64-bit keys: a larger number in a path is refused (422), not overflowed.
-SEGMENT_ID = Path(ge=1, le=2**63 - 1, description="A segment id from the playlist.")
+SEGMENT_ID = Path(ge=1, le=ROW_ID_MAX, description="A segment id from the playlist.")
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from api.deps import require, runtime
 from api.errors import ApiError
 from api.keys import Principal
-from api.responses import AUTHENTICATED, errors
+from api.responses import AUTHENTICATED, ROW_ID_MAX, errors
 from api.scope import visible_orgs, watch_regions
 from api.services import Services
 from api.web.words_watch import WORDS
@@ -263,7 +263,7 @@ def warning_detail(db, w: WatchWarning, who: Principal) -> dict:
     return {**view(w), "events": [event_view(e) for e in events(db, w)], "cases": person_cases(db, w, who)}
 
 
-WarningId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A watch warning's id (from the warnings list).")]
+WarningId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="A watch warning's id (from the warnings list).")]
 
 
 @router.get("/warnings/{warning_id}")

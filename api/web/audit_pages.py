@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 
+from api.responses import ROW_ID_MAX
 from api.routes.audit import AUDIT_READERS, CSV_MAX_ROWS, OFFSET_MAX
 from api.web.common import Ctx, form_day, need_role, render, web_ctx
 from api.web.i18n import MESSAGES
@@ -64,7 +65,7 @@ def audit_page(ctx: Ctx = Depends(web_ctx), actor: str = Query("", max_length=20
                insured: str = Query("", max_length=64), flag: str = Query("", max_length=32),
                camera: str = Query("", max_length=64), action: str = Query("", max_length=64),
                date_from: str = Query("", max_length=10), date_to: str = Query("", max_length=10),
-               offset: int = Query(0, ge=0, le=OFFSET_MAX), max_id: int | None = Query(None, ge=0, le=2**63 - 1)):
+               offset: int = Query(0, ge=0, le=OFFSET_MAX), max_id: int | None = Query(None, ge=0, le=ROW_ID_MAX)):
     need_role(ctx, *AUDIT_READERS)
     since, until = _day(ctx, date_from, "date_from"), _day(ctx, date_to, "date_to", end=True)
     f = TrailFilter(actor=actor.strip() or None, org_id=org.strip() or None, insured_id=insured.strip() or None,
