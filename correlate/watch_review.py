@@ -3,9 +3,12 @@
     open (待核查) --review (an assignee takes it)--> reviewing (核查中)
     open | reviewing --assign (another inspector)--> the same state, another assignee
     open | reviewing --confirm | dismiss (a note is required)--> confirmed (已核实) | dismissed (已排除)
+    confirmed | dismissed --reopen (the reason is required)--> reviewing, same assignee unless another is named
 
-A closed warning stays closed: a re-run of its month updates its figures, never its state (correlate/watch.py
-``run_month``). Every step is a row of ``watch_warning_events`` (who, when, state and assignee before and
+A closed warning changes only by being reopened, with the reason, by someone who may review it (a decision
+taken on a wrong household record, a note on the wrong person); its closing note stays in its history. A
+re-run of its month updates its figures, never its state (correlate/watch.py ``run_month``), and the later
+months' warnings that carried its decision over keep theirs. Every step is a row of ``watch_warning_events`` (who, when, state and assignee before and
 after, the note) and an audit line ``watch_warning.<action>`` naming the person (``insured_id``).
 
 The assignee is a web user who may see the warning: an active inspector of its region, or an admin.
@@ -24,7 +27,7 @@ OPEN_STATES = ("open", "reviewing")
 STATE_WORDS = {"open": ("待核查", "Open"), "reviewing": ("核查中", "In review"), "confirmed": ("已核实", "Confirmed"),
                "dismissed": ("已排除", "Dismissed")}
 DECISIONS = {"confirm": "confirmed", "dismiss": "dismissed"}
-ACTIONS = ("review", "assign", "confirm", "dismiss")
+ACTIONS = ("review", "assign", "confirm", "dismiss", "reopen")
 # a confirmed or dismissed warning carries into the next month of a year-to-date rule (the same figure
 # growing); a month's admissions are that month's facts, so that rule's warnings start open each month
 MONTHLY_RULES = ("watch_admissions_month",)
@@ -75,8 +78,11 @@ def act(db: Session, w: WatchWarning, action: str, *, actor: str, role: str, ass
     note = (note or "").strip() or None
     if action not in ACTIONS:
         raise ReviewRefused(400, "invalid_action", f"action must be one of {', '.join(ACTIONS)}")
+    if action == "reopen":
+        return _reopen(db, w, actor=actor, role=role, assignee=assignee, note=note, request_id=request_id)
     if w.state not in OPEN_STATES:
-        raise ReviewRefused(409, "already_closed", f"the warning is already {w.state}: it cannot be changed")
+        raise ReviewRefused(409, "already_closed", f"the warning is already {w.state}: reopen it (with the reason) "
+                            "to change it")
     if not assignee and action == "review" and actor.startswith("user:"):
         assignee = actor[5:]
     before, before_assignee = w.state, w.assignee
@@ -102,6 +108,25 @@ def act(db: Session, w: WatchWarning, action: str, *, actor: str, role: str, ass
     w.updated_at = utcnow()
     record(db, w, actor=actor, role=role, action=w.state if action in DECISIONS else action, from_status=before,
            from_assignee=before_assignee, note=note, request_id=request_id)
+    return w
+
+
+def _reopen(db: Session, w: WatchWarning, *, actor: str, role: str, assignee: str | None, note: str | None,
+            request_id: str | None) -> WatchWarning:
+    if w.state in OPEN_STATES:
+        raise ReviewRefused(409, "not_closed", "the warning is not confirmed or dismissed: there is nothing to reopen")
+    if not note:
+        raise ReviewRefused(422, "reopen_note_required", "give the reason to reopen the warning")
+    before, before_assignee = w.state, w.assignee
+    name = _assignee(db, w, assignee) if assignee else w.assignee
+    if name is None and actor.startswith("user:"):
+        name = _assignee(db, w, actor[5:])
+    if name is None:
+        raise ReviewRefused(422, "assignee_required", "name the inspector (assignee) who checks the warning")
+    w.state, w.assignee, w.state_note, w.closed_at = "reviewing", name, None, None
+    w.updated_at = utcnow()
+    record(db, w, actor=actor, role=role, action="reopen", from_status=before, from_assignee=before_assignee,
+           note=note, request_id=request_id)
     return w
 
 

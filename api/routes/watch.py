@@ -47,7 +47,7 @@ from correlate.watch import (
     warnings_of,
 )
 from correlate.watch_export import assignee_names, to_csv, to_xlsx
-from correlate.watch_review import ReviewRefused, act, events
+from correlate.watch_review import OPEN_STATES, ReviewRefused, act, events
 from storage.audit import audit
 from storage.db import session_scope
 from storage.models import WATCH_STATES, Case, Household, WatchWarning
@@ -278,10 +278,10 @@ def get_one_warning(warning_id: WarningId, request: Request, rt: Services = Depe
 
 class WarningChange(BaseModel):
     state: str | None = Field(None, max_length=16, description="reviewing (核查中), confirmed (已核实) or "
-                              "dismissed (已排除); a closed warning stays closed")
+                              "dismissed (已排除); reviewing on a closed warning reopens it (the note says why)")
     assignee: str | None = Field(None, max_length=64, description="The username of the inspector who checks it "
                                  "(an active inspector of the warning's region, or an admin)")
-    note: str | None = Field(None, max_length=4000, description="Required to confirm or dismiss.")
+    note: str | None = Field(None, max_length=4000, description="Required to confirm, dismiss or reopen.")
 
 
 # the state asked for -> the workflow's step
@@ -291,7 +291,8 @@ STEPS = {"reviewing": "review", "confirmed": "confirm", "dismissed": "dismiss"}
 @router.patch("/warnings/{warning_id}", responses={409: {"description": "Not from the warning's state now"}})
 def patch_warning(warning_id: WarningId, body: WarningChange, request: Request, rt: Services = Depends(runtime),
                   who: Principal = Depends(require("admin", "inspector"))):
-    """Take a warning for review, assign it, confirm or dismiss it (with a note). Audited."""
+    """Take a warning for review, assign it, confirm or dismiss it (with a note), or reopen a closed one
+    (``state: reviewing`` with the reason as its note). Audited."""
     try:
         if body.state is None and body.assignee is None:
             raise ReviewRefused(422, "nothing_to_change", "give a state, an assignee or both")
@@ -304,6 +305,8 @@ def patch_warning(warning_id: WarningId, body: WarningChange, request: Request, 
             step = STEPS[body.state] if body.state else "assign"
             if step == "review" and w.state == "reviewing" and body.assignee:
                 step = "assign"  # already in review: a new assignee is a reassignment
+            if step == "review" and w.state not in OPEN_STATES:
+                step = "reopen"  # back in review from confirmed or dismissed: the note says why
             act(db, w, step, actor=who.actor, role=who.role, assignee=body.assignee, note=body.note,
                 request_id=request.state.request_id)
             return warning_detail(db, w, who)

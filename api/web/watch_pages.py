@@ -147,7 +147,8 @@ def watch_page(ctx: Ctx = Depends(web_ctx), month: str = "", unit: str = "", ran
 
 @router.post("/watch/warnings/{warning_id}")
 async def watch_act(warning_id: int, ctx: Ctx = Depends(web_ctx)):
-    """One step on a warning from the list: review, assign, confirm or dismiss (note required to close)."""
+    """One step on a warning from the list: review, assign, confirm or dismiss (note required to close), or reopen
+    a closed one (the reason required)."""
     need_role(ctx, "inspector", "admin")
     form = await form_checked(ctx)
     action = str(form.get("action") or "")

@@ -88,6 +88,8 @@ WORDS: dict[str, dict[str, str]] = {
     "watch_do_assign": {"zh": "指派", "en": "Assign"},
     "watch_do_confirm": {"zh": "核实", "en": "Confirm"},
     "watch_do_dismiss": {"zh": "排除", "en": "Dismiss"},
+    "watch_do_reopen": {"zh": "重新核查", "en": "Reopen"},
+    "watch_reopen_reason": {"zh": "重新核查的原因", "en": "Why it is reopened"},
     "watch_note_hint": {"zh": "核实或排除时须填写核查说明", "en": "A note is required to confirm or dismiss"},
     "watch_done": {"zh": "预警已更新：{s}", "en": "Warning updated: {s}"},
     "watch_history_of": {"zh": "处理记录", "en": "History"},
@@ -100,12 +102,17 @@ WORDS: dict[str, dict[str, str]] = {
     "watch_act_assign": {"zh": "指派核查人", "en": "Assigned"},
     "watch_act_confirmed": {"zh": "核实", "en": "Confirmed"},
     "watch_act_dismissed": {"zh": "排除", "en": "Dismissed"},
+    "watch_act_reopen": {"zh": "重新核查", "en": "Reopened"},
     "watch_act_carried_over": {"zh": "沿用上月核查结论", "en": "Carried over from the month before"},
     "watch_err_invalid_action": {"zh": "不支持的操作", "en": "Unknown action"},
     "watch_err_invalid_state": {"zh": "状态只能是：核查中、已核实、已排除", "en": "The state must be in review, "
                                 "confirmed or dismissed"},
-    "watch_err_already_closed": {"zh": "该预警已核实或已排除，不能再更改", "en": "The warning is already confirmed or "
-                                 "dismissed: it cannot be changed"},
+    "watch_err_already_closed": {"zh": "该预警已核实或已排除：如需更改，请说明原因重新核查",
+                                 "en": "The warning is already confirmed or dismissed: reopen it, with the reason, "
+                                 "to change it"},
+    "watch_err_not_closed": {"zh": "该预警尚未核实或排除，无需重新核查", "en": "The warning is not confirmed or dismissed: "
+                             "there is nothing to reopen"},
+    "watch_err_reopen_note_required": {"zh": "重新核查须说明原因", "en": "Give the reason to reopen the warning"},
     "watch_err_cannot_reopen": {"zh": "预警不能退回待核查", "en": "A warning does not go back to open"},
     "watch_err_already_reviewing": {"zh": "该预警已在核查中：可改派核查人，或核实、排除", "en": "The warning is already in "
                                     "review: reassign it, or confirm or dismiss it"},

@@ -119,11 +119,28 @@ def test_bad_transitions_are_refused_with_reasons(env):
     r = patch(env, w["id"], assignee="insp-south")
     assert r.status_code == 409 and r.json()["error"]["code"] == "same_assignee"
     assert patch(env, w["id"], state="dismissed", note="系统外已报销，不属实").status_code == 200
-    for body in (dict(state="reviewing", assignee="insp-south"), dict(state="confirmed", note="x"),
-                 dict(assignee="insp-south")):
+    for body in (dict(state="confirmed", note="x"), dict(assignee="insp-south")):
         r = patch(env, w["id"], **body)
         assert r.status_code == 409 and r.json()["error"]["code"] == "already_closed", r.text
-        assert r.json()["error"]["reason_zh"] == "该预警已核实或已排除，不能再更改"
+        assert r.json()["error"]["reason_zh"] == "该预警已核实或已排除：如需更改，请说明原因重新核查"
+    # reopening a closed warning needs the reason; with one it is back in review, its assignee kept
+    r = patch(env, w["id"], state="reviewing", assignee="insp-south", note="  ")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "reopen_note_required"
+    assert r.json()["error"]["reason_zh"] == "重新核查须说明原因"
+    r = patch(env, w["id"], state="reviewing", assignee="insp-north", note="报销凭证为他人所有")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "assignee_out_of_region"
+    got = env.client.get(f"/v1/watch/warnings/{w['id']}", headers=env.h("south")).json()
+    assert (got["state"], got["state_note"]) == ("dismissed", "系统外已报销，不属实")  # the refusals changed nothing
+    r = patch(env, w["id"], state="reviewing", note="报销凭证为他人所有，需重新核查")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["state"], out["assignee"], out["state_note"], out["closed_at"]) == ("reviewing", "insp-south", None, None)
+    assert [(e["action"], e["from_status"], e["to_status"], e["note"]) for e in out["events"]][-2:] == [
+        ("dismissed", "reviewing", "dismissed", "系统外已报销，不属实"),
+        ("reopen", "dismissed", "reviewing", "报销凭证为他人所有，需重新核查")]
+    r = patch(env, w["id"], state="reviewing", note="again")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_reviewing"
+    assert patch(env, w["id"], state="confirmed", note="入户核实属实").json()["state"] == "confirmed"
     # out of the caller's regions: not found; institutions and unknown ids: refused, never a 500
     assert patch(env, north["id"], state="reviewing", assignee="insp-south").status_code == 404
     assert env.client.get(f"/v1/watch/warnings/{north['id']}", headers=env.h("south")).status_code == 404
@@ -134,9 +151,9 @@ def test_bad_transitions_are_refused_with_reasons(env):
     assert env.client.patch("/v1/watch/warnings/abc", json={}, headers=env.h("south")).status_code == 422
     r = env.client.get("/v1/watch/warnings", params={"state": "nonsense"}, headers=env.h("admin"))
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_state"
-    with session_scope(env.rt.sessions) as db:  # only the three accepted steps are in the history
+    with session_scope(env.rt.sessions) as db:  # only the accepted steps are in the history
         assert [e.action for e in db.scalars(select(WatchWarningEvent).order_by(WatchWarningEvent.id))] == \
-            ["review", "dismissed"]
+            ["review", "dismissed", "reopen", "confirmed"]
 
 
 def test_a_rerun_keeps_the_inspectors_work_and_never_duplicates(env):

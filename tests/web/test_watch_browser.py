@@ -153,7 +153,8 @@ def test_an_inspector_reviews_and_confirms_a_warning_and_filters_by_state(browse
     page.wait_for_load_state()
     assert page.locator("#notice").inner_text() == "预警已更新：已核实"
     row = page.locator(f"#w-{wid}")
-    assert row.locator(".state .st").inner_text() == "已核实" and row.locator(".actions form").count() == 0
+    assert row.locator(".state .st").inner_text() == "已核实"
+    assert [f.get_attribute("class") for f in row.locator(".actions form").all()] == ["inline act-reopen"]
     assert row.locator(".state-note").inner_text() == "入户核实：自负费用属实，已转乡村振兴局"
     # a warning does not become a case (a case is an institution's): it links the person's cases in the queue
     psn = row.locator("a.person").inner_text()
@@ -177,8 +178,29 @@ def test_an_inspector_reviews_and_confirms_a_warning_and_filters_by_state(browse
     assert {r.get_attribute("data-state") for r in page.locator(".watch-list tr[data-rule]").all()} == {"open"}
     text = page.evaluate("() => document.body.innerText")
     assert not _leftovers(text, _tokens(ds)), _leftovers(text, _tokens(ds))
+
+    # confirmed by mistake: reopened, with the reason (refused without one), back in review with its assignee
+    page.goto(f"{url}/watch?state=confirmed")
+    row = page.locator(f"#w-{wid}")
+    with page.expect_navigation() as nav:
+        row.locator(".act-reopen button").click()
+    assert nav.value.status == 422 and "重新核查须说明原因" in page.locator("body").inner_text()
+    page.goto(f"{url}/watch?state=confirmed")
+    row = page.locator(f"#w-{wid}")
+    row.locator(".act-reopen input[name=note]").fill("户籍信息有误，需重新入户核实")
+    row.locator(".act-reopen button").click()
+    page.wait_for_load_state()
+    assert page.locator("#notice").inner_text() == "预警已更新：核查中"
+    assert page.locator(f"#w-{wid}").count() == 0  # no longer confirmed: out of the filtered list
+    page.goto(f"{url}/watch?state=active")
+    row = page.locator(f"#w-{wid}")
+    assert row.locator(".state .st").inner_text() == "核查中" and row.locator(".assignee").inner_text() == "核查人：李稽核"
+    assert row.locator(".state-note").count() == 0 and row.locator(".act-close").count() == 1
+    row.locator("details.history summary").click()
+    last = row.locator("details.history li").all_inner_texts()[-1]
+    assert "重新核查" in last and "已核实 → 核查中" in last and "户籍信息有误" in last
     ctx.close()
     with session_scope(env.rt.sessions) as db:
         acts = [a.action for a in db.query(AuditEvent).filter(AuditEvent.subject == f"watch_warning:{wid}")
                 .order_by(AuditEvent.id)]
-    assert acts == ["watch_warning.review", "watch_warning.confirmed"]
+    assert acts == ["watch_warning.review", "watch_warning.confirmed", "watch_warning.reopen"]
