@@ -260,6 +260,16 @@ def build_server(args, streams: list[tuple[str, Footage, Producer]]):
     return server
 
 
+def _sender_reports_on_capture_time(_bin, _sub, element) -> None:
+    """RTCP sender reports map RTP time to the wall clock of capture (the buffers' time), as a camera's do.
+    rtpbin's default maps it to when a packet is sent: the frames a media queues between a viewer's DESCRIBE
+    and PLAY go out in a burst at PLAY, and its first report then put the stream 0.4 s early after a 3 s
+    wait (more on a loaded machine), which a recorder takes as the camera's clock (ingest/clock.py)."""
+    factory = element.get_factory()
+    if factory is not None and factory.get_name() == "rtpbin":
+        element.set_property("rtcp-sync-send-time", False)
+
+
 def _factory(args, footage: Footage, producer: Producer):
     factory = GstRtspServer.RTSPMediaFactory()
     fps_num = int(round(footage.fps))
@@ -282,6 +292,10 @@ def _factory(args, footage: Footage, producer: Producer):
                 Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, _shift_rtp, sink)
         producer.add(sink)
         media.connect("unprepared", lambda _m: producer.remove_appsrc(appsrc))
+        top = media.get_element()  # its rtpbin is added to the media's pipeline when it is prepared
+        while top.get_parent() is not None:
+            top = top.get_parent()
+        top.connect("deep-element-added", _sender_reports_on_capture_time)
         log("media configured")
 
     factory.connect("media-configure", on_configure)

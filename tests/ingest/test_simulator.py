@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -279,3 +280,51 @@ def test_a_camera_running_late_as_a_viewer_connects_still_shows_each_frame_at_it
     assert len(lags) > 50
     # once past the connection's burst, frames arrive when filmed (plus a few ms of the loopback)
     assert min(lags) < 0.15, f"every frame arrived at least {min(lags):.2f} s after its time"
+
+
+def _rtsp_request(sock: socket.socket, method: str, url: str, cseq: int, extra: str = "") -> tuple[str, bytes]:
+    sock.sendall(f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\n{extra}\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(4096)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    m = re.search(rb"Content-Length: (\d+)", head)
+    if m:
+        while len(rest) < int(m.group(1)):
+            rest += sock.recv(4096)
+        rest = rest[int(m.group(1)):]
+    return head.decode(), rest
+
+
+def test_a_viewer_slow_to_play_gets_sender_reports_true_to_the_cameras_clock(camera):
+    """A viewer waits 3 s between SETUP and PLAY (a loaded recorder; RTSP by hand here, FFmpeg does not
+    wait). The frames the media queued meanwhile go out in a burst at PLAY; the sender reports must still
+    map RTP time to when the frames were filmed: the first one put the stream 0.4 s early, and a recorder
+    believes the camera's clock (ingest/clock.py), so footage was stored early by that much (a counter check
+    in CI saw the next scene's stranger in an empty counter's window)."""
+    url = camera.url_without_credentials
+    packets, reports = [], []  # (arrival, rtp time); (wall time, rtp time) of each sender report
+    with socket.create_connection(("127.0.0.1", camera.port), timeout=10) as s:
+        _rtsp_request(s, "DESCRIBE", url, 1, "Accept: application/sdp\r\n")
+        head, _ = _rtsp_request(s, "SETUP", url + "/stream=0", 2, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+        session = re.search(r"Session: ([^;\r\n]+)", head).group(1)
+        time.sleep(3)
+        _, buf = _rtsp_request(s, "PLAY", url, 3, f"Session: {session}\r\nRange: npt=0-\r\n")
+        t_end = time.time() + 6
+        while time.time() < t_end:
+            while len(buf) < 4:
+                buf += s.recv(65536)
+            channel, size = buf[1], int.from_bytes(buf[2:4], "big")
+            while len(buf) < 4 + size:
+                buf += s.recv(65536)
+            p, buf = buf[4:4 + size], buf[4 + size:]
+            if channel == 0:
+                packets.append((time.time(), int.from_bytes(p[4:8], "big")))
+            elif channel == 1 and p[1] == 200:  # a sender report: NTP time, RTP time
+                ntp = int.from_bytes(p[8:12], "big") - 2208988800 + int.from_bytes(p[12:16], "big") / 2**32
+                reports.append((ntp, int.from_bytes(p[16:20], "big")))
+    assert packets and reports
+    for k, (wall, rtp) in enumerate(reports):
+        # when the report says each packet was filmed; the packets that came live arrive a few ms later
+        ahead = min(at - (wall + ((ts - rtp + 2**31) % 2**32 - 2**31) / 90000) for at, ts in packets)
+        assert 0 <= ahead < 0.1, f"sender report {k} puts the stream {ahead:.2f} s early"
