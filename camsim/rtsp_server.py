@@ -103,8 +103,8 @@ class Sink:
         self.rtp_shift = 0  # added to its RTP timestamps: the camera's clock jumps (--clock-jumps)
         self.pushing = False
 
-    def push(self, n: int, data: bytes, key: bool, delay: int = 0, due: float | None = None) -> None:
-        """``due``: the monotonic instant frame ``n`` is due (its place on the camera's timeline)."""
+    def push(self, n: int, data: bytes, key: bool, delay: int, due: float) -> None:
+        """``delay``: frames between decode and display; ``due``: the monotonic instant frame ``n`` is due."""
         if self.waiting_key:
             if not key:
                 return
@@ -117,7 +117,7 @@ class Sink:
             # anchored on when the frame is due, not when this thread got to push it: the server's sink
             # sends each buffer at its timestamp, so a producer running late (a loaded machine) would
             # otherwise delay the whole stream and the truth (epoch + n / fps) no longer holds
-            late_ns = int(max(0.0, time.monotonic() - due) * 1e9) if due is not None else 0
+            late_ns = max(0, int((time.monotonic() - due) * 1e9))
             self.r0 = max(0, clock.get_time() - self.appsrc.get_base_time() - late_ns)
             self.n0 = n
             self.waiting_key = False

@@ -117,12 +117,12 @@ def _reopen(db: Session, w: WatchWarning, *, actor: str, role: str, assignee: st
         raise ReviewRefused(409, "not_closed", "the warning is not confirmed or dismissed: there is nothing to reopen")
     if not note:
         raise ReviewRefused(422, "reopen_note_required", "give the reason to reopen the warning")
-    before, before_assignee = w.state, w.assignee
-    name = _assignee(db, w, assignee) if assignee else w.assignee
-    if name is None and actor.startswith("user:"):
-        name = _assignee(db, w, actor[5:])
-    if name is None:
+    # the one named, else whoever had it (still an inspector of its region?), else the web user reopening it
+    who = assignee or w.assignee or (actor[5:] if actor.startswith("user:") else None)
+    if not who:
         raise ReviewRefused(422, "assignee_required", "name the inspector (assignee) who checks the warning")
+    before, before_assignee = w.state, w.assignee
+    name = _assignee(db, w, who)
     w.state, w.assignee, w.state_note, w.closed_at = "reviewing", name, None, None
     w.updated_at = utcnow()
     record(db, w, actor=actor, role=role, action="reopen", from_status=before, from_assignee=before_assignee,

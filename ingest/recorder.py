@@ -262,6 +262,7 @@ class CameraRecorder(threading.Thread):
             if self.stop_evt.is_set():
                 break
             pkt, pts, dts, now = sp.pkt, sp.pts, sp.dts, sp.received
+            step, stalled = 0, False
             if last_dts is not None:
                 step = dts - last_dts
                 # The camera sent nothing for a while but kept the connection (a stalled encoder, a
@@ -271,23 +272,21 @@ class CameraRecorder(threading.Thread):
                 # own; both looked like stalls on the receive clock and cut the footage in the wrong place.
                 # (Its clock jumping is not a stall: the healer made those steps one frame.)
                 stalled = step > stall_ticks
-                if self.seg is not None and stalled:
-                    if self.seg.provisional and step <= jump_ticks:
-                        # the first frame after the silence is on the same timeline; a segment cut
-                        # short right after connecting had only the connection's burst (late by the
-                        # time FFmpeg probed) to place it, and was stored that much too late
-                        clock.observe(pts, now, container.start_time_realtime if clock.sr_offset is None else None)
-                        self.seg.refine_start(clock.wall_us(self.seg.first_pts))
-                    self._finish_segment()  # at the end of its last frame (the latest shown, B-frames or not)
-                    self._begin_gap(self.last_end_us, "camera_stalled", f"no video for {float(step * tb):.1f} s")
-                    chained_start = None
                 if stalled and step > jump_ticks:  # a long silence: the clock starts over
                     clock = WallClock(tb, self.s.clock_max_latency_s)
-                elif step <= stall_ticks:
+                elif not stalled:
                     frame_ticks = step if frame_ticks == 0 else frame_ticks
             self.status.clock_jumps = jumps_before + healer.jumps
             duration = pkt.duration or frame_ticks or 0
             clock.observe(pts, now, container.start_time_realtime if clock.sr_offset is None else None)
+            if self.seg is not None and stalled:
+                if self.seg.provisional and step <= jump_ticks:
+                    # this frame is on the timeline of those before the silence: a segment cut short right
+                    # after connecting had only the connection's burst (late by FFmpeg's probe) to place it
+                    self.seg.refine_start(clock.wall_us(self.seg.first_pts))
+                self._finish_segment()  # at the end of its last frame (the latest shown, B-frames or not)
+                self._begin_gap(self.last_end_us, "camera_stalled", f"no video for {float(step * tb):.1f} s")
+                chained_start = None
             offset = clock.camera_offset_s()
             if offset is not None:  # the camera's own clock against ours, with its jumps
                 self.status.clock_offset_s = offset - float(healer.shift * tb)
