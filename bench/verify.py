@@ -208,15 +208,18 @@ def cpu_seconds(pid: int, *, tree: bool = True) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def start_services(prefix: str, database_url: str | None = None) -> tuple[Path, object, dict, Settings]:
+def start_services(prefix: str, database_url: str | None = None,
+                   store_procs: int | None = None) -> tuple[Path, object, dict, Settings]:
     """A SeaweedFS on free ports in a new temp dir; the environment of `dualcheck serve` processes and
     the Settings of this process, both pointed at it (and at ``database_url``, else SQLite in the dir).
-    Rate limits are off: a load test, not the limiter (docs/operations.md)."""
+    Rate limits are off: a load test, not the limiter (docs/operations.md). ``store_procs``: SeaweedFS's
+    GOMAXPROCS (default: the setting's default)."""
     from storage.seaweed import LocalSeaweed
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     base = _port_base()
-    sw = LocalSeaweed(tmp / "seaweedfs", base, base + 1, base + 2, base + 3, "benchkey", "benchsecret123")
+    sw = LocalSeaweed(tmp / "seaweedfs", base, base + 1, base + 2, base + 3, "benchkey", "benchsecret123",
+                      max_procs=Settings().seaweed_max_procs if store_procs is None else store_procs)
     sw.up()
     env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp), "DUALCHECK_S3_ENDPOINT": sw.endpoint,
            "DUALCHECK_S3_ACCESS_KEY": sw.access_key, "DUALCHECK_S3_SECRET_KEY": sw.secret_key,
@@ -259,13 +262,15 @@ def main() -> None:
     ap.add_argument("--api-workers", type=int, default=1)
     ap.add_argument("--face-processes", type=int, help="model processes of the API (DUALCHECK_FACE_PROCESSES; "
                     "0: face work in the API's request threads, as before; default: the setting's default)")
+    ap.add_argument("--store-procs", type=int, help="GOMAXPROCS of the bench's SeaweedFS (0: all cores; "
+                    "default: DUALCHECK_SEAWEED_MAX_PROCS's default)")
     ap.add_argument("--profile", help="write a py-spy flame graph of the API process to this SVG (.txt: raw stacks)")
     ap.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL (where the "
                     "API process's Python time goes) and leave out its model processes")
     args = ap.parse_args()
 
     caps = captures()  # before the store starts: a missing test portrait must not leave SeaweedFS running
-    tmp, sw, env, settings = start_services("dualcheck-bench-")
+    tmp, sw, env, settings = start_services("dualcheck-bench-", store_procs=args.store_procs)
     if args.face_processes is not None:
         env["DUALCHECK_FACE_PROCESSES"] = str(args.face_processes)
     api_port = free_port()
@@ -291,7 +296,7 @@ def main() -> None:
             time.sleep(0.5)
         api_load(url, [key] * 2, caps, 3)  # warm-up
         print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}; API face processes: "
-              f"{env.get('DUALCHECK_FACE_PROCESSES', 'default')}")
+              f"{env.get('DUALCHECK_FACE_PROCESSES', 'default')}; SeaweedFS GOMAXPROCS: {sw.max_procs or 'all cores'}")
         me = os.getpid()
         spy = None
         phases: list[str | int] = ["raw1", "rawn", *args.concurrency]

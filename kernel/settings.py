@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     seaweed_volume_port: int = Field(8080, description="Local SeaweedFS volume server port (gRPC: +10000).")
     seaweed_filer_port: int = Field(8888, description="Local SeaweedFS filer port (gRPC: +10000).")
     seaweed_start_timeout_s: float = Field(60.0, description="How long `services up` waits for S3 to answer.")
+    seaweed_max_procs: int = Field(
+        1, ge=0, description="CPU cores the local SeaweedFS may run Go code on at once (GOMAXPROCS; 0: all). It shares "
+        "the machine with the face models: on one core it stores a face-pay capture with ~0.6 ms less CPU "
+        "(docs/benchmarks.md) and leaves the other cores to them.")
 
     # --- face models ----------------------------------------------------------------
     models_dir: Path | None = Field(None, description="Default: data_dir/models.")

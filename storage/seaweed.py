@@ -49,6 +49,7 @@ class LocalSeaweed:
     # extra `weed volume` servers joined to the same master (HTTP ports; gRPC 10000 above): a store
     # spread over several volume servers, as in production, for the multi-machine tests
     extra_volume_ports: tuple[int, ...] = ()
+    max_procs: int = 1  # GOMAXPROCS of every weed process (0: Go's default, all cores)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSeaweed:
@@ -62,6 +63,7 @@ class LocalSeaweed:
             access_key=access,
             secret_key=secret,
             start_timeout_s=settings.seaweed_start_timeout_s,
+            max_procs=settings.seaweed_max_procs,
         )
 
     @property
@@ -146,6 +148,13 @@ class LocalSeaweed:
             "-volume.preStopSeconds=1",
         ]
 
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("GOMAXPROCS", None)  # ours decides, not one inherited from whoever runs the CLI
+        if self.max_procs:
+            env["GOMAXPROCS"] = str(self.max_procs)
+        return env
+
     def _write_master_toml(self) -> None:
         # Each bucket is a SeaweedFS collection, and a new collection grows 7 volumes by default:
         # a local server with many buckets runs out of volume slots. Two are plenty on one disk.
@@ -166,7 +175,7 @@ class LocalSeaweed:
         log = self.log_file.open("ab")
         proc = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.data_dir,
-            start_new_session=True,  # survives the CLI that started it; `down` stops it
+            env=self._env(), start_new_session=True,  # survives the CLI that started it; `down` stops it
         )
         log.close()
         self.pid_file.write_text(str(proc.pid))
@@ -189,7 +198,8 @@ class LocalSeaweed:
                     [weed_binary(), "-logtostderr", "volume", f"-dir={d}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                      f"-port={port}", f"-port.grpc={port + g}", f"-master=127.0.0.1:{self.master_port}",
                      "-max=0", "-preStopSeconds=1"],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d, start_new_session=True)
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=d, env=self._env(),
+                    start_new_session=True)
             self._volume_pid_file(port).write_text(str(proc.pid))
         want = 1 + len(self.extra_volume_ports)
         deadline = time.monotonic() + self.start_timeout_s

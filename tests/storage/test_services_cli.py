@@ -18,6 +18,11 @@ def run(env, *args):
     return subprocess.run([DUALCHECK, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def go_max_procs(pid: int) -> str | None:
+    env = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+    return env.get("GOMAXPROCS")
+
+
 def test_services_lifecycle(tmp_path):
     base = _port_base()
     env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp_path), "DUALCHECK_S3_ENDPOINT": f"127.0.0.1:{base}",
@@ -44,16 +49,20 @@ def test_services_lifecycle(tmp_path):
             raise AssertionError("SeaweedFS accepted unknown credentials")
         except Exception as e:  # noqa: BLE001
             assert "Access" in str(e) or "denied" in str(e).lower() or "InvalidAccessKeyId" in str(e)
+        # the store shares the machine with the face models: Go runs it on one core unless told otherwise
+        pid = json.loads(st.stdout)["pid"]
+        assert go_max_procs(pid) == "1"
         # a second `up` finds it running and does not start another
         again = run(env, "services", "up")
-        assert again.returncode == 0 and json.loads(run(env, "services", "status", "--json").stdout)["pid"]
+        assert again.returncode == 0 and json.loads(run(env, "services", "status", "--json").stdout)["pid"] == pid
     finally:
         stopped = run(env, "services", "down")
     assert "stopped" in stopped.stdout
     assert run(env, "services", "status").returncode == 1
-    # data survives a restart
+    # data survives a restart; the operator's core count reaches it, a GOMAXPROCS of the shell does not
     try:
-        assert run(env, "services", "up").returncode == 0
+        assert run({**env, "DUALCHECK_SEAWEED_MAX_PROCS": "0", "GOMAXPROCS": "7"}, "services", "up").returncode == 0
         assert client.bucket_exists("lifecycle")
+        assert go_max_procs(json.loads(run(env, "services", "status", "--json").stdout)["pid"]) is None
     finally:
         run(env, "services", "down")
