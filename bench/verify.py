@@ -194,6 +194,12 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """User+system CPU so far of one thread (``tid`` = ``pid``: the main thread, the API's event loop)."""
+    return sum(int(x) for x in Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]) \
+        / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int, *, tree: bool = True) -> float:
     """User+system CPU so far of a process and, with ``tree``, its children that ended and its live descendants
     (from /proc). The load generator is counted alone: the servers it started are its children."""
@@ -318,13 +324,13 @@ def main() -> None:
                 elif ph == "rawn":
                     slices[ph].append(raw_slice(pipe, caps, args.seconds / rounds, cores))
                 else:
-                    before = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
-                              cpu_seconds(server.pid, tree=False)]
+                    def cpu() -> list[float]:
+                        return [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
+                                cpu_seconds(server.pid, tree=False), thread_cpu_seconds(server.pid, server.pid)]
+                    before = cpu()
                     t = api_load(url, [key] * ph, caps, args.seconds / rounds)
-                    after = [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
-                             cpu_seconds(server.pid, tree=False)]
-                    t.update(zip(("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone"),
-                                 (x - y for x, y in zip(after, before))))
+                    t.update(zip(("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone", "cpu_api_loop"),
+                                 (x - y for x, y in zip(cpu(), before))))
                     slices[ph].append(t)
         raw1, rawn = raw_figures(pooled(slices["raw1"])), raw_figures(pooled(slices["rawn"]))
         print(f"raw pipeline, 1 thread : {raw1['rps']:6.1f}/s  p50 {raw1['p50_ms']:6.1f} ms  p99 {raw1['p99_ms']:6.1f} ms"
@@ -335,13 +341,17 @@ def main() -> None:
         for c in args.concurrency:
             t = pooled(slices[c])
             r = load_figures(t["n"], t["wall"], t["lat"])
-            per_req = [1e3 * t[k] / max(t["n"], 1) for k in ("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone")]
+            per_req = [1e3 * t[k] / max(t["n"], 1)
+                       for k in ("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone", "cpu_api_loop")]
+            # with one API process its main thread is the event loop (HTTP, form parsing, FastAPI); the rest of the
+            # process is the request threads (the verifier: index, S3 client, model process hand-off)
+            loop = f", its event loop {per_req[4]:4.1f}" if args.api_workers == 1 else ""
             print(f"API, {c:2d} terminals      : {r['rps']:6.1f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
                   f"  errors {t['errors']}  wrong {t['wrong']}  throughput {100 * r['rps'] / best:5.1f} % of raw best"
                   f"  p99/raw-single {r['p99_ms'] / raw1['p50_ms']:4.2f}x" + (f"  first error: {t['first_error']}"
                                                                            if t["errors"] else ""))
             print(f"    CPU ms per request: API {per_req[0]:5.1f} (with its model processes; the API process alone "
-                  f"{per_req[3]:4.1f}), SeaweedFS {per_req[1]:5.1f}, "
+                  f"{per_req[3]:4.1f}{loop}), SeaweedFS {per_req[1]:5.1f}, "
                   f"load generator {per_req[2]:5.1f}; API+store / raw CPU per capture ({cores} threads) "
                   f"{(per_req[0] + per_req[1]) / rawn['cpu_ms']:4.2f}x; throughput {100 * r['rps'] / rawn['rps']:5.1f} % "
                   f"of raw {cores} threads; p50 - raw 1-thread p50 {r['p50_ms'] - raw1['p50_ms']:+5.1f} ms")
