@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     seaweed_start_timeout_s: float = Field(60.0, description="How long `services up` waits for S3 to answer.")
     seaweed_max_procs: int = Field(
         1, ge=0, description="CPU cores the local SeaweedFS may run Go code on at once (GOMAXPROCS; 0: all). It shares "
-        "the machine with the face models: on one core it stores a face-pay capture with ~0.6 ms less CPU "
+        "the machine with the face models: on one core it stores a face-pay capture with ~0.7 ms less CPU "
         "(docs/benchmarks.md) and leaves the other cores to them.")
 
     # --- face models ----------------------------------------------------------------
