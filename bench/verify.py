@@ -172,8 +172,10 @@ def load_figures(n: int, wall: float, lat: list[float]) -> dict:
     return {"rps": n / wall, "p50_ms": pct(lat, 50) * 1e3 if lat else 0.0, "p99_ms": pct(lat, 99) * 1e3 if lat else 0.0}
 
 
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat(pid: int, tid: int | None = None) -> list[str]:
+    """The fields after the name in /proc's stat of a process (or of its thread ``tid``)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    return Path(path).read_text().rsplit(")", 1)[1].split()
 
 
 def descendants(pid: int) -> list[int]:
@@ -196,8 +198,7 @@ def descendants(pid: int) -> list[int]:
 
 def thread_cpu_seconds(pid: int, tid: int) -> float:
     """User+system CPU so far of one thread (``tid`` = ``pid``: the main thread, the API's event loop)."""
-    return sum(int(x) for x in Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]) \
-        / os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in _stat(pid, tid)[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int, *, tree: bool = True) -> float:
@@ -225,7 +226,7 @@ def start_services(prefix: str, database_url: str | None = None,
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     base = _port_base()
     sw = LocalSeaweed(tmp / "seaweedfs", base, base + 1, base + 2, base + 3, "benchkey", "benchsecret123",
-                      max_procs=Settings().seaweed_max_procs if store_procs is None else store_procs)
+                      **({} if store_procs is None else {"max_procs": store_procs}))
     sw.up()
     env = {**os.environ, "DUALCHECK_DATA_DIR": str(tmp), "DUALCHECK_S3_ENDPOINT": sw.endpoint,
            "DUALCHECK_S3_ACCESS_KEY": sw.access_key, "DUALCHECK_S3_SECRET_KEY": sw.secret_key,
@@ -316,6 +317,11 @@ def main() -> None:
         # back-to-back runs here): the raw pipeline and the API take turns in short slices, in an order that
         # rotates each round, so that a drift weighs on both sides alike instead of on whichever ran later.
         slices: dict[str | int, list[dict]] = {ph: [] for ph in phases}
+
+        def cpu() -> list[float]:  # API with its model processes, store, load generator, API alone, its event loop
+            return [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
+                    cpu_seconds(server.pid, tree=False), thread_cpu_seconds(server.pid, server.pid)]
+
         for r in range(rounds):
             k = r % len(phases)
             for ph in phases[k:] + phases[:k]:
@@ -324,9 +330,6 @@ def main() -> None:
                 elif ph == "rawn":
                     slices[ph].append(raw_slice(pipe, caps, args.seconds / rounds, cores))
                 else:
-                    def cpu() -> list[float]:
-                        return [cpu_seconds(server.pid), cpu_seconds(sw.pid()), cpu_seconds(me, tree=False),
-                                cpu_seconds(server.pid, tree=False), thread_cpu_seconds(server.pid, server.pid)]
                     before = cpu()
                     t = api_load(url, [key] * ph, caps, args.seconds / rounds)
                     t.update(zip(("cpu_api", "cpu_store", "cpu_load", "cpu_api_alone", "cpu_api_loop"),

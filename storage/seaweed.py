@@ -49,7 +49,8 @@ class LocalSeaweed:
     # extra `weed volume` servers joined to the same master (HTTP ports; gRPC 10000 above): a store
     # spread over several volume servers, as in production, for the multi-machine tests
     extra_volume_ports: tuple[int, ...] = ()
-    max_procs: int = 1  # GOMAXPROCS of every weed process (0: Go's default, all cores)
+    # GOMAXPROCS of every weed process (0: Go's default, all cores); the setting's default where not given
+    max_procs: int = Settings.model_fields["seaweed_max_procs"].default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalSeaweed:
